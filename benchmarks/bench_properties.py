@@ -1,0 +1,132 @@
+"""Speed of the property models and of ``screen``-style scoring (not a test).
+
+Usage::
+
+    python benchmarks/bench_properties.py [--n 10000] [--models checkpoints] [--threads N]
+
+Builds ``--n`` generated-like formulas (SuperCon compositions from
+``checkpoints/supercon/supercon.npz`` with every amount jittered by up to ±10 % and
+rounded to 2 decimals, as the sampler's post-processing does), then measures in one run:
+
+1. screening as ``superdiff screen`` does it: parse + SMACT + the three models;
+2. the three model predictions alone (``PropertyModels.score`` on the batch), and each
+   model separately;
+3. the baseline: the same predictions one formula at a time (a per-formula loop),
+   on a subset, so the ratio shows what batching buys.
+
+Prints a Markdown table with the machine, the absolute figures and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def generated_like_formulas(models_dir: Path, n: int, seed: int = 0) -> list[str]:
+    """``n`` SuperCon-like formulas with jittered amounts (seeded)."""
+    from superdiff_core.composition import vectors_to_formulas
+    from superdiff_core.data import load_training_set
+
+    training = load_training_set(models_dir)
+    rng = np.random.default_rng(seed)
+    rows = training.vectors[rng.integers(0, len(training.vectors), size=n)]
+    jittered = np.round(rows * rng.uniform(0.9, 1.1, size=rows.shape), 2)
+    jittered[(rows > 0) & (jittered < 0.01)] = 0.01
+    return vectors_to_formulas(jittered)
+
+
+def timed(function, *args):
+    """(result, seconds) of one call."""
+    started = time.perf_counter()
+    result = function(*args)
+    return result, time.perf_counter() - started
+
+
+def machine() -> str:
+    """CPU model, logical cores, torch threads and load average."""
+    import torch
+
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return (f"{model}; {os.cpu_count()} logical cores; torch {torch.__version__} with {torch.get_num_threads()} threads; "
+            f"Python {platform.python_version()}; load average at start {load}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000, help="formulas to score")
+    parser.add_argument("--loop-n", type=int, default=300, help="formulas for the per-formula baseline")
+    parser.add_argument("--models", type=Path, default=None, help="models folder (default: repository checkpoints/)")
+    parser.add_argument("--threads", type=int, default=None, help="torch/BLAS threads (default: all cores)")
+    args = parser.parse_args()
+    import torch
+
+    if args.threads:
+        from threadpoolctl import threadpool_limits
+
+        torch.set_num_threads(args.threads)
+        threadpool_limits(args.threads)
+    from superdiff_core.properties import encode_formulas, load_property_models
+    from superdiff_core.properties.artifacts import default_models_dir
+    from superdiff_core.smact_check import smact_check
+
+    models_dir = args.models or default_models_dir()
+    print(f"machine: {machine()}\n")
+    models, load_seconds = timed(load_property_models, models_dir)
+    formulas = generated_like_formulas(models_dir, args.n)
+    models.score(np.zeros((1, 96)) + np.eye(96)[7])  # warm-up
+
+    (vectors, notes), parse_seconds = timed(encode_formulas, formulas)
+    statuses, smact_seconds = timed(smact_check, vectors)
+    scored, score_seconds = timed(models.score, vectors)
+    screen_seconds = parse_seconds + smact_seconds + score_seconds
+
+    sc = models.superconductor
+    probability, classifier_seconds = timed(sc.classifier.probability, vectors)
+    is_sc = probability >= sc.classifier.config.threshold
+    _, regressor_seconds = timed(sc.regressor.predict, vectors[is_sc])
+    _, formation_seconds = timed(models.formation.predict, vectors)
+
+    loop_vectors = vectors[: args.loop_n]
+    _, loop_seconds = timed(lambda: [models.score(loop_vectors[i : i + 1]) for i in range(len(loop_vectors))])
+
+    n = len(formulas)
+    per_second = lambda count, seconds: count / seconds if seconds > 0 else float("inf")  # noqa: E731
+    batch_rate = per_second(n, score_seconds)
+    loop_rate = per_second(len(loop_vectors), loop_seconds)
+    counts = {status: statuses.count(status) for status in ("valid", "invalid", "timeout")}
+    print(f"models loaded in {load_seconds:.2f} s; {n} formulas, {sum(1 for x in notes if x)} unparsable; "
+          f"SMACT {counts}; predicted superconductors {int(is_sc.sum())}\n")
+    print("| measurement | formulas | seconds | formulas/s |")
+    print("|---|---:|---:|---:|")
+    rows = [
+        ("screen: parse + SMACT + 3 models", n, screen_seconds),
+        ("  parse formulas", n, parse_seconds),
+        ("  SMACT validity", n, smact_seconds),
+        ("three model predictions, batched (`PropertyModels.score`)", n, score_seconds),
+        ("  k-NN classifier", n, classifier_seconds),
+        ("  Tc regressor (on predicted superconductors)", int(is_sc.sum()), regressor_seconds),
+        ("  formation-energy network", n, formation_seconds),
+        ("baseline: three models, one formula per call", len(loop_vectors), loop_seconds),
+    ]
+    for name, count, seconds in rows:
+        print(f"| {name} | {count} | {seconds:.2f} | {per_second(count, seconds):,.0f} |")
+    print(f"\nbatched / per-formula loop: {batch_rate / loop_rate:.0f}x  "
+          f"(target for the three models: >= 5,000 formulas/s: {'met' if batch_rate >= 5000 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Exact k-nearest-neighbour search and voting on composition vectors (Euclidean).
+
+The k-NN models keep their training rows as plain arrays (stored in ``.npz``), so a
+model is rebuilt on load without unpickling anything. The search is brute force in
+blocks with torch, vectorised over the batch (see :func:`nearest_neighbours`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+SCALINGS: tuple[str, ...] = ("amount", "fraction", "sqrt_fraction")
+"""Ways to scale a composition vector before measuring distances: amounts as written,
+fractions (rows sum to 1), or square roots of fractions (Hellinger distance)."""
+
+WEIGHTINGS: tuple[str, ...] = ("uniform", "distance")
+"""Neighbour vote weights: equal, or 1/distance (exact matches then decide alone)."""
+
+
+def scale_vectors(vectors: np.ndarray, scaling: str) -> np.ndarray:
+    """Composition vectors (n, 96) scaled for distances, float64 (n, 96)."""
+    vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+    if scaling == "amount":
+        return vectors
+    totals = vectors.sum(axis=1, keepdims=True)
+    fractions = np.divide(vectors, totals, out=np.zeros_like(vectors), where=totals > 0)
+    if scaling == "fraction":
+        return fractions
+    if scaling == "sqrt_fraction":
+        return np.sqrt(np.clip(fractions, 0.0, None))
+    raise ValueError(f"unknown scaling {scaling!r}; choose one of {', '.join(SCALINGS)}")
+
+
+_BLOCK = 64
+"""Reference rows per block in the two-stage selection of :func:`nearest_neighbours`."""
+
+_EXTRA_CANDIDATES = 8
+"""Candidates beyond k kept from the float32 search and re-ranked exactly in float64."""
+
+
+def nearest_neighbours(
+    reference: np.ndarray, queries: np.ndarray, k: int, query_block: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest reference rows of each query row (exact Euclidean distances).
+
+    Squared distances up to a per-query constant (|r|² - 2 q.r) are computed in float32
+    in blocks of queries. The k + 8 smallest are selected in two stages: the minimum of
+    each block of 64 reference rows, then the best k + 8 blocks (which must hold the
+    k + 8 smallest values). The candidates' distances are then recomputed exactly in
+    float64 and the k nearest kept, so float32 rounding cannot change the answer except
+    between neighbours tied to within rounding.
+
+    Args:
+        reference: scaled training rows, shape (m, d).
+        queries: scaled query rows, shape (n, d).
+        k: neighbours per query (at most m).
+
+    Returns:
+        ``(distances, indices)``, each shape (n, k), nearest first, float64 / int64.
+    """
+    reference = np.ascontiguousarray(reference, dtype=np.float64)
+    queries = np.atleast_2d(np.asarray(queries, dtype=np.float64))
+    m = len(reference)
+    k = min(k, m)
+    n_candidates = min(k + _EXTRA_CANDIDATES, m)
+    n_blocks = -(-m // _BLOCK)
+    padded = torch.zeros((n_blocks * _BLOCK, reference.shape[1]), dtype=torch.float32)
+    padded[:m] = torch.from_numpy(reference)
+    norms = (padded.double() ** 2).sum(dim=1).float()
+    norms[m:] = torch.inf  # padding rows are never chosen
+    candidates = np.empty((len(queries), n_candidates), dtype=np.int64)
+    offsets = torch.arange(_BLOCK)
+    with torch.inference_mode():
+        for start in range(0, len(queries), query_block):
+            block = torch.from_numpy(queries[start : start + query_block]).float()
+            squared = torch.addmm(norms[None, :], block, padded.T, alpha=-2.0)
+            minima = squared.view(len(block), n_blocks, _BLOCK).amin(dim=2)
+            best_blocks = torch.topk(minima, min(n_candidates, n_blocks), dim=1, largest=False).indices
+            columns = (best_blocks[:, :, None] * _BLOCK + offsets).reshape(len(block), -1)
+            within = torch.topk(torch.gather(squared, 1, columns), n_candidates, dim=1, largest=False).indices
+            candidates[start : start + query_block] = torch.gather(columns, 1, within).numpy()
+    differences = reference[candidates] - queries[:, None, :]
+    distances = np.sqrt(np.einsum("nkd,nkd->nk", differences, differences))
+    order = np.argsort(distances, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(distances, order, axis=1), np.take_along_axis(candidates, order, axis=1)
+
+
+def vote_weights(distances: np.ndarray, weighting: str) -> np.ndarray:
+    """Weights of each query's neighbours, shape (n, k), for a :data:`WEIGHTINGS` choice.
+
+    With ``"distance"``, a query with exact matches (distance 0) takes only those,
+    as scikit-learn does.
+    """
+    if weighting == "uniform":
+        return np.ones_like(distances)
+    if weighting != "distance":
+        raise ValueError(f"unknown weighting {weighting!r}; choose one of {', '.join(WEIGHTINGS)}")
+    exact = distances <= 1e-12
+    with np.errstate(divide="ignore"):
+        inverse = 1.0 / distances
+    return np.where(exact.any(axis=1, keepdims=True), exact.astype(np.float64), inverse)

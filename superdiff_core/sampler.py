@@ -1,0 +1,213 @@
+"""Reverse diffusion: unconditional and ILVR-conditioned sampling, batched.
+
+One loop serves both (the reference is optional). Each reverse step uses the
+x0-parameterised posterior q(x_{t-1} | x_t, x0_hat) with x0_hat clipped to the range
+of the training data per element (improved-diffusion's ``clip_denoised``, with the
+data's range instead of [−1, 1]); the plain eps-form update of Ho et al. blows up at
+few steps with the cosine schedule (method section 2). ``method="ddim"`` is the
+deterministic DDIM update (eta = 0) with the same clipping.
+
+Long runs report progress through a callback and stop when a cancel flag is set, so
+the CLI (tqdm) and the app (st.progress) share this loop.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+import torch
+
+from . import schedule
+from .ilvr import SAFE_SCALE_FACTOR, check_scale_factor, ilvr_correction, low_pass_matrix
+from .unet1d import UNet1D
+
+DEFAULT_NUM_STEPS = 50
+"""Default number of sampling steps (respaced from T = 1000); see benchmarks/README.md."""
+
+DEFAULT_METHOD = "ddim"
+"""DDIM keeps quality at few steps; the paper's DDPM update (sigma² = beta) needs ~1,000 steps
+(measured in benchmarks/README.md)."""
+
+DEFAULT_BATCH_SIZE = 1000
+
+SamplingMethod = Literal["ddpm", "ddim"]
+ProgressCallback = Callable[[int, int], None]
+"""Called as ``progress(steps_done, steps_total)`` after every reverse step."""
+
+
+class CancelFlag(Protocol):
+    def is_set(self) -> bool: ...
+
+
+class SamplingCancelled(Exception):
+    """Raised when the cancel flag was set; nothing partial is returned."""
+
+
+@dataclass(frozen=True)
+class StepSchedule:
+    """The respaced process for one step count, as float64 arrays of length S (ascending t).
+
+    Attributes:
+        timesteps: kept original timesteps S_k (model input).
+        alphas_cumprod: abar at the kept steps.
+        alphas_cumprod_prev: abar at the previous kept step (1 before the first).
+        betas: respaced betas.
+        coefficient_x0, coefficient_xt: posterior mean coefficients.
+        sigmas: noise standard deviation per step, sigma² = beta (method), 0 at the last step.
+    """
+
+    timesteps: np.ndarray
+    alphas_cumprod: np.ndarray
+    alphas_cumprod_prev: np.ndarray
+    betas: np.ndarray
+    coefficient_x0: np.ndarray
+    coefficient_xt: np.ndarray
+    sigmas: np.ndarray
+
+
+@functools.lru_cache(maxsize=32)
+def step_schedule(num_steps: int, num_train_timesteps: int = schedule.NUM_TRAIN_TIMESTEPS) -> StepSchedule:
+    """The respaced cosine schedule for ``num_steps`` reverse steps."""
+    alphas_cumprod_full = schedule.alphas_cumprod_from_betas(schedule.cosine_betas(num_train_timesteps))
+    timesteps = schedule.spaced_timesteps(num_train_timesteps, num_steps)
+    betas = schedule.respaced_betas(alphas_cumprod_full, timesteps)
+    alphas_cumprod = schedule.alphas_cumprod_from_betas(betas)
+    coefficient_x0, coefficient_xt = schedule.posterior_mean_coefficients(betas)
+    sigmas = np.sqrt(betas)
+    sigmas[0] = 0.0
+    return StepSchedule(
+        timesteps,
+        alphas_cumprod,
+        np.concatenate([[1.0], alphas_cumprod[:-1]]),
+        betas,
+        coefficient_x0,
+        coefficient_xt,
+        sigmas,
+    )
+
+
+def check_num_steps(num_steps: int, num_train_timesteps: int = schedule.NUM_TRAIN_TIMESTEPS) -> int:
+    if int(num_steps) != num_steps or not 1 <= num_steps <= num_train_timesteps:
+        raise ValueError(f"steps must be an integer from 1 to {num_train_timesteps}, got {num_steps}")
+    return int(num_steps)
+
+
+class Sampler:
+    """Draws samples from a trained eps-model.
+
+    Args:
+        model: the trained network (put in eval mode, moved to ``device``; not modified).
+        x0_lower, x0_upper: per-element clipping range of x0_hat, shape (96,).
+        device: where to run.
+    """
+
+    def __init__(self, model: UNet1D, x0_lower: np.ndarray, x0_upper: np.ndarray, device: torch.device):
+        self.model = model.to(device).eval()
+        self.device = device
+        self.x0_lower = torch.as_tensor(x0_lower, dtype=torch.float32, device=device)
+        self.x0_upper = torch.as_tensor(x0_upper, dtype=torch.float32, device=device)
+
+    def sample(
+        self,
+        num_samples: int,
+        num_steps: int = DEFAULT_NUM_STEPS,
+        *,
+        reference: np.ndarray | None = None,
+        scale_factor: int | None = None,
+        seed: int = 0,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        method: SamplingMethod = DEFAULT_METHOD,
+        progress: ProgressCallback | None = None,
+        cancel: CancelFlag | None = None,
+    ) -> np.ndarray:
+        """Draw ``num_samples`` vectors.
+
+        Args:
+            num_samples: how many vectors.
+            num_steps: reverse steps (1..1000); fewer is faster.
+            reference: y for ILVR, shape (96,) amounts; None for unconditional sampling.
+            scale_factor: ILVR's N (1..32); required with a reference. Above 4 a warning
+                is issued (many invalid compounds, as the paper found).
+            seed: random seed; the same seed, device and arguments give the same samples.
+            batch_size: vectors per network call.
+            method: ``"ddpm"`` (ancestral, x0-parameterised) or ``"ddim"`` (eta = 0).
+            progress: see :data:`ProgressCallback`.
+            cancel: an object with ``is_set()`` (e.g. ``threading.Event``), checked every step.
+
+        Returns:
+            Raw samples, shape (num_samples, 96), float64, before any rounding.
+
+        Raises:
+            SamplingCancelled: if ``cancel`` was set.
+            ValueError: for out-of-range arguments.
+        """
+        if num_samples < 1:
+            raise ValueError(f"number of samples must be at least 1, got {num_samples}")
+        steps = step_schedule(check_num_steps(num_steps))
+        low_pass = None
+        if reference is not None:
+            if scale_factor is None:
+                raise ValueError("ILVR needs a scale factor N")
+            scale_factor = check_scale_factor(scale_factor)
+            if scale_factor > SAFE_SCALE_FACTOR:
+                warnings.warn(
+                    f"scale factor N = {scale_factor} > {SAFE_SCALE_FACTOR}: the paper found many invalid "
+                    "compounds (negative amounts) above N = 4",
+                    stacklevel=2,
+                )
+            low_pass = torch.tensor(low_pass_matrix(scale_factor), dtype=torch.float32, device=self.device)
+            reference_tensor = torch.as_tensor(np.asarray(reference), dtype=torch.float32, device=self.device)
+        generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        batches = [min(batch_size, num_samples - start) for start in range(0, num_samples, batch_size)]
+        total_steps = len(steps.timesteps) * len(batches)
+        done = 0
+        outputs = []
+        with torch.inference_mode():
+            for size in batches:
+                x = torch.randn(size, self.model.config.length, generator=generator, device=self.device)
+                for k in reversed(range(len(steps.timesteps))):
+                    if cancel is not None and cancel.is_set():
+                        raise SamplingCancelled("sampling was stopped")
+                    x = self._reverse_step(x, k, steps, method, generator)
+                    if low_pass is not None:
+                        x = ilvr_correction(x, self._noised_reference(reference_tensor, k, steps, generator, size), low_pass)
+                    done += 1
+                    if progress is not None:
+                        progress(done, total_steps)
+                outputs.append(x.double().cpu().numpy())
+        return np.concatenate(outputs)
+
+    def _reverse_step(
+        self, x: torch.Tensor, k: int, steps: StepSchedule, method: SamplingMethod, generator: torch.Generator
+    ) -> torch.Tensor:
+        """x_{k-1} from x_k with the clipped x0 prediction."""
+        timestep = torch.full((x.shape[0],), int(steps.timesteps[k]), device=self.device, dtype=torch.long)
+        eps = self.model(x, timestep)
+        alpha_cumprod = float(steps.alphas_cumprod[k])
+        x0 = schedule.predict_x0_from_eps(x, eps, alpha_cumprod)
+        x0 = torch.maximum(torch.minimum(x0, self.x0_upper), self.x0_lower)
+        if method == "ddim":
+            eps = (x - math.sqrt(alpha_cumprod) * x0) / math.sqrt(1.0 - alpha_cumprod)
+            previous = float(steps.alphas_cumprod_prev[k])
+            return math.sqrt(previous) * x0 + math.sqrt(1.0 - previous) * eps
+        mean = float(steps.coefficient_x0[k]) * x0 + float(steps.coefficient_xt[k]) * x
+        if steps.sigmas[k] == 0:
+            return mean
+        noise = torch.randn(x.shape, generator=generator, device=self.device)
+        return mean + float(steps.sigmas[k]) * noise
+
+    def _noised_reference(
+        self, reference: torch.Tensor, k: int, steps: StepSchedule, generator: torch.Generator, size: int
+    ) -> torch.Tensor:
+        """y_{k-1} ~ q(y_{k-1} | y): the reference noised to the level of the step's output."""
+        previous = float(steps.alphas_cumprod_prev[k])
+        if previous >= 1.0:
+            return reference.expand(size, -1)
+        noise = torch.randn((size, reference.shape[0]), generator=generator, device=self.device)
+        return math.sqrt(previous) * reference + math.sqrt(1.0 - previous) * noise

@@ -1,0 +1,158 @@
+"""The paper's post-processing and screening of raw samples (method section 4), in order:
+
+1. round every amount to 2 decimals and zero amounts with |x| < 0.08 (residual noise);
+2. reject vectors with a negative amount;
+3. reject vectors with fewer than 2 or more than the class's limit of elements;
+4. unique % and novel % (against the class's training set), then de-duplication;
+5. SMACT validity (see :mod:`superdiff_core.smact_check`).
+
+Each stage reports how many candidates it removed, so a run can be read as a funnel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .composition import vectors_to_formulas
+from .data import check_model_class, vector_keys
+from .smact_check import DEFAULT_TIMEOUT_SECONDS, smact_check
+
+ROUNDING_DECIMALS = 2
+RESIDUAL_THRESHOLD = 0.08
+"""Amounts below this (in absolute value) are residual noise of the reference code."""
+
+MIN_ELEMENTS = 2
+MAX_ELEMENTS_PER_CLASS: dict[str, int] = {"cuprates": 7, "everything": 7, "pnictides": 5, "others": 5}
+
+
+@dataclass(frozen=True)
+class ScreeningOptions:
+    """User-settable screening knobs; the defaults are the paper's.
+
+    Attributes:
+        residual_threshold: amounts with |x| below this become 0.
+        min_elements, max_elements: allowed number of distinct elements (None: class default).
+        mixed_valence: use the mixed-valence SMACT variant.
+        smact_timeout_s: time bound per formula for the SMACT check.
+        keep_known: keep candidates already in the training set (flagged ``novel=False``).
+        keep_invalid: keep SMACT-invalid candidates (flagged ``smact_valid=False``).
+    """
+
+    residual_threshold: float = RESIDUAL_THRESHOLD
+    min_elements: int = MIN_ELEMENTS
+    max_elements: int | None = None
+    mixed_valence: bool = False
+    smact_timeout_s: float = DEFAULT_TIMEOUT_SECONDS
+    keep_known: bool = False
+    keep_invalid: bool = False
+
+    def element_limit(self, model_class: str) -> int:
+        return self.max_elements if self.max_elements is not None else MAX_ELEMENTS_PER_CLASS[model_class]
+
+
+@dataclass
+class StageCount:
+    """One stage of the funnel: its name, how many it removed and how many remain."""
+
+    stage: str
+    removed: int
+    remaining: int
+
+
+@dataclass
+class ScreeningResult:
+    """Outcome of :func:`screen_samples`.
+
+    Attributes:
+        vectors: surviving candidates, shape (m, 96), rounded amounts.
+        table: one row per survivor: formula, n_elements, novel, smact_valid, smact_status,
+            and ``sample_index`` (row in the raw array).
+        stages: the funnel, from ``raw`` to the last stage.
+        unique_percent: distinct / total among vectors that passed the basic filters.
+        novel_percent: not in the training set / total among the same vectors.
+    """
+
+    vectors: np.ndarray
+    table: pd.DataFrame
+    stages: list[StageCount] = field(default_factory=list)
+    unique_percent: float = float("nan")
+    novel_percent: float = float("nan")
+
+    def counts(self) -> dict[str, int]:
+        """Remaining candidates after each stage, by stage name."""
+        return {s.stage: s.remaining for s in self.stages}
+
+
+def round_and_threshold(samples: np.ndarray, threshold: float = RESIDUAL_THRESHOLD) -> np.ndarray:
+    """Round to 2 decimals, then zero amounts with |x| < ``threshold``. Shape preserved."""
+    rounded = np.round(np.asarray(samples, dtype=np.float64), ROUNDING_DECIMALS)
+    rounded[np.abs(rounded) < threshold] = 0.0
+    return rounded + 0.0  # folds -0.0
+
+
+def screen_samples(
+    samples: np.ndarray,
+    model_class: str,
+    training_keys: set[bytes],
+    options: ScreeningOptions = ScreeningOptions(),
+) -> ScreeningResult:
+    """Run the screening stages on raw samples.
+
+    Args:
+        samples: raw sampler output, shape (n, 96).
+        model_class: one of the four classes (sets the element limit).
+        training_keys: :func:`~superdiff_core.data.vector_keys` of the class's training set.
+        options: screening knobs.
+    """
+    check_model_class(model_class)
+    vectors = round_and_threshold(samples, options.residual_threshold)
+    index = np.arange(len(vectors))
+    stages = [StageCount("raw", 0, len(vectors))]
+
+    def keep(stage: str, mask: np.ndarray, drop: bool = True) -> np.ndarray:
+        """Record the stage's counts; remove the rows failing ``mask`` unless ``drop`` is False.
+        Returns the mask of rows kept."""
+        nonlocal vectors, index
+        stages.append(StageCount(stage, int((~mask).sum()), int(mask.sum())))
+        kept = mask if drop else np.ones_like(mask)
+        vectors, index = vectors[kept], index[kept]
+        return kept
+
+    keep("non-negative", ~(vectors < 0).any(axis=1))
+    n_elements = (vectors > 0).sum(axis=1)
+    keep("element count", (n_elements >= options.min_elements) & (n_elements <= options.element_limit(model_class)))
+
+    keys = vector_keys(vectors, ROUNDING_DECIMALS)
+    basic = len(keys)
+    unique_percent = 100.0 * len(set(keys)) / basic if basic else float("nan")
+    novel = np.array([k not in training_keys for k in keys], dtype=bool)
+    novel_percent = 100.0 * novel.mean() if basic else float("nan")
+
+    first_seen: dict[bytes, int] = {}
+    for i, key in enumerate(keys):
+        first_seen.setdefault(key, i)
+    unique_mask = np.zeros(basic, dtype=bool)
+    unique_mask[list(first_seen.values())] = True
+    keep("unique", unique_mask)
+    novel = novel[unique_mask]
+    novel = novel[keep("novel", novel, drop=not options.keep_known)]
+
+    statuses = np.array(smact_check(vectors, options.mixed_valence, options.smact_timeout_s), dtype=object)
+    valid = statuses == "valid"
+    kept = keep("SMACT-valid", valid, drop=not options.keep_invalid)
+    statuses, valid, novel = statuses[kept], valid[kept], novel[kept]
+
+    table = pd.DataFrame(
+        {
+            "formula": vectors_to_formulas(vectors),
+            "n_elements": (vectors > 0).sum(axis=1).astype(int),
+            "smact_valid": valid,
+            "novel": novel,
+            "smact_status": statuses.astype(str),
+            "sample_index": index,
+        }
+    )
+    return ScreeningResult(vectors, table, stages, unique_percent, novel_percent)

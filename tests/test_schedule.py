@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+
+from superdiff_core import schedule
+from superdiff_core.sampler import step_schedule
+
+
+def test_cosine_schedule_matches_its_definition():
+    betas = schedule.cosine_betas(1000)
+    abar = schedule.alphas_cumprod_from_betas(betas)
+    t = np.arange(1, 1001) / 1000
+    expected = schedule.cosine_alpha_bar(t) / schedule.cosine_alpha_bar(0.0)
+    unclipped = betas < schedule.MAX_BETA
+    assert np.allclose(abar[unclipped], expected[unclipped])
+    assert betas.max() <= schedule.MAX_BETA
+    assert np.all(np.diff(abar) < 0) and 0 < abar[-1] < 1e-3 and abar[0] > 0.999
+
+
+@pytest.mark.parametrize("num_steps", [1, 10, 50, 100, 250, 1000])
+def test_respaced_alpha_bar_equals_original_at_kept_steps(num_steps):
+    abar = schedule.alphas_cumprod_from_betas(schedule.cosine_betas())
+    kept = schedule.spaced_timesteps(1000, num_steps)
+    assert len(kept) == num_steps and kept[-1] == 999
+    respaced = schedule.alphas_cumprod_from_betas(schedule.respaced_betas(abar, kept))
+    assert np.allclose(respaced, abar[kept])
+    assert np.all(np.diff(respaced) < 0)
+
+
+def test_full_respacing_is_the_original_schedule():
+    betas = schedule.cosine_betas()
+    abar = schedule.alphas_cumprod_from_betas(betas)
+    assert np.allclose(schedule.respaced_betas(abar, np.arange(1000)), betas)
+
+
+def test_posterior_coefficients_reproduce_x0_when_xt_is_exact():
+    # With x_t = sqrt(abar) x0 and no noise, the posterior mean must be sqrt(abar_prev) x0.
+    steps = step_schedule(50)
+    x0 = 1.7
+    x_t = np.sqrt(steps.alphas_cumprod) * x0
+    mean = steps.coefficient_x0 * x0 + steps.coefficient_xt * x_t
+    assert np.allclose(mean, np.sqrt(steps.alphas_cumprod_prev) * x0)
+    assert steps.sigmas[0] == 0 and np.all(steps.sigmas[1:] > 0)
+
+
+def test_bad_step_counts_are_rejected():
+    with pytest.raises(ValueError):
+        schedule.spaced_timesteps(1000, 0)
+    with pytest.raises(ValueError):
+        schedule.spaced_timesteps(1000, 1001)
