@@ -28,7 +28,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,6 +75,9 @@ MIN_STABILITY = 0.8
 STABILITY_PAIRS = 2
 SILHOUETTE_SAMPLE = 4000
 
+CORE_ELEMENT_SHARE = 0.5
+"""An element belongs to a cluster's name if at least this share of its SuperCon entries contain it."""
+
 RADIUS_QUANTILE = 0.95
 """A cluster's radius is this quantile of its members' distances to their nearest other
 SuperCon composition, kept between :data:`RADIUS_FLOOR_QUANTILE` and this quantile of
@@ -88,10 +91,9 @@ OUTSIDE_NAME = "outside known clusters"
 """``cluster_name`` of a candidate that lies outside every SuperCon cluster (``cluster`` -1)."""
 
 
-
 def rebuild_command(out_dir: str | os.PathLike = "checkpoints/maps/") -> str:
     """The command that rebuilds the map artifacts."""
-    return f"python -m superdiff_core build-map --supercon PATH/SuperCon_with_types.dat --out {out_dir}"
+    return f"superdiff build-map --supercon PATH/SuperCon_with_types.dat --out {out_dir}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -165,7 +167,7 @@ def reference_set(dataset: SuperConSet) -> ReferenceSet:
 # ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ElementOrder:
     """The order in which chemists write elements, learned from formula texts.
 
@@ -214,7 +216,6 @@ def element_set_keys(vectors: np.ndarray) -> list[tuple[int, ...]]:
     """Element indices with a non-zero amount (to 4 decimals) per row of an (n, 96) array."""
     present = np.round(np.asarray(vectors, dtype=np.float64), 4) > 0
     return [tuple(np.flatnonzero(row)) for row in present]
-
 
 
 # ---------------------------------------------------------------------------------------
@@ -321,15 +322,12 @@ def _number_by_size(labels: np.ndarray) -> np.ndarray:
     return np.array([mapping[v] for v in labels], dtype=np.int64)
 
 
-CORE_ELEMENT_SHARE = 0.5
-"""An element belongs to a cluster's name if at least this share of its SuperCon entries contain it."""
-
-
 def name_clusters(fractions: np.ndarray, labels: np.ndarray, n_entries: np.ndarray, order: ElementOrder) -> tuple[list[str], list[float]]:
     """Name each cluster by its dominant element set, e.g. ``"La-Sr-Cu-O"``: the elements
     found in at least :data:`CORE_ELEMENT_SHARE` of its SuperCon entries (the most common
-    exact element set if no element is); repeated names get ``" #2"``, ``" #3"`` in order
-    of cluster id (size).
+    exact element set if no element is).  A single element shared by compounds that are
+    mostly not the pure element is written ``"Nb-based"``.  Repeated names get ``" #2"``,
+    ``" #3"`` in order of cluster id (size).
 
     Returns:
         ``(names, shares)``: per cluster id, its name and the share of its entries that
@@ -347,7 +345,8 @@ def name_clusters(fractions: np.ndarray, labels: np.ndarray, n_entries: np.ndarr
             for row in rows:
                 counts[keys[row]] += int(n_entries[row])
             core = np.array(counts.most_common(1)[0][0])
-        names.append(order.name(core))
+        pure_share = float(weights @ (present[rows].sum(axis=1) == 1)) if core.size == 1 else 1.0
+        names.append(order.name(core) + ("-based" if pure_share < CORE_ELEMENT_SHARE else ""))
         shares.append(round(float(weights @ np.all(present[rows][:, core], axis=1)), 3))
     return _disambiguate(names), shares
 
@@ -392,17 +391,26 @@ def nearest_other_distances(fractions: np.ndarray) -> np.ndarray:
 
 
 def cluster_radii(fractions: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
-    """Radius per cluster id (n_clusters,): the :data:`RADIUS_QUANTILE` quantile of its
-    members' nearest-other-composition distances, kept between the
-    :data:`RADIUS_FLOOR_QUANTILE` and :data:`RADIUS_QUANTILE` quantiles over all
-    compositions (0 for ids with no member here).  A point is inside cluster ``c`` when its nearest SuperCon composition
-    belongs to ``c`` and is at most the radius away."""
+    """Radius per cluster id (n_clusters,) in atomic-fraction distance: the
+    :data:`RADIUS_QUANTILE` quantile of its members' nearest-other-composition distances,
+    kept between the :data:`RADIUS_FLOOR_QUANTILE` and :data:`RADIUS_QUANTILE` quantiles
+    over all compositions (0 for ids with no member here).  A point is inside cluster
+    ``c`` when its nearest SuperCon composition belongs to ``c`` and is at most the radius
+    away, so about 95 % of held-out SuperCon compounds land inside."""
     gaps = nearest_other_distances(fractions)
     floor, cap = np.quantile(gaps, [RADIUS_FLOOR_QUANTILE, RADIUS_QUANTILE])
     radii = np.zeros(n_clusters)
     for cluster in np.unique(labels):
         radii[cluster] = np.clip(np.quantile(gaps[labels == cluster], RADIUS_QUANTILE), floor, cap)
     return radii
+
+
+def tight_cluster_diameter(fractions: np.ndarray) -> float:
+    """Largest distance between two members of a new family of mixed element sets: the
+    :data:`RADIUS_FLOOR_QUANTILE` quantile of SuperCon's nearest-other-composition
+    distances (as close together as three quarters of SuperCon compounds are to their
+    nearest neighbour)."""
+    return float(np.quantile(nearest_other_distances(fractions), RADIUS_FLOOR_QUANTILE))
 
 
 # ---------------------------------------------------------------------------------------
@@ -424,7 +432,8 @@ class ClassMap:
         cluster_names: name per cluster id, e.g. ``"La-Sr-Cu-O"``.
         cluster_radii: inside/outside radius per cluster (atomic-fraction distance), shape (K,).
         link_distance: largest atomic-fraction distance between two members of a tight
-            cluster of outside candidates (a new family of mixed element sets).
+            cluster of outside candidates (a new family of mixed element sets), see
+            :func:`tight_cluster_diameter`.
         element_order: how SuperCon writes element order (for names and general formulas).
         sha256: checksum of the SuperCon file the map was built from.
     """
@@ -604,7 +613,7 @@ def place_candidates(vectors: np.ndarray, class_map: ClassMap, preview: bool = F
     openTSNE (``prepare_partial`` + ``optimize``, its ``transform`` settings); new points do
     not move each other or the reference.  ``preview=True`` instead puts each point at the
     median position of its :data:`PREVIEW_NEIGHBOURS` nearest SuperCon compositions
-    (milliseconds; for live updates).
+    (a neighbour search only; for live updates).
 
     Args:
         vectors: amounts, shape (n, 96), any formula unit.
@@ -612,9 +621,7 @@ def place_candidates(vectors: np.ndarray, class_map: ClassMap, preview: bool = F
         preview: use the fast median-of-neighbours placement.
         n_jobs: threads for openTSNE.
     """
-    fractions = to_fractions(vectors)
-    distances, indices = _placement_neighbours(class_map, fractions)
-    return _place(class_map, fractions, distances, indices, preview, n_jobs)
+    return place_and_assign(vectors, class_map, preview, n_jobs).coords
 
 
 @dataclass(frozen=True)
@@ -804,7 +811,7 @@ def _build_class_map(model_class, dataset, base, order, cluster_names, shares, s
     progress(f"{model_class}: t-SNE")
     radii = cluster_radii(reference.fractions, labels, len(cluster_names))
     used = np.unique(labels)
-    link_distance = float(np.median(radii[used]))
+    link_distance = tight_cluster_diameter(reference.fractions)
     meta = {
         "format_version": MAP_FORMAT_VERSION,
         "model_class": model_class,

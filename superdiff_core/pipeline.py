@@ -24,6 +24,7 @@ from .ilvr import check_scale_factor
 from .results import ordered_columns
 from .sampler import (
     DEFAULT_BATCH_SIZE,
+    DEFAULT_CONDITIONING_STOP,
     DEFAULT_METHOD,
     DEFAULT_NUM_STEPS,
     CancelFlag,
@@ -71,6 +72,7 @@ class GenerationSettings:
         steps: reverse diffusion steps.
         seed: random seed of the first run (run i uses seed + i).
         method: ``ddpm`` or ``ddim``.
+        conditioning_stop: ILVR acts at timesteps ≥ this (0: every step, as in the paper).
         screening: screening options.
     """
 
@@ -81,6 +83,7 @@ class GenerationSettings:
     steps: int = DEFAULT_NUM_STEPS
     seed: int = 0
     method: SamplingMethod = DEFAULT_METHOD
+    conditioning_stop: int = DEFAULT_CONDITIONING_STOP
     screening: ScreeningOptions = field(default_factory=ScreeningOptions)
 
     def validate(self) -> None:
@@ -88,6 +91,8 @@ class GenerationSettings:
         check_model_class(self.model_class)
         if not 1 <= self.samples <= MAX_SAMPLES_PER_RUN:
             raise InputError(f"samples must be from 1 to {MAX_SAMPLES_PER_RUN}, got {self.samples}")
+        if not 0 <= self.conditioning_stop <= 1000:
+            raise InputError(f"ILVR stop timestep must be from 0 to 1000, got {self.conditioning_stop}")
         try:
             check_num_steps(self.steps)
             for n in self.scale_factors:
@@ -171,6 +176,7 @@ def generate(
             seed=settings.seed + run_index,
             batch_size=DEFAULT_BATCH_SIZE,
             method=settings.method,
+            conditioning_stop=settings.conditioning_stop,
             progress=run_progress,
             cancel=cancel,
         )

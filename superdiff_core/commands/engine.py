@@ -122,10 +122,13 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, default_samples: int
 
 
 def register_generation(subparsers: argparse._SubParsersAction) -> None:
+    from ..sampler import DEFAULT_CONDITIONING_STOP
+
     generate = subparsers.add_parser("generate", help="generate candidates, optionally conditioned on reference formulas (ILVR)")
     add_sampling_arguments(generate, default_samples=500)
     generate.add_argument("--reference", action="append", default=[], help="reference formula (repeatable; commas or semicolons separate several)")
     generate.add_argument("--scale-factor", type=int, nargs="+", default=[2, 3, 4], help="ILVR scale factors N (1..32; above 4 gives many invalid compounds)")
+    generate.add_argument("--ilvr-stop", type=int, default=DEFAULT_CONDITIONING_STOP, help="ILVR acts on timesteps >= this (0 = every step, as in the paper)")
     generate.add_argument("--out", type=Path, default=Path("candidates.csv"), help="candidate CSV")
     generate.add_argument("--keep-invalid", action="store_true", help="keep SMACT-invalid candidates (smact_valid=False)")
     generate.add_argument("--keep-known", action="store_true", help="keep candidates already in SuperCon (novel=False)")
@@ -156,6 +159,7 @@ def _settings_from_args(args: argparse.Namespace, references: tuple[str, ...], s
         steps=args.steps,
         seed=args.seed,
         method=args.method,
+        conditioning_stop=getattr(args, "ilvr_stop", 0),
         screening=screening,
     )
     settings.validate()

@@ -167,7 +167,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tc.add_argument("--supercon", type=Path, default=DEFAULT_SUPERCON_TYPED, help="SuperCon_with_types.dat (superconductors)")
     tc.add_argument("--non-superconductors", type=Path, default=DEFAULT_SUPERCON_STANEV, help="Supercon_data.csv (Tc = 0 rows are negatives)")
     tc.add_argument("--oqmd", type=Path, default=None, help="formation_enthalpy.csv: add OQMD formulas not in SuperCon as negatives")
-    tc.add_argument("--oqmd-negatives", type=int, default=20000, help="how many OQMD negatives to add (with --oqmd)")
+    tc.add_argument("--oqmd-negatives", type=int, default=10000, help="how many OQMD negatives to add (with --oqmd)")
     tc.add_argument("--out", type=Path, default=Path("checkpoints") / "tc", help="output folder")
     tc.add_argument("--seed", type=int, default=0)
     tc.add_argument("--compare-regressors", action="store_true", help="also cross-validate the alternative regressors (slow) for the card")

@@ -55,11 +55,11 @@ class FormationConfig:
     """Hyperparameters of :func:`fit_formation_network` (all recorded in the card)."""
 
     hidden_widths: tuple[int, ...] = DEFAULT_HIDDEN_WIDTHS
-    dropout: float = 0.1
+    dropout: float = 0.2
     learning_rate: float = 1e-3
-    weight_decay: float = 1e-5
+    weight_decay: float = 1e-2
     batch_size: int = 256
-    epochs: int = 200
+    epochs: int = 60
     validation_fraction: float = 0.1
     test_fraction: float = 0.1
     seed: int = 0
@@ -73,7 +73,7 @@ class ElemNet(nn.Module):
     A dropout layer follows the last layer of each block of equal width, as in ElemNet.
     """
 
-    def __init__(self, hidden_widths: tuple[int, ...] = DEFAULT_HIDDEN_WIDTHS, dropout: float = 0.1):
+    def __init__(self, hidden_widths: tuple[int, ...] = DEFAULT_HIDDEN_WIDTHS, dropout: float = 0.2):
         super().__init__()
         layers: list[nn.Module] = []
         width_in = len(FORMATION_ELEMENTS)

@@ -223,6 +223,15 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in row.items() if not key.startswith("_")}
 
 
+def _rounded(value: Any, digits: int = 4) -> Any:
+    """Floats rounded (recursively), to keep the card readable."""
+    if isinstance(value, dict):
+        return {key: _rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, float):
+        return round(value, digits)
+    return value
+
+
 # --------------------------------------------------------------------------- regressor
 
 REGRESSOR_FEATURE_SETS: tuple[str, ...] = ("fraction", "fraction+properties", "amount+fraction+properties")
@@ -247,9 +256,9 @@ class RegressorConfig:
 
     model: str = "extra_trees"
     features: str = "amount+fraction+properties"
-    n_estimators: int = 100
-    max_features: float = 0.33
-    min_samples_leaf: int = 1
+    n_estimators: int = 50
+    max_features: float = 0.5
+    min_samples_leaf: int = 2
     learning_rate: float = 0.1
     max_leaf_nodes: int = 63
     seed: int = 0
@@ -452,7 +461,7 @@ def train_tc(
     non_superconductors_path: str | os.PathLike,
     out_dir: str | os.PathLike,
     oqmd_path: str | os.PathLike | None = None,
-    oqmd_negatives: int = 20000,
+    oqmd_negatives: int = 10000,
     regressor_config: RegressorConfig = RegressorConfig(),
     n_folds: int = 5,
     seed: int = 0,
@@ -483,7 +492,10 @@ def train_tc(
         best = best_classifier(rows)
         config = ClassifierConfig(**{key: best[key] for key in asdict(ClassifierConfig())})
         probes = _probe_predictions(fit_classifier(variant.vectors, variant.is_superconductor, config))
-        classifier_cv[name] = {"best": _public(best), "probes_fitted_on_all": probes, "grid": [_public(row) for row in rows]}
+        classifier_cv[name] = {
+            "best": _public(best), "probes_fitted_on_all": probes,
+            "grid": [_rounded(_public(row)) for row in sorted(rows, key=lambda row: -row["youden_j_macro"])],
+        }
     final_name = "with_oqmd_negatives" if "with_oqmd_negatives" in variants else "without_oqmd_negatives"
     chosen = classifier_cv[final_name]["best"]
     classifier_config = ClassifierConfig(**{key: chosen[key] for key in asdict(ClassifierConfig())})
@@ -543,8 +555,7 @@ def train_tc(
             "selection": "highest tp minus mean fp over the negative sources, over the grid",
             "grid": {key: list(values) for key, values in classifier_grid.items()},
             "rates_used_for_rho": rates_for_rho,
-            "cross_validated": {name: {"best": cv["best"], "probes_fitted_on_all": cv["probes_fitted_on_all"]}
-                                for name, cv in classifier_cv.items()},
+            "cross_validated": classifier_cv,
         },
         "regressor": {
             "config": asdict(regressor_config),

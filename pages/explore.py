@@ -1,0 +1,48 @@
+"""Explore the model: unconditional samples of one class and the paper's Table-1 metrics."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from superdiff_core.pipeline import GenerationSettings
+from ui import logic, state, widgets
+
+KEY = "explore"
+DEFAULT_SAMPLES = 1000
+
+st.title("Explore a model")
+st.markdown(
+    "Sample a model **without a reference** to see what it has learned: the same screening, predictions and "
+    "map as on the Generate page, and the paper's Table-1 metrics of this run next to the published ones "
+    "(Yuan & Dordevic 2024, 500,000 samples per class)."
+)
+widgets.show_stopped_notice(KEY)
+model_class = widgets.model_class_picker(f"{KEY}_class")
+samples, steps, seed = widgets.sampling_inputs(KEY, DEFAULT_SAMPLES, "Samples")
+method, screening = widgets.advanced_inputs(KEY, model_class or "everything")
+st.caption(f"{samples:,} samples at {steps} steps. {widgets.device_caption()}.")
+clicked = st.button("Sample", type="primary", icon=":material/play_arrow:", disabled=model_class is None, key=f"{KEY}_go")
+
+if clicked and model_class is not None:
+    settings = GenerationSettings(
+        model_class=model_class, references=(), scale_factors=(), samples=samples, steps=steps, seed=seed,
+        method=method, screening=screening,
+    )
+    widgets.execute_run(KEY, settings, [], KEY)
+
+record = state.get_run(KEY)
+if record is not None:
+    st.divider()
+    st.header(f"Unconditional samples of the {record.model_class} model")
+    if record.metrics is not None:
+        st.subheader("Table 1: this run against the paper")
+        st.dataframe(logic.table_1_frame(record.metrics), hide_index=True, width="content")
+        settings = record.settings
+        if settings is not None and (settings.screening.keep_invalid or settings.screening.keep_known):
+            st.warning("Kept invalid or known candidates change the metrics; switch those options off to compare with the paper.")
+        st.caption(
+            f"This run: {record.raw_samples:,} samples at {record.metrics.get('steps')} {record.metrics.get('method')} "
+            "steps. Valid per 1,000 samples counts SMACT-valid, novel, unique candidates; predicted superconductor "
+            "% and Tc are over those. Small runs scatter: compare with a few thousand samples."
+        )
+    widgets.show_results(record, KEY)

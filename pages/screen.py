@@ -1,0 +1,82 @@
+"""Screen formulas: score a pasted or uploaded list, plot it on the map, export CSV."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from superdiff_core.data import MODEL_CLASSES
+from superdiff_core.errors import SuperDiffError
+from superdiff_core.smact_check import DEFAULT_TIMEOUT_SECONDS
+from ui import logic, resources, state, widgets
+from ui.runs import RunRecord, load_optional, screen_formulas
+
+KEY = "screen"
+
+st.title("Screen formulas")
+st.markdown(
+    "Paste or upload compositions (your own ideas, or candidates from elsewhere) to get the same checks as "
+    "generated candidates: SMACT validity, superconductor probability, predicted Tc and formation energy, "
+    "and their place on the map of SuperCon families. Every formula keeps its row, in your order; one that "
+    "cannot be read says why in the note column."
+)
+state.init_defaults({f"{KEY}_text": "", f"{KEY}_map": "everything", f"{KEY}_mixed": False})
+left, right = st.columns(2)
+left.text_area(
+    "Formulas, one per line", key=f"{KEY}_text", height=150, persist_state="session",
+    placeholder="YBa2Cu3O7\nMgB2\nLa1.85Sr0.15CuO4", help="Lines starting with # are ignored.",
+)
+upload = right.file_uploader(
+    "…or upload a file", type=["txt", "csv"], key=f"{KEY}_file",
+    help="A text file with one formula per line, or a CSV with a 'formula' column.",
+)
+map_class = right.selectbox(
+    "Map to place them on", MODEL_CLASSES, key=f"{KEY}_map", persist_state="session",
+    help="The t-SNE map of which class of SuperCon; 'everything' shows all known superconductors.",
+)
+mixed = right.toggle("Mixed-valence SMACT check", key=f"{KEY}_mixed", persist_state="session")
+
+formulas: list[str] = []
+problem = None
+try:
+    formulas = logic.formulas_from_upload(upload.name, upload.getvalue()) if upload is not None else logic.formulas_from_text(st.session_state[f"{KEY}_text"])
+except SuperDiffError as error:
+    problem = str(error)
+if problem:
+    st.error(problem)
+elif upload is not None:
+    st.caption(f"{len(formulas):,} formulas in {upload.name} (the upload is used instead of the text box).")
+
+if st.button("Screen", type="primary", icon=":material/play_arrow:", disabled=not formulas, key=f"{KEY}_go"):
+    try:
+        logic.check_formula_count(formulas)
+    except SuperDiffError as error:
+        st.error(str(error))
+    else:
+        folder = str(resources.models_dir())
+        property_models, property_note = load_optional(resources.property_models, folder)
+        class_map, map_note = load_optional(resources.class_map, folder, map_class)
+        start = time.perf_counter()
+        try:
+            with st.spinner(f"Screening {len(formulas):,} formulas…", show_time=True):
+                table, vectors, families, leading = screen_formulas(
+                    formulas, property_models, class_map, mixed, DEFAULT_TIMEOUT_SECONDS,
+                )
+        except SuperDiffError as error:
+            st.error(str(error))
+        except Exception as error:  # one line for the user, the traceback in the server log
+            widgets.show_unexpected(error, "screening")
+        else:
+            notes = [f"No property scores: {property_note}" if property_note else "", f"No map: {map_note}" if map_note else ""]
+            state.save_run(RunRecord(
+                kind=KEY, model_class=map_class, table=table, vectors=vectors, leading_stages=leading,
+                families=families, file_stem=logic.screen_file_stem(formulas, map_class),
+                notes=[note for note in notes if note], timings={"total": time.perf_counter() - start},
+            ))
+
+record = state.get_run(KEY)
+if record is not None:
+    st.divider()
+    st.header(f"{len(record.table):,} screened formulas")
+    widgets.show_results(record, KEY)

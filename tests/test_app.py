@@ -1,0 +1,482 @@
+"""The Streamlit app: plain UI logic (no Streamlit) and every page through AppTest.
+
+AppTest runs the real pages in this process with the committed checkpoints, on small
+runs (a few dozen samples, 20 steps) and one torch thread.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from superdiff_core.checkpoints import DEFAULT_MODELS_DIR, available_classes
+from superdiff_core.composition import ELEMENT_SYMBOLS, parse_formula
+from superdiff_core.errors import InputError
+from superdiff_core.pipeline import GenerationSettings
+from superdiff_core.results import CANDIDATE_COLUMNS, candidates_to_csv
+from superdiff_core.screening import ScreeningOptions, StageCount
+from ui import logic, plots
+from ui.runs import RunRecord, screen_formulas
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+RUN_TIMEOUT = 180
+PAGES = ("pages/generate.py", "pages/explore.py", "pages/screen.py", "pages/elements.py", "pages/models.py", "pages/help.py")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Small runs are fastest on one thread, and the machine may be shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# =======================================================================================
+# Plain logic
+# =======================================================================================
+
+
+def elements(formula: str) -> frozenset[str]:
+    vector = parse_formula(formula)
+    return frozenset(ELEMENT_SYMBOLS[i] for i in np.flatnonzero(vector))
+
+
+@pytest.mark.parametrize(
+    ("formula", "expected"),
+    [
+        ("YBa2Cu3O7", "cuprates"),
+        ("La1.85Sr0.15CuO4", "cuprates"),
+        ("BaFe2As2", "pnictides"),
+        ("FeSe", "pnictides"),
+        ("LaNiPO", "pnictides"),
+        ("FeTe0.5Se0.5", "pnictides"),
+        ("MgB2", "others"),
+        ("Nb3Sn", "others"),
+        ("CuS", "others"),
+        ("FeO", "others"),
+    ],
+)
+def test_suggest_class(formula, expected):
+    suggestion = logic.suggest_class(elements(formula))
+    assert suggestion.model_class == expected
+    assert suggestion.reason
+
+
+def test_suggestion_for_several_references():
+    assert logic.suggest_class_for([]) is None
+    assert logic.suggest_class_for([elements("YBa2Cu3O7"), elements("HgBa2CuO4")]).model_class == "cuprates"
+    mixed = logic.suggest_class_for([elements("YBa2Cu3O7"), elements("BaFe2As2")])
+    assert mixed.model_class == "everything" and "cuprates" in mixed.reason and "pnictides" in mixed.reason
+
+
+def test_default_class_and_mismatch():
+    cuprate = logic.ClassSuggestion("cuprates", "it contains Cu and O")
+    assert logic.default_class(cuprate, ["cuprates", "pnictides"]) == "cuprates"
+    assert logic.default_class(cuprate, ["pnictides", "everything"]) == "everything"
+    assert logic.default_class(cuprate, ["pnictides", "others"]) == "pnictides"
+    assert logic.default_class(None, []) is None
+    assert logic.class_mismatch_warning("cuprates", cuprate) is None
+    assert logic.class_mismatch_warning("everything", cuprate) is None
+    assert logic.class_mismatch_warning("pnictides", None) is None
+    warning = logic.class_mismatch_warning("pnictides", cuprate)
+    assert "cuprates" in warning and "pnictides" in warning
+    assert "everything" in logic.class_mismatch_warning("others", logic.ClassSuggestion("everything", "x (cuprates, others)"))
+
+
+def candidate_table() -> pd.DataFrame:
+    """Five candidates covering the funnel's cases."""
+    return pd.DataFrame({
+        "formula": ["A", "B", "C", "D", "E"],
+        "scale_factor": pd.array([2, 2, 3, 4, 4], dtype="Int64"),
+        "smact_valid": [True, True, True, False, True],
+        "novel": [True, True, True, True, False],
+        "sc_probability": [0.9, 0.8, 0.2, 0.9, 0.9],
+        "is_superconductor": pd.array([True, True, False, True, True], dtype="boolean"),
+        "tc_kelvin": [30.0, 4.0, 0.0, 40.0, 50.0],
+        "formation_energy_ev_per_atom": [-0.5, -0.2, -0.1, -0.3, np.nan],
+        "family_id": ["N1", "N1", "", "K1", ""],
+    })
+
+
+def test_funnel_counts_and_thresholds():
+    stages = [
+        StageCount("raw", 0, 100), StageCount("non-negative", 40, 60), StageCount("element count", 10, 50),
+        StageCount("unique", 2, 48), StageCount("novel", 1, 47), StageCount("SMACT-valid", 42, 5),
+    ]
+    shown, mask = logic.engine_funnel(stages, candidate_table(), logic.Thresholds(5.0, 0.0))
+    assert [s.label for s in shown][:4] == ["raw samples", "basic filters", "unique", "novel"]
+    assert [s.count for s in shown] == [100, 50, 48, 47, 3, 2, 1, 1]  # E is known, D invalid, C not SC, B Tc 4 K
+    assert shown[-2].label == "Tc > 5 K" and shown[-1].label == "formation energy < 0 eV/atom"
+    assert mask.tolist() == [True, False, False, False, False]
+    looser, _ = logic.table_funnel(candidate_table(), logic.Thresholds(3.0, 0.0))
+    assert [s.count for s in looser] == [3, 2, 2, 2]
+
+
+def test_funnel_without_property_models():
+    table = candidate_table()[["formula", "smact_valid", "novel"]]
+    shown, mask = logic.table_funnel(table, logic.Thresholds())
+    assert [s.count for s in shown] == [3, None, None, None]
+    assert not mask.any()
+    frame = logic.funnel_frame(shown)
+    assert frame["remaining"].isna().sum() == 3 and frame.loc[0, "of first stage"] == "100.0 %"
+
+
+def test_filter_candidates():
+    table = candidate_table()
+    assert list(logic.filter_candidates(table, logic.CandidateFilter())["formula"]) == list("ABCDE")
+    assert list(logic.filter_candidates(table, logic.CandidateFilter(min_tc_kelvin=30))["formula"]) == ["A", "D", "E"]
+    assert list(logic.filter_candidates(table, logic.CandidateFilter(max_formation_ev=-0.25))["formula"]) == ["A", "D"]
+    assert list(logic.filter_candidates(table, logic.CandidateFilter(families=("N1",)))["formula"]) == ["A", "B"]
+    assert list(logic.filter_candidates(table, logic.CandidateFilter(scale_factors=(4,)))["formula"]) == ["D", "E"]
+    assert list(logic.filter_candidates(table, logic.CandidateFilter(rows=(1, 3, 99)))["formula"]) == ["B", "D"]
+    assert list(logic.filter_candidates(table, logic.CandidateFilter(text="C"))["formula"]) == ["C"]
+    mask = np.array([True, False, False, False, True])
+    assert list(logic.filter_candidates(table, logic.CandidateFilter(only_funnel=True), mask)["formula"]) == ["A", "E"]
+    # a Tc filter without predictions leaves nothing rather than everything
+    assert logic.filter_candidates(table[["formula"]], logic.CandidateFilter(min_tc_kelvin=1)).empty
+
+
+def test_selected_rows_keep_candidates_only():
+    points = [
+        {"legendgroup": "candidates", "customdata": ["A", "3 K", "x", 4]},
+        {"legendgroup": "candidates", "customdata": ["B", "n/a", "x", 1]},
+        {"legendgroup": "supercon:Ba-Fe-As", "customdata": ["BaFe2As2", "38 K", "Ba-Fe-As"]},
+        {"legendgroup": "reference", "customdata": ["BaFe2As2", "n/a"]},
+        {"legendgroup": "candidates"},
+    ]
+    assert logic.selected_rows(points) == (1, 4)
+    assert logic.selected_rows([]) == ()
+
+
+def settings(**changes) -> GenerationSettings:
+    values = dict(model_class="pnictides", references=("BaFe₂As₂",), scale_factors=(2, 3, 4), samples=200, steps=50, seed=7)
+    values.update(changes)
+    return GenerationSettings(**values)
+
+
+def test_file_stem_names_the_run():
+    assert logic.file_stem(settings()) == "superdiff_BaFe2As2_pnictides_N2-4_200x50ddim_seed7"
+    assert logic.file_stem(settings(references=("Ba(Fe0.9Co0.1)2As2",), scale_factors=(2, 4))).startswith(
+        "superdiff_BaFe1.8Co0.2As2_pnictides_N2_4_"
+    )
+    many = logic.file_stem(settings(references=("YBa2Cu3O7", "HgBa2CuO4", "La2CuO4", "Bi2Sr2CaCu2O8"), model_class="cuprates"))
+    assert many.startswith("superdiff_YBa2Cu3O7+HgBa2CuO4+2more_cuprates_N2-4")
+    assert logic.file_stem(settings(references=(), model_class="others", method="ddpm")) == "superdiff_unconditional_others_200x50ddpm_seed7"
+    assert logic.screen_file_stem(["A", "B"], "everything") == "superdiff_screen_2formulas_everything"
+
+
+def test_run_settings_json_round_trip():
+    original = settings(screening=ScreeningOptions(residual_threshold=0.1, max_elements=4, mixed_valence=True))
+    card = {"data": {"sha256": "abc"}, "architecture": {"parameters": 10}, "training": {"best_epoch": 3}}
+    text = logic.run_settings_json(original, logic.Thresholds(10.0, -0.1), card)
+    document = json.loads(text)
+    assert document["model"] == {"model_class": "pnictides", "data_sha256": "abc", "parameters": 10, "best_epoch": 3}
+    assert document["command"].startswith("superdiff generate --model pnictides --reference 'BaFe₂As₂' --scale-factor 2 3 4")
+    assert "--mixed-valence" in document["command"]
+    restored, thresholds = logic.settings_from_json(text)
+    assert restored == original
+    assert thresholds == logic.Thresholds(10.0, -0.1)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("not json", "not a JSON file"),
+        ("{}", "not a SuperDiff run-settings file"),
+        ('{"format": "superdiff-run-settings"}', "no \"settings\""),
+        ('{"format": "superdiff-run-settings", "settings": {"model_class": "pnictides", "colour": 1}}', "unexpected field"),
+        ('{"format": "superdiff-run-settings", "settings": {"model_class": "pnictides", "samples": 0}}', "samples must be"),
+    ],
+)
+def test_bad_run_settings_json(text, message):
+    with pytest.raises(InputError, match=message):
+        logic.settings_from_json(text)
+
+
+def test_formulas_from_uploads_and_text():
+    assert logic.formulas_from_text("YBa2Cu3O7\n# a comment\nMgB2, Nb3Sn\n\n") == ["YBa2Cu3O7", "MgB2", "Nb3Sn"]
+    assert logic.formulas_from_upload("list.txt", b"# mine\nYBa2Cu3O7\n\nMgB2\n") == ["YBa2Cu3O7", "MgB2"]
+    assert logic.formulas_from_upload("t.csv", "formula,tc\nYBa2Cu3O7,92\nMgB2,39\n".encode()) == ["YBa2Cu3O7", "MgB2"]
+    with pytest.raises(InputError, match="no 'formula' column"):
+        logic.formulas_from_upload("t.csv", b"name,tc\nx,1\n")
+    with pytest.raises(InputError, match="not a UTF-8"):
+        logic.formulas_from_upload("t.txt", b"\xff\xfe\x00Y")
+    with pytest.raises(InputError, match="no formula"):
+        logic.formulas_from_upload("t.txt", b"# only a comment\n")
+    with pytest.raises(InputError, match="at most"):
+        logic.check_formula_count(["MgB2"] * (logic.MAX_SCREEN_FORMULAS + 1))
+
+
+def test_periodic_table_positions_and_heat_map_data():
+    positions = {symbol: logic.periodic_position(i + 1) for i, symbol in enumerate(ELEMENT_SYMBOLS)}
+    assert positions["H"] == (1, 1) and positions["He"] == (1, 18)
+    assert positions["B"] == (2, 13) and positions["Fe"] == (4, 8) and positions["Cu"] == (4, 11)
+    assert positions["Ba"] == (6, 2) and positions["Hf"] == (6, 4) and positions["Rn"] == (6, 18)
+    assert positions["La"] == (9, 3) and positions["Lu"] == (9, 17) and positions["Cm"] == (10, 10)
+    assert len(set(positions.values())) == len(ELEMENT_SYMBOLS)  # no two elements share a cell
+    vectors = np.array([parse_formula(f) for f in ("YBa2Cu3O7", "La2CuO4", "MgB2", "MgO")])
+    data = logic.element_tc_probability(vectors, np.array([92.0, 0.0, 39.0, np.nan]), 3.0)
+    by_symbol = data.set_index("symbol")
+    assert by_symbol.loc["Cu", "compounds"] == 2 and by_symbol.loc["Cu", "probability"] == 0.5
+    assert by_symbol.loc["Mg", "compounds"] == 1 and by_symbol.loc["Mg", "probability"] == 1.0  # MgO has no Tc
+    values, labels = logic.periodic_grid(data, min_compounds=2)
+    assert values.shape == labels.shape == (10, 18)
+    assert values[3, 10] == 0.5 and np.isnan(values[2, 1])  # Cu coloured, Mg (1 compound) grey
+    assert labels[0, 0] == "H" and labels[9, 9] == "Cm"
+
+
+def test_table_1_and_card_helpers():
+    frame = logic.table_1_frame({"novel_percent": 99.5, "tc_mean_kelvin": float("nan"), "published": {"novel_percent": 100.0}})
+    assert frame.loc[0, "this run"] == 99.5 and frame.loc[0, "published (500,000 samples)"] == 100.0
+    assert pd.isna(frame.loc[4, "this run"])
+    card = {"training": {"best_epoch": 4, "loss": [1, 2]}, "flag": True}
+    assert logic.card_value(card, "training.best_epoch") == 4 and logic.card_value(card, "training.x.y", 0) == 0
+    facts = logic.facts_frame(card, [("epoch", "training.best_epoch"), ("loss", "training.loss"), ("flag", "flag"), ("none", "x")])
+    assert facts["value"].tolist() == ["4", "1, 2", "yes"]
+    assert logic.progress_text(30, 120, 6.0) == "Sampling: step 30 of 120 · 6.0 s elapsed · about 18.0 s left"
+    assert logic.format_seconds(65) == "1 min 05 s"
+
+
+def test_figures_build():
+    reference = pd.DataFrame({
+        "formula": ["BaFe2As2", "SrFe2As2", "FeSe"], "tsne_x": [0.0, 1.0, 5.0], "tsne_y": [0.0, 1.0, 5.0],
+        "cluster_name": ["Ba-Fe-As", "Ba-Fe-As", "Fe-Se"], "tc_kelvin": [38.0, 37.0, 8.0],
+    })
+    candidates = candidate_table().assign(tsne_x=np.arange(5.0), tsne_y=np.arange(5.0), cluster_name="Ba-Fe-As")
+    stars = pd.DataFrame({"formula": ["BaFe2As2"], "tsne_x": [0.0], "tsne_y": [0.0], "tc_kelvin": [np.nan]})
+    figure = plots.map_figure(reference, candidates, stars, max_named=1)
+    groups = [trace.legendgroup for trace in figure.data]
+    assert groups == ["supercon:other SuperCon clusters", "supercon:Ba-Fe-As", logic.CANDIDATE_GROUP, plots.REFERENCE_GROUP]
+    assert figure.data[2].marker.symbol == "circle-open" and figure.data[3].marker.symbol == "star"
+    assert [row[-1] for row in figure.data[2].customdata] == [0, 1, 2, 3, 4]
+    stages = [logic.FunnelStage("raw", 10), logic.FunnelStage("SC", None)]
+    assert list(plots.funnel_figure(stages).data[0].y) == ["raw"]
+    histogram = plots.histogram_figure([1.0, np.nan, 2.0], "Tc", "K", {"ref": 1.5}, threshold=5.0)
+    assert "1 without a prediction" in histogram.layout.title.text
+    heat = logic.element_tc_probability(np.array([parse_formula("MgB2")]), np.array([39.0]), 3.0)
+    assert len(plots.periodic_table_figure(heat, 3.0, "t").data) == 3
+
+
+def test_screen_formulas_keeps_every_row():
+    from superdiff_core.maps import load_class_map
+
+    class_map = load_class_map(DEFAULT_MODELS_DIR, "pnictides")
+    formulas = ["BaFe2As2", "Xx2O", "BaFe1.9Co0.1As2", "LaFeAsO0.9F0.1"]
+    table, vectors, _, leading = screen_formulas(formulas, None, class_map)
+    assert list(table["formula"]) == formulas
+    assert [stage.count for stage in leading] == [4, 3]
+    assert table.loc[1, "note"].startswith("unparsable formula") and pd.isna(table.loc[1, "tsne_x"])
+    assert table.loc[[0, 2, 3], "tsne_x"].notna().all()
+    assert vectors.shape == (4, 96) and not vectors[1].any()
+    assert "smact_valid" in table.columns and "tc_kelvin" not in table.columns
+
+
+# =======================================================================================
+# Pages through AppTest
+# =======================================================================================
+
+def new_app():
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+def no_exception(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+@pytest.fixture(scope="module")
+def test_class() -> str:
+    classes = available_classes(DEFAULT_MODELS_DIR)
+    if not classes:
+        pytest.skip("no diffusion checkpoint committed")
+    return next(c for c in ("pnictides", "cuprates", "others", "everything") if c in classes)
+
+
+REFERENCES = {"pnictides": "BaFe2As2", "cuprates": "YBa₂Cu₃O₇", "others": "MgB2", "everything": "MgB2"}
+
+
+@pytest.fixture(scope="module")
+def generated(test_class):
+    """An app session after one small Generate run (shared by the tests below)."""
+    at = new_app().run()
+    at.text_area(key="generate_refs").input(REFERENCES[test_class]).run()
+    at.selectbox(key="generate_class").set_value(test_class)
+    at.number_input(key="generate_samples").set_value(24)
+    at.number_input(key="generate_steps").set_value(20)
+    at.toggle(key="generate_keep_invalid").set_value(True)  # a few rows whatever the yield of the checkpoint
+    at.button(key="generate_go").click().run(timeout=RUN_TIMEOUT)
+    return at
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders(page):
+    at = new_app().run()
+    at.switch_page(page).run()
+    no_exception(at)
+    assert at.title, f"{page} has no title"
+
+
+def test_generate_produces_table_and_funnel(generated, test_class):
+    at = generated
+    no_exception(at)
+    assert not at.error
+    record = at.session_state["run:generate"]
+    assert isinstance(record, RunRecord) and record.model_class == test_class
+    assert len(record.table) > 0 and record.vectors.shape == (len(record.table), 96)
+    assert [s.stage for s in record.engine_stages][0] == "raw" and record.raw_samples == 72
+    subheaders = [s.value for s in at.subheader]
+    assert {"Screening funnel", "Candidates"} <= set(subheaders)
+    frames = [frame.value for frame in at.dataframe]
+    funnel = next(f for f in frames if "stage" in f.columns)
+    assert funnel["stage"].iloc[0] == "raw samples" and funnel["remaining"].iloc[0] == 72
+    candidates = next(f for f in frames if "formula" in f.columns)
+    assert len(candidates) == len(record.table)
+    assert [m.value for m in at.metric][:2] == ["72", f"{len(record.table):,}"]
+
+
+def test_candidate_csv_columns_and_round_trip(generated):
+    record = generated.session_state["run:generate"]
+    text = candidates_to_csv(record.table)
+    header = text.splitlines()[0].split(",")
+    known = [c for c in CANDIDATE_COLUMNS if c in record.table.columns]
+    assert header[: len(known)] == known and header[:4] == ["formula", "model_class", "reference", "scale_factor"]
+    back = pd.read_csv(io.StringIO(text))
+    assert len(back) == len(record.table)
+    assert back["formula"].tolist() == record.table["formula"].tolist()
+    assert set(back["scale_factor"]) <= {2, 3, 4}
+
+
+def test_results_survive_page_switches(generated):
+    at = generated
+    record = at.session_state["run:generate"]
+    at.switch_page("pages/help.py").run()
+    no_exception(at)
+    at.switch_page("pages/elements.py").run()
+    no_exception(at)
+    assert "Generate results" in at.selectbox(key="elements_source").options
+    at.switch_page("pages/generate.py").run(timeout=RUN_TIMEOUT)
+    no_exception(at)
+    assert at.session_state["run:generate"] is record
+    assert any(h.value.startswith("Results for") for h in at.header)
+    assert at.text_area(key="generate_refs").value == record.settings.references[0]  # inputs kept too
+    assert at.number_input(key="generate_samples").value == 24
+
+
+def test_filters_narrow_the_table(generated):
+    at = generated
+    record = at.session_state["run:generate"]
+    first = record.table["formula"].iloc[0]
+    at.text_input(key="generate_res_text").input(first).run()
+    no_exception(at)
+    candidates = next(f.value for f in at.dataframe if "formula" in f.value.columns)
+    assert len(candidates) >= 1 and all(first in f for f in candidates["formula"])
+    at.text_input(key="generate_res_text").input("").run()
+
+
+def test_bad_references_show_errors_and_no_traceback():
+    at = new_app().run()
+    at.text_area(key="generate_refs").input("Xx2O\nYBa2Cu3O7-x").run()
+    no_exception(at)
+    errors = [e.value for e in at.error]
+    assert any("'Xx2O'" in e and "unknown element" in e for e in errors)
+    assert any("'YBa2Cu3O7-x'" in e and "plain numbers" in e for e in errors)
+    assert at.button(key="generate_go").disabled
+
+
+def test_good_lines_still_run_beside_bad_ones(test_class):
+    at = new_app().run()
+    at.text_area(key="generate_refs").input(f"{REFERENCES[test_class]}\nNotAFormula").run()
+    no_exception(at)
+    assert len(at.error) == 1 and "NotAFormula" in at.error[0].value
+    assert any("1 good reference(s) will run" in w.value for w in at.warning)
+    assert not at.button(key="generate_go").disabled
+
+
+def test_class_suggestion_mismatch_and_n_warning(test_class):
+    at = new_app().run()
+    other = "YBa2Cu3O7" if test_class != "cuprates" else "BaFe2As2"
+    at.text_area(key="generate_refs").input(other).run()
+    at.selectbox(key="generate_class").set_value(test_class).run()
+    no_exception(at)
+    if test_class != "everything":
+        assert any("model is selected" in w.value for w in at.warning)
+    at.slider(key="generate_n").set_value((2, 6)).run()
+    assert any("N > 4" in w.value for w in at.warning)
+
+
+def test_run_settings_file_fills_the_form(test_class):
+    text = logic.run_settings_json(
+        GenerationSettings(model_class=test_class, references=("MgB2",), scale_factors=(1, 2), samples=33, steps=17, seed=5),
+        logic.Thresholds(12.0, -0.2),
+    )
+    at = new_app().run()
+    at.file_uploader(key="generate_settings_file").upload("run.json", text.encode(), "application/json").run()
+    no_exception(at)
+    assert at.text_area(key="generate_refs").value == "MgB2"
+    assert at.slider(key="generate_n").value == (1, 2)
+    assert at.number_input(key="generate_samples").value == 33 and at.number_input(key="generate_steps").value == 17
+    assert any("Loaded the settings" in s.value for s in at.success)
+    at.file_uploader(key="generate_settings_file").set_value(("bad.json", b"{", "application/json")).run()
+    no_exception(at)
+    assert any("Could not load bad.json" in e.value for e in at.error)
+
+
+def test_explore_shows_table_1(test_class):
+    at = new_app().run()
+    at.switch_page("pages/explore.py").run()
+    at.selectbox(key="explore_class").set_value(test_class)
+    at.number_input(key="explore_samples").set_value(48)
+    at.number_input(key="explore_steps").set_value(20)
+    at.button(key="explore_go").click().run(timeout=RUN_TIMEOUT)
+    no_exception(at)
+    table_1 = next(f.value for f in at.dataframe if "metric" in f.value.columns)
+    assert table_1["metric"].iloc[0] == "novel %"
+    assert table_1["published (500,000 samples)"].notna().all()
+    assert at.session_state["run:explore"].metrics["raw_samples"] == 48
+
+
+def test_screen_page_scores_pasted_formulas():
+    at = new_app().run()
+    at.switch_page("pages/screen.py").run()
+    at.selectbox(key="screen_map").set_value("pnictides")
+    at.text_area(key="screen_text").input("BaFe2As2\nXx2O\nLaFeAsO0.9F0.1").run()
+    at.button(key="screen_go").click().run(timeout=RUN_TIMEOUT)
+    no_exception(at)
+    record = at.session_state["run:screen"]
+    assert list(record.table["formula"]) == ["BaFe2As2", "Xx2O", "LaFeAsO0.9F0.1"]
+    assert "unparsable" in record.table.loc[1, "note"]
+    assert record.file_stem == "superdiff_screen_3formulas_pnictides"
+
+
+def test_screen_page_reads_an_uploaded_csv():
+    at = new_app().run()
+    at.switch_page("pages/screen.py").run()
+    at.file_uploader(key="screen_file").upload("mine.csv", b"formula\nMgB2\nNb3Sn\n", "text/csv").run()
+    no_exception(at)
+    assert any("2 formulas in mine.csv" in c.value for c in at.caption)
+    at.file_uploader(key="screen_file").set_value(("bad.csv", b"name\nMgB2\n", "text/csv")).run()
+    assert any("no 'formula' column" in e.value for e in at.error)
+
+
+def test_missing_checkpoints_are_explained(tmp_path, monkeypatch):
+    monkeypatch.setenv("SUPERDIFF_MODELS_DIR", str(tmp_path))
+    at = new_app().run()
+    no_exception(at)
+    assert any("No diffusion model is trained yet" in e.value for e in at.error)
+    for page in ("pages/explore.py", "pages/models.py", "pages/elements.py", "pages/screen.py"):
+        at.switch_page(page).run()
+        no_exception(at)
+    at.switch_page("pages/screen.py").run()
+    at.text_area(key="screen_text").input("MgB2").run()
+    at.button(key="screen_go").click().run(timeout=RUN_TIMEOUT)
+    no_exception(at)
+    assert any("No property scores" in i.value for i in at.info)
+    assert len(at.session_state["run:screen"].table) == 1

@@ -1,0 +1,184 @@
+"""End to end in a real browser: ``streamlit run app.py`` driven by Playwright on the
+system Chromium (no browser download).
+
+Needs ``/usr/bin/chromium`` (Debian: ``apt-get install -y chromium``) and the Python
+package ``playwright`` (``pip install playwright``); skipped with the reason otherwise.
+Run with ``pytest -m browser tests/test_browser.py``.
+
+Setting ``SUPERDIFF_SCREENSHOTS=DIR`` also saves a screenshot of every page to DIR (the
+ones in docs/screenshots/ are made this way).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("SUPERDIFF_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SERVER_START_SECONDS = 90
+RUN_TIMEOUT_MS = 180_000
+
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # pragma: no cover - depends on the machine
+    sync_playwright = None
+
+if sync_playwright is None:
+    pytest.skip("playwright is not installed (pip install playwright)", allow_module_level=True)
+if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(port: int, log_path: Path) -> subprocess.Popen:
+    """``streamlit run app.py`` on localhost; returns once /_stcore/health answers."""
+    env = {**os.environ, "SUPERDIFF_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+    ]
+    log = open(log_path, "w", encoding="utf-8")
+    server = subprocess.Popen(command, cwd=REPOSITORY, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {server.returncode}: {log_path.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.5)
+    server.terminate()
+    raise RuntimeError(f"streamlit did not answer within {SERVER_START_SECONDS} s: {log_path.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
+    port = free_port()
+    server = start_server(port, log_path)
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def set_number(page, label: str, value: int) -> None:
+    field = page.get_by_role("spinbutton", name=label)
+    field.fill(str(value))
+    field.press("Enter")
+    expect(field).to_have_value(str(value))
+
+
+def test_generate_download_and_stop(app_url, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+    page.goto(app_url)
+    expect(page.get_by_role("heading", name="Generate candidate superconductors")).to_be_visible(timeout=60_000)
+
+    references = page.get_by_role("textbox", name="Reference formulas, one per line")
+    references.fill("Ba(Fe0.9Co0.1)₂As₂")
+    references.press("Tab")  # commits the text; the class follows the reference
+    expect(page.get_by_text("Suggested: pnictides")).to_be_visible(timeout=30_000)
+    set_number(page, "Samples per N", 24)
+    set_number(page, "Sampling steps", 20)
+    page.get_by_role("button", name=re.compile(r"^.*Generate$")).click()
+
+    expect(page.get_by_role("heading", name=re.compile("^Results for"))).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    expect(page.get_by_role("heading", name="Screening funnel")).to_be_visible()
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name=re.compile("Download all")).click()
+    download = download_info.value
+    assert download.suggested_filename == "superdiff_BaFe1.8Co0.2As2_pnictides_N2-4_24x20ddim_seed0.csv"
+    text = Path(download.path()).read_text(encoding="utf-8")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    header = text.splitlines()[0].split(",")
+    assert header[:4] == ["formula", "model_class", "reference", "scale_factor"]
+    assert rows, "the downloaded CSV has no candidate"
+    assert {row["model_class"] for row in rows} == {"pnictides"}
+    assert {row["reference"] for row in rows} == {"Ba(Fe0.9Co0.1)₂As₂"}
+    page.screenshot(path=str(tmp_path / "generate.png"))
+
+    # A long run shows live progress and stops on request; the earlier results stay.
+    set_number(page, "Samples per N", 4000)
+    page.get_by_role("button", name=re.compile(r"^.*Generate$")).click()
+    expect(page.get_by_text(re.compile(r"Sampling: step \d+ of"))).to_be_visible(timeout=60_000)
+    page.get_by_role("button", name=re.compile("Stop")).click()
+    expect(page.get_by_text("The run was stopped").first).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("heading", name=re.compile("^Results for"))).to_be_visible()
+
+
+@pytest.mark.skipif(not os.environ.get("SUPERDIFF_SCREENSHOTS"), reason="set SUPERDIFF_SCREENSHOTS=DIR to capture the pages")
+def test_capture_screenshots(app_url, browser):
+    """A screenshot of every page (with results where a page has them)."""
+    folder = Path(os.environ["SUPERDIFF_SCREENSHOTS"])
+    folder.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 2600})
+
+    def shoot(name: str) -> None:
+        page.wait_for_timeout(2500)  # let the charts and tables draw
+        page.screenshot(path=str(folder / f"{name}.png"))
+
+    page.goto(app_url)
+    expect(page.get_by_role("heading", name="Generate candidate superconductors")).to_be_visible(timeout=60_000)
+    references = page.get_by_role("textbox", name="Reference formulas, one per line")
+    references.fill(os.environ.get("SUPERDIFF_SCREENSHOT_REFERENCE", "BaFe2As2"))
+    references.press("Tab")
+    page.wait_for_timeout(1000)
+    page.get_by_role("button", name=re.compile(r"^.*Generate$")).click()
+    expect(page.get_by_role("heading", name=re.compile("^Results for"))).to_be_visible(timeout=RUN_TIMEOUT_MS)
+    shoot("generate")
+    page.set_viewport_size({"width": 1400, "height": 5200})
+    shoot("generate_full")
+    page.set_viewport_size({"width": 1400, "height": 2600})
+
+    for name, link, title, button in (
+        ("explore", "Explore the model", "Explore a model", "Sample"),
+        ("screen", "Screen formulas", "Screen formulas", None),
+        ("elements", "Element heat map", "Element heat map", None),
+        ("models", "Models", "Models", None),
+        ("help", "Help", "Help", None),
+    ):
+        page.get_by_role("link", name=link).click()  # the sidebar keeps the session (and its results)
+        expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible(timeout=60_000)
+        if name == "screen":
+            box = page.get_by_role("textbox", name="Formulas, one per line")
+            box.fill("YBa2Cu3O7\nLa1.85Sr0.15CuO4\nMgB2\nBaFe1.8Co0.2As2\nNb3Sn\nXx2O")
+            box.press("Tab")
+            page.wait_for_timeout(1000)
+            page.get_by_role("button", name=re.compile(r"^.*Screen$")).click()
+            expect(page.get_by_role("heading", name=re.compile("screened formulas"))).to_be_visible(timeout=RUN_TIMEOUT_MS)
+        if button:
+            page.get_by_role("button", name=re.compile(rf"^.*{button}$")).click()
+            expect(page.get_by_role("heading", name=re.compile("^Unconditional samples"))).to_be_visible(timeout=RUN_TIMEOUT_MS)
+        shoot(name)

@@ -1,0 +1,284 @@
+"""Plotly figures of the app: plain functions from tables to figures (no Streamlit).
+
+Every figure is built from data the pages already have, so the same function serves the
+Generate, Explore and Screen pages and is tested without a browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+from .logic import CANDIDATE_GROUP, FunnelStage, periodic_grid
+
+REFERENCE_GROUP = "reference"
+SUPERCON_OTHER = "other SuperCon clusters"
+MAX_NAMED_CLUSTERS = 20
+"""Clusters drawn in their own colour (largest first); the rest share one grey."""
+
+PALETTE: tuple[str, ...] = tuple(qualitative.Dark24) + tuple(qualitative.Light24)
+REFERENCE_COLOUR = "#ffd21f"
+THRESHOLD_COLOUR = "#7f7f7f"
+
+_LAYOUT = dict(margin=dict(l=10, r=10, t=50, b=10), template="plotly_white")
+
+
+def _text(value: float, digits: int = 1, unit: str = "") -> str:
+    """Number for hover text; "n/a" for NaN."""
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    return f"{value:.{digits}f}{unit}"
+
+
+# ---------------------------------------------------------------------------------------
+# Funnel
+# ---------------------------------------------------------------------------------------
+
+
+def funnel_figure(stages: Sequence[FunnelStage], title: str = "Screening funnel") -> go.Figure:
+    """The funnel as horizontal bars, stages without a count (missing model) left out."""
+    shown = [stage for stage in stages if stage.count is not None]
+    figure = go.Figure(
+        go.Funnel(
+            y=[stage.label for stage in shown],
+            x=[stage.count for stage in shown],
+            textinfo="value+percent initial",
+            hovertext=[stage.help for stage in shown],
+            hoverinfo="y+x+text",
+            marker=dict(color=PALETTE[0]),
+        )
+    )
+    figure.update_layout(title=title, height=max(260, 48 * len(shown) + 80), **_LAYOUT)
+    return figure
+
+
+# ---------------------------------------------------------------------------------------
+# Histograms
+# ---------------------------------------------------------------------------------------
+
+
+def histogram_figure(
+    values: Sequence[float] | np.ndarray,
+    title: str,
+    axis_title: str,
+    reference_values: Mapping[str, float] | None = None,
+    threshold: float | None = None,
+    threshold_label: str = "threshold",
+    bins: int = 40,
+) -> go.Figure:
+    """Histogram of one predicted property with the references and a threshold marked.
+
+    Args:
+        values: one value per candidate; NaN (no prediction) is left out and counted in
+            the title.
+        reference_values: label -> the reference compound's predicted value (solid line).
+        threshold: the user's funnel threshold (dashed line).
+    """
+    data = np.asarray(values, dtype=float)
+    finite = data[np.isfinite(data)]
+    missing = len(data) - len(finite)
+    figure = go.Figure(go.Histogram(x=finite, nbinsx=bins, name="candidates", marker=dict(color=PALETTE[0]), opacity=0.85))
+    if threshold is not None:
+        figure.add_vline(
+            x=threshold, line=dict(color=THRESHOLD_COLOUR, dash="dash"),
+            annotation_text=threshold_label, annotation_position="top left",
+        )
+    for index, (label, value) in enumerate((reference_values or {}).items()):
+        if value is not None and np.isfinite(value):
+            figure.add_vline(
+                x=float(value), line=dict(color="black", width=2),
+                annotation_text=f"★ {label}", annotation_position="top right" if index % 2 == 0 else "bottom right",
+            )
+    subtitle = f" ({missing} without a prediction)" if missing else ""
+    figure.update_layout(
+        title=f"{title}{subtitle}", xaxis_title=axis_title, yaxis_title="candidates", bargap=0.05,
+        height=340, showlegend=False, **_LAYOUT,
+    )
+    return figure
+
+
+# ---------------------------------------------------------------------------------------
+# The t-SNE map
+# ---------------------------------------------------------------------------------------
+
+
+def cluster_colours(reference: pd.DataFrame, max_named: int = MAX_NAMED_CLUSTERS) -> dict[str, str]:
+    """Colour per cluster name: the ``max_named`` largest clusters of the map get their own
+    colour, in order of size; the rest are grouped under :data:`SUPERCON_OTHER`."""
+    sizes = reference["cluster_name"].value_counts()
+    named = [name for name in sizes.index if name][:max_named]
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(named)}
+
+
+def map_figure(
+    reference: pd.DataFrame,
+    candidates: pd.DataFrame | None = None,
+    references: pd.DataFrame | None = None,
+    title: str = "SuperCon map (t-SNE)",
+    max_named: int = MAX_NAMED_CLUSTERS,
+    candidate_label: str = "candidates",
+) -> go.Figure:
+    """The class's SuperCon compounds coloured by cluster, candidates as open black
+    circles, reference compounds as stars.
+
+    Args:
+        reference: the map's SuperCon points (``ClassMap.reference_table()``): formula,
+            tsne_x, tsne_y, cluster_name, tc_kelvin.
+        candidates: rows with formula, tsne_x, tsne_y and optionally tc_kelvin and
+            cluster_name; their positions in this table are put in ``customdata`` so a
+            selection maps back to rows (see :func:`ui.logic.selected_rows`).
+        references: rows with formula, tsne_x, tsne_y (the reference compounds).
+    """
+    figure = go.Figure()
+    colours = cluster_colours(reference, max_named)
+    names = reference["cluster_name"].astype(str)
+    tc = reference["tc_kelvin"].to_numpy(dtype=float)
+    hover = "<b>%{customdata[0]}</b><br>Tc %{customdata[1]} (measured)<br>cluster: %{customdata[2]}<extra></extra>"
+
+    def supercon_trace(mask: np.ndarray, name: str, colour: str) -> go.Scattergl:
+        rows = reference[mask]
+        data = np.column_stack([rows["formula"].astype(str), [_text(t, 1, " K") for t in tc[mask]], names[mask]])
+        return go.Scattergl(
+            x=rows["tsne_x"], y=rows["tsne_y"], mode="markers", name=name, legendgroup=f"supercon:{name}",
+            marker=dict(size=4, color=colour, opacity=0.55), customdata=data, hovertemplate=hover,
+        )
+
+    other = ~names.isin(list(colours)).to_numpy()
+    if other.any():
+        figure.add_trace(supercon_trace(other, SUPERCON_OTHER, "#c8c8c8"))
+    for name, colour in colours.items():
+        figure.add_trace(supercon_trace((names == name).to_numpy(), name, colour))
+
+    if candidates is not None and len(candidates):
+        rows = np.arange(len(candidates))
+        tc_values = candidates["tc_kelvin"].to_numpy(dtype=float) if "tc_kelvin" in candidates else np.full(len(candidates), np.nan)
+        cluster = candidates["cluster_name"].astype(str) if "cluster_name" in candidates else pd.Series([""] * len(candidates))
+        data = np.empty((len(candidates), 4), dtype=object)
+        data[:, 0] = candidates["formula"].astype(str).to_numpy()
+        data[:, 1] = [_text(t, 1, " K") for t in tc_values]
+        data[:, 2] = cluster.to_numpy()
+        data[:, 3] = rows
+        figure.add_trace(
+            go.Scatter(
+                x=candidates["tsne_x"], y=candidates["tsne_y"], mode="markers", name=candidate_label,
+                legendgroup=CANDIDATE_GROUP,
+                marker=dict(symbol="circle-open", size=9, color="black", line=dict(width=1.5)),
+                customdata=data,
+                hovertemplate="<b>%{customdata[0]}</b><br>predicted Tc %{customdata[1]}<br>cluster: %{customdata[2]}<extra>candidate</extra>",
+            )
+        )
+    if references is not None and len(references):
+        tc_reference = references["tc_kelvin"].to_numpy(dtype=float) if "tc_kelvin" in references else np.full(len(references), np.nan)
+        figure.add_trace(
+            go.Scatter(
+                x=references["tsne_x"], y=references["tsne_y"], mode="markers", name="reference",
+                legendgroup=REFERENCE_GROUP,
+                marker=dict(symbol="star", size=20, color=REFERENCE_COLOUR, line=dict(color="black", width=1.5)),
+                customdata=np.column_stack([references["formula"].astype(str), [_text(t, 1, " K") for t in tc_reference]]),
+                hovertemplate="<b>%{customdata[0]}</b><br>predicted Tc %{customdata[1]}<extra>reference</extra>",
+            )
+        )
+    figure.update_layout(
+        title=title, height=620, dragmode="lasso", legend=dict(itemsizing="constant", font=dict(size=11)),
+        xaxis=dict(showticklabels=False, title="t-SNE 1", zeroline=False),
+        yaxis=dict(showticklabels=False, title="t-SNE 2", zeroline=False),
+        **_LAYOUT,
+    )
+    return figure
+
+
+# ---------------------------------------------------------------------------------------
+# Families
+# ---------------------------------------------------------------------------------------
+
+
+def doping_figure(curve: pd.DataFrame) -> go.Figure:
+    """Predicted Tc against a family's varying amount (``families.doping_curve`` output)."""
+    variable = curve.attrs.get("variable", "x")
+    formula = curve.attrs.get("general_formula", "")
+    figure = go.Figure(
+        go.Scatter(
+            x=curve["x"], y=curve["tc_kelvin"], mode="lines+markers", customdata=curve["formula"],
+            marker=dict(size=9, color=PALETTE[0]), line=dict(color=PALETTE[0], width=1),
+            hovertemplate="<b>%{customdata}</b><br>" + variable + " = %{x}<br>predicted Tc %{y:.1f} K<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        title=f"Predicted Tc against {variable} in {formula}", xaxis_title=f"{variable} (atoms per formula unit)",
+        yaxis_title="predicted Tc (K)", height=380, **_LAYOUT,
+    )
+    return figure
+
+
+# ---------------------------------------------------------------------------------------
+# Model cards
+# ---------------------------------------------------------------------------------------
+
+
+def loss_figure(train_loss: Sequence[float], validation_loss: Sequence[float] | None = None, title: str = "Training loss") -> go.Figure:
+    """Training and validation loss per epoch (log scale)."""
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=np.arange(1, len(train_loss) + 1), y=list(train_loss), mode="lines", name="training"))
+    if validation_loss:
+        figure.add_trace(
+            go.Scatter(x=np.arange(1, len(validation_loss) + 1), y=list(validation_loss), mode="lines", name="validation")
+        )
+    figure.update_layout(title=title, xaxis_title="epoch", yaxis_title="MSE on the noise", yaxis_type="log", height=320, **_LAYOUT)
+    return figure
+
+
+# ---------------------------------------------------------------------------------------
+# Periodic table
+# ---------------------------------------------------------------------------------------
+
+
+def periodic_table_figure(data: pd.DataFrame, threshold_kelvin: float, title: str, min_compounds: int = 1) -> go.Figure:
+    """Periodic table coloured by the share of compounds containing each element whose
+    Tc is above ``threshold_kelvin`` (``ui.logic.element_tc_probability`` output).
+    Elements without data (or fewer than ``min_compounds`` compounds) are grey."""
+    values, labels = periodic_grid(data, min_compounds)
+    counts = {(r.row, r.column): r for r in data.itertuples(index=False)}
+    rows, columns = np.nonzero(labels != "")
+    figure = go.Figure()
+    figure.add_trace(
+        go.Heatmap(
+            z=np.where(labels != "", 0.0, np.nan), colorscale=[[0, "#ececec"], [1, "#ececec"]], showscale=False,
+            hoverinfo="skip", xgap=2, ygap=2,
+        )
+    )
+    figure.add_trace(
+        go.Heatmap(
+            z=values, zmin=0, zmax=1, colorscale="YlOrRd", xgap=2, ygap=2, hoverinfo="skip",
+            colorbar=dict(title=dict(text=f"P(Tc > {threshold_kelvin:g} K)"), tickformat=".0%"),
+        )
+    )
+    hover, text = [], []
+    for row, column in zip(rows, columns):
+        symbol = labels[row, column]
+        record = counts.get((row + 1, column + 1))
+        if record is None:
+            hover.append(f"<b>{symbol}</b><br>no compound contains it")
+            text.append(f"<span style='color:#9a9a9a'>{symbol}</span>")
+        else:
+            hover.append(
+                f"<b>{symbol}</b><br>{record.above} of {record.compounds} compounds above {threshold_kelvin:g} K"
+                f"<br>probability {record.probability:.0%}"
+            )
+            text.append(f"<b>{symbol}</b>" if record.compounds >= min_compounds else symbol)
+    figure.add_trace(
+        go.Scatter(
+            x=columns, y=rows, mode="text", text=text, hovertext=hover, hoverinfo="text",
+            textfont=dict(size=12, color="black"), showlegend=False,
+        )
+    )
+    figure.update_layout(
+        title=title, height=470, plot_bgcolor="white",
+        xaxis=dict(visible=False, range=[-0.5, 17.5]),
+        yaxis=dict(visible=False, autorange="reversed", scaleanchor="x", range=[9.5, -0.5]),
+        margin=dict(l=10, r=10, t=50, b=10),
+    )
+    return figure

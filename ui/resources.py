@@ -1,0 +1,106 @@
+"""Loaded models and data, cached once per server process with ``st.cache_resource``.
+
+Every object cached here is shared by all sessions and only read afterwards: sampling
+draws its noise from a generator of its own (per call), the property models and maps are
+read-only. A missing artifact raises :class:`~superdiff_core.errors.CheckpointError`,
+which ``st.cache_resource`` does not cache, so it is retried once the file appears.
+
+The models folder is the repository's ``checkpoints/`` unless ``SUPERDIFF_MODELS_DIR``
+points elsewhere (the CLI's ``--models``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from superdiff_core.checkpoints import DEFAULT_MODELS_DIR, available_classes
+
+MODELS_DIR_VARIABLE = "SUPERDIFF_MODELS_DIR"
+TORCH_THREADS_VARIABLE = "SUPERDIFF_TORCH_THREADS"
+DEFAULT_TORCH_THREADS = 1
+"""Intra-op threads per sampling run. One thread per run lets concurrent sessions share
+the cores without OpenMP teams fighting over them (measured in benchmarks/app.md); set
+``SUPERDIFF_TORCH_THREADS`` to use more for a single user."""
+
+
+def models_dir() -> Path:
+    """The models folder the app reads."""
+    return Path(os.environ.get(MODELS_DIR_VARIABLE) or DEFAULT_MODELS_DIR)
+
+
+@st.cache_resource(show_spinner=False)
+def configure_torch() -> int:
+    """Set torch's intra-op threads once per process; returns the number used."""
+    import torch
+
+    try:
+        threads = max(1, int(os.environ.get(TORCH_THREADS_VARIABLE) or DEFAULT_TORCH_THREADS))
+    except ValueError:
+        threads = DEFAULT_TORCH_THREADS
+    torch.set_num_threads(threads)
+    return threads
+
+
+def trained_classes() -> list[str]:
+    """Model classes with a diffusion checkpoint (checked on every call: cheap)."""
+    return available_classes(models_dir())
+
+
+@st.cache_resource(show_spinner="Loading the diffusion model…", max_entries=8)
+def engine(model_class: str, folder: str):
+    """The sampling engine of one class (checkpoint, sampler, training-set keys)."""
+    from superdiff_core.device import select_device
+    from superdiff_core.pipeline import load_engine
+
+    return load_engine(model_class, folder, select_device())
+
+
+@st.cache_resource(show_spinner="Loading the property models…")
+def property_models(folder: str):
+    """Superconductor classifier, Tc regressor and formation-energy model."""
+    from superdiff_core.properties import load_property_models
+
+    return load_property_models(folder)
+
+
+@st.cache_resource(show_spinner="Loading the SuperCon map…", max_entries=8)
+def class_map(folder: str, model_class: str):
+    """The t-SNE map of one class's SuperCon compounds."""
+    from superdiff_core.maps import load_class_map
+
+    return load_class_map(folder, model_class)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def map_points(folder: str, model_class: str):
+    """The SuperCon points of a class map as a table (built once per class)."""
+    return class_map(folder, model_class).reference_table()
+
+
+@st.cache_resource(show_spinner="Loading SuperCon…")
+def training_set(folder: str):
+    """The encoded SuperCon set (formulas, vectors, Tc, class codes)."""
+    from superdiff_core.data import load_training_set
+
+    return load_training_set(folder)
+
+
+@st.cache_resource(show_spinner=False)
+def device_description() -> str:
+    """"GPU: name" or "CPU (N threads)"."""
+    from superdiff_core.device import describe_device, select_device
+
+    return describe_device(select_device()).replace("(1 threads)", "(1 thread)")
+
+
+def read_json_card(*parts: str) -> dict:
+    """A ``card.json`` under the models folder, or {} when absent or unreadable."""
+    path = models_dir().joinpath(*parts)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
