@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from superdiff_core.composition import parse_formula  # noqa: E402
 from superdiff_core.pipeline import load_engine  # noqa: E402
-from superdiff_core.sampler import DEFAULT_NUM_STEPS  # noqa: E402
+from superdiff_core.sampler import default_steps  # noqa: E402
 from superdiff_core.unet1d import count_parameters, flops_per_sample  # noqa: E402
 
 REFERENCE_FORMULA = {"cuprates": "HgBa2Ca2Cu3O8.27", "pnictides": "BaFe2As2", "others": "MgB2", "everything": "MgB2"}
@@ -75,7 +75,8 @@ def main() -> None:
     results["matmul_gflops"] = round(matmul_gflops(), 1)
     engine.sampler.sample(16, 2, seed=0)  # warm-up
 
-    for steps, n in ((DEFAULT_NUM_STEPS, args.samples), (1000, args.samples_1000)):
+    default = default_steps(args.model)
+    for steps, n in ((default, args.samples), (1000, args.samples_1000)):
         unconditional = timed(lambda: engine.sampler.sample(n, steps, seed=0))
         ilvr = timed(lambda: engine.sampler.sample(n, steps, reference=reference, scale_factor=2, seed=0))
         results[f"steps_{steps}"] = {
@@ -91,7 +92,7 @@ def main() -> None:
 
     baseline = reference_network()
     results["baseline"] = {"parameters": count_parameters(baseline)}
-    for steps in (DEFAULT_NUM_STEPS, 1000):
+    for steps in (default, 1000):
         n = args.baseline_samples if steps != 1000 else max(2, args.baseline_samples // 4)
         unconditional = timed(lambda: reference_style_sample(baseline, n, steps, None, 2))
         ilvr = timed(lambda: reference_style_sample(baseline, n, steps, reference, 2))

@@ -21,8 +21,12 @@ st.markdown(
 runs = {f"{state.RUN_KINDS[kind]} results": run for kind, run in state.stored_runs().items()}
 state.init_defaults({f"{KEY}_threshold": 3.0, f"{KEY}_min": 1})
 columns = st.columns(3)
-source = columns[0].selectbox("Compounds", [*runs, SUPERCON], key=f"{KEY}_source", help="Results of this session, or SuperCon itself.")
-threshold = columns[1].number_input("Tc threshold (K)", min_value=0.0, max_value=200.0, step=1.0, key=f"{KEY}_threshold", persist_state="session")
+scored = [name for name, run in runs.items() if run.has_properties and not run.table.empty]
+sources = [*scored, SUPERCON, *(name for name in runs if name not in scored)]  # usable sources first
+source = columns[0].selectbox("Compounds", sources, key=f"{KEY}_source", help="Results of this session, or SuperCon itself.")
+threshold = columns[1].number_input(
+    "Tc threshold (K)", min_value=0.0, max_value=200.0, step=1.0, key=f"{KEY}_threshold", persist_state="session",
+)
 min_compounds = columns[2].number_input(
     "Colour elements found in at least", min_value=1, max_value=1000, step=1, key=f"{KEY}_min", persist_state="session",
     help="compounds; rarer elements stay grey (a share of 1 of 1 says little).",

@@ -18,8 +18,8 @@ st.markdown(
 )
 widgets.show_stopped_notice(KEY)
 model_class = widgets.model_class_picker(f"{KEY}_class")
-samples, steps, seed = widgets.sampling_inputs(KEY, DEFAULT_SAMPLES, "Samples")
-method, screening = widgets.advanced_inputs(KEY, model_class or "everything")
+samples, steps, seed = widgets.sampling_inputs(KEY, model_class or "everything", DEFAULT_SAMPLES, "Samples")
+method, _, screening = widgets.advanced_inputs(KEY, model_class or "everything")
 st.caption(f"{samples:,} samples at {steps} steps. {widgets.device_caption()}.")
 clicked = st.button("Sample", type="primary", icon=":material/play_arrow:", disabled=model_class is None, key=f"{KEY}_go")
 
@@ -36,7 +36,7 @@ if record is not None:
     st.header(f"Unconditional samples of the {record.model_class} model")
     if record.metrics is not None:
         st.subheader("Table 1: this run against the paper")
-        st.dataframe(logic.table_1_frame(record.metrics), hide_index=True, width="content")
+        st.dataframe(logic.table_1_frame(record.metrics), hide_index=True, width="content", placeholder="n/a")
         settings = record.settings
         if settings is not None and (settings.screening.keep_invalid or settings.screening.keep_known):
             st.warning("Kept invalid or known candidates change the metrics; switch those options off to compare with the paper.")

@@ -8,6 +8,8 @@ from superdiff_core.composition import element_set, parse_formulas
 from superdiff_core.errors import InputError
 from superdiff_core.ilvr import SAFE_SCALE_FACTOR
 from superdiff_core.pipeline import GenerationSettings
+from superdiff_core.sampler import default_steps
+from superdiff_core.screening import MAX_ELEMENTS_PER_CLASS
 from ui import logic, resources, state, widgets
 
 KEY = "generate"
@@ -52,14 +54,20 @@ def _load_settings() -> None:
     st.session_state.update({
         REFS: "\n".join(settings.references), CLASS: settings.model_class, SCALE: clamped,
         f"{KEY}_samples": settings.samples, f"{KEY}_steps": settings.steps, f"{KEY}_seed": settings.seed,
-        f"{KEY}_method": settings.method, f"{KEY}_residual": settings.screening.residual_threshold,
+        f"{KEY}_method": settings.method, f"{KEY}_ilvr_stop": settings.conditioning_stop,
+        f"{KEY}_residual": settings.screening.residual_threshold,
         f"{KEY}_elements": (settings.screening.min_elements, settings.screening.element_limit(settings.model_class)),
-        f"{KEY}_elements_for": settings.model_class, f"{KEY}_mixed": settings.screening.mixed_valence,
+        f"{KEY}_mixed": settings.screening.mixed_valence,
+        # the loaded values are this class's own: the class defaults must not replace them
+        f"{KEY}_steps_default_for": (settings.model_class, default_steps(settings.model_class)),
+        f"{KEY}_elements_default_for": (settings.model_class, (2, MAX_ELEMENTS_PER_CLASS[settings.model_class])),
         f"{KEY}_keep_invalid": settings.screening.keep_invalid, f"{KEY}_keep_known": settings.screening.keep_known,
         f"{KEY}_thresholds_tc": thresholds.tc_min_kelvin, f"{KEY}_thresholds_energy": thresholds.formation_max_ev,
     })
     exact = tuple(range(clamped[0], clamped[1] + 1)) == tuple(settings.scale_factors)
-    message = f"Loaded the settings of {upload.name}." + ("" if exact else f" N was {settings.scale_factors}: the slider takes a range, now {clamped[0]}–{clamped[1]}.")
+    message = f"Loaded the settings of {upload.name}."
+    if not exact:
+        message += f" N was {settings.scale_factors}: the slider takes a range, now {clamped[0]}–{clamped[1]}."
     st.session_state[SETTINGS_MESSAGE] = ("success" if exact else "warning", message)
 
 
@@ -80,7 +88,7 @@ st.text_area(
     "Amounts must be numbers (write YBa2Cu3O6.9, not YBa2Cu3O7-x).",
 )
 with st.container(horizontal=True, vertical_alignment="center", gap="small"):
-    st.caption("Examples:")
+    st.caption("Examples:", width="content")
     for label, text in EXAMPLES.items():
         st.button(label, key=f"{KEY}_example_{text}", on_click=_use_example, args=(text,), type="tertiary")
 
@@ -110,8 +118,8 @@ if high > SAFE_SCALE_FACTOR:
         f"N > {SAFE_SCALE_FACTOR}: the paper found that larger scale factors give many invalid compounds "
         "(negative amounts), and used N = 2, 3 and 4."
     )
-samples, steps, seed = widgets.sampling_inputs(KEY, DEFAULT_SAMPLES_PER_N, "Samples per N")
-method, screening = widgets.advanced_inputs(KEY, model_class or "everything")
+samples, steps, seed = widgets.sampling_inputs(KEY, model_class or "everything", DEFAULT_SAMPLES_PER_N, "Samples per N")
+method, conditioning_stop, screening = widgets.advanced_inputs(KEY, model_class or "everything", conditioning=True)
 with st.expander("Repeat a run from its settings file"):
     st.file_uploader("Run settings (JSON) downloaded with earlier results", type=["json"], key=SETTINGS_FILE, on_change=_load_settings)
     if message := st.session_state.pop(SETTINGS_MESSAGE, None):
@@ -127,7 +135,7 @@ if not parsed and not errors:
 if clicked and model_class is not None and parsed:
     settings = GenerationSettings(
         model_class=model_class, references=tuple(p.text for p in parsed), scale_factors=scale_factors,
-        samples=samples, steps=steps, seed=seed, method=method, screening=screening,
+        samples=samples, steps=steps, seed=seed, method=method, conditioning_stop=conditioning_stop, screening=screening,
     )
     widgets.execute_run(KEY, settings, parsed, KEY)
 

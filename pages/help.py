@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from superdiff_core.sampler import DEFAULT_CONDITIONING_STOP, RECOMMENDED_STEPS
+
+STEPS_TEXT = ", ".join(f"{steps} for {model_class}" for model_class, steps in RECOMMENDED_STEPS.items())
+
 st.title("Help")
 
 st.header("What SuperDiff does")
@@ -23,7 +27,7 @@ of the known families, where groups of candidates far from any known family are 
 
 st.header("The reference and the scale factor N (ILVR)")
 st.markdown(
-    """
+    f"""
 On the Generate page you give a **reference**, a compound you know. At every denoising step the model's
 draft is nudged so that a *blurred* copy of it matches a blurred copy of the reference (Iterative Latent
 Variable Refinement, Choi et al. 2021). No retraining is needed.
@@ -39,9 +43,13 @@ The blur runs along the list of elements ordered by atomic number Z, so what N k
 composition sits in each *stretch of neighbouring Z*: Co or Mn can take the place of Fe (Z = 27, 25, 26)
 far more easily than an element far away in the table.
 
-**Steps** trade speed for quality: time grows in proportion to the steps, and below about 20 steps most
-samples fail the basic filters. **Samples per N** is how many candidates are drawn for each N and each
-reference, before screening. The **seed** makes a run repeatable.
+**Steps** trade speed for quality: time grows in proportion to the steps, and with too few steps most
+samples fail the basic filters. Each class starts at the fewest steps that keep the quality of 1,000
+steps ({STEPS_TEXT}; others and everything contain alloys written per 100 atoms).
+**Samples per N** is how many candidates are drawn for each N and each
+reference, before screening. The **seed** makes a run repeatable. Under *Advanced*, the reference
+steers the sampling down to timestep {DEFAULT_CONDITIONING_STOP} by default: the last steps run free and tidy
+up amounts that the blur smeared onto neighbouring elements (the paper steered every step; set 0 for that).
 """
 )
 

@@ -16,7 +16,7 @@ KEY = "models"
 def facts(card: dict, rows: list[tuple[str, str]]) -> None:
     frame = logic.facts_frame(card, rows)
     if len(frame):
-        st.dataframe(frame, hide_index=True, width="stretch", column_config={"what": "", "value": ""})
+        st.table(frame.set_index("what"), hide_header=True, border="horizontal")
 
 
 def raw_card(card: dict, path: str) -> None:
@@ -42,7 +42,7 @@ def diffusion_tab() -> None:
         st.markdown("**Training data**")
         facts(card, [
             ("file", "data.file"), ("sha256", "data.sha256"), ("compounds of this class", "data.compounds"),
-            ("training / validation", "data.train"), ("validation", "data.validation"),
+            ("training compounds", "data.train"), ("validation compounds", "data.validation"),
         ])
         st.markdown("**Architecture and size**")
         facts(card, [
@@ -71,7 +71,7 @@ def diffusion_tab() -> None:
     for name, values in metrics.items():
         if isinstance(values, dict):
             st.caption(f"{name}: {values.get('raw_samples', '?'):,} samples" if isinstance(values.get("raw_samples"), int) else name)
-            st.dataframe(logic.table_1_frame({"published": PUBLISHED_TABLE_1[model_class], **values}), hide_index=True)
+            st.dataframe(logic.table_1_frame({"published": PUBLISHED_TABLE_1[model_class], **values}), hide_index=True, placeholder="n/a")
     raw_card(card, f"diffusion/{model_class}/card.json")
 
 
@@ -87,12 +87,21 @@ def tc_tab() -> None:
     published_classifier = published.get("Roter & Dordevic 2020 classifier", {})
     published_regression = published.get("Roter & Dordevic 2020 Tc regression", {})
     comparison = pd.DataFrame([
-        {"metric": "classifier true-positive rate", "ours": rates.get("true_positive_rate"), "published": published_classifier.get("true_positive_rate")},
-        {"metric": "classifier false-positive rate", "ours": rates.get("false_positive_rate"), "published": published_classifier.get("false_positive_rate")},
+        {
+            "metric": "classifier true-positive rate", "ours": rates.get("true_positive_rate"),
+            "published": published_classifier.get("true_positive_rate"),
+        },
+        {
+            "metric": "classifier false-positive rate", "ours": rates.get("false_positive_rate"),
+            "published": published_classifier.get("false_positive_rate"),
+        },
         {"metric": "Tc regression R²", "ours": regression.get("r2"), "published": published_regression.get("r2")},
         {"metric": "Tc regression MAE (K)", "ours": regression.get("mae"), "published": None},
     ])
-    st.dataframe(comparison, hide_index=True, column_config={"ours": st.column_config.NumberColumn(format="%.3f"), "published": st.column_config.NumberColumn(format="%.4f")})
+    st.dataframe(
+        comparison, hide_index=True, placeholder="–",
+        column_config={"ours": st.column_config.NumberColumn(format="%.3f"), "published": st.column_config.NumberColumn(format="%.4f")},
+    )
     if note := published.get("note"):
         st.caption(note)
     facts(card, [

@@ -40,7 +40,10 @@ mixed = right.toggle("Mixed-valence SMACT check", key=f"{KEY}_mixed", persist_st
 formulas: list[str] = []
 problem = None
 try:
-    formulas = logic.formulas_from_upload(upload.name, upload.getvalue()) if upload is not None else logic.formulas_from_text(st.session_state[f"{KEY}_text"])
+    if upload is not None:
+        formulas = logic.formulas_from_upload(upload.name, upload.getvalue())
+    else:
+        formulas = logic.formulas_from_text(st.session_state[f"{KEY}_text"])
 except SuperDiffError as error:
     problem = str(error)
 if problem:

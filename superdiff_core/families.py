@@ -129,8 +129,11 @@ def _align_formula_units(amounts: np.ndarray, tolerance: float) -> np.ndarray:
     spread = np.where(present, fractions.std(axis=0) / np.maximum(fractions.mean(axis=0), 1e-12), np.inf)
     anchor = int(np.argmin(spread))
     scaled = amounts * (np.median(amounts[:, anchor]) / amounts[:, anchor])[:, None]
-    n_varying = lambda a: int(np.sum(_spans(a) > tolerance))  # noqa: E731
-    return scaled if n_varying(scaled) < n_varying(amounts) else amounts
+    return scaled if _count_varying(scaled, tolerance) < _count_varying(amounts, tolerance) else amounts
+
+
+def _count_varying(amounts: np.ndarray, tolerance: float) -> int:
+    return int(np.sum(_spans(amounts) > tolerance))
 
 
 def _is_whole(value: float, tolerance: float) -> bool:
@@ -440,7 +443,7 @@ def doping_curve(
     curve = pd.DataFrame(
         {
             "x": formula.values[:, names.index(variable)],
-            "tc_kelvin": members["tc_kelvin"].to_numpy(dtype=float),
+            "tc_kelvin": pd.to_numeric(members["tc_kelvin"], errors="coerce").to_numpy(dtype=float),
             "formula": members["formula"].astype(str).to_numpy(),
         }
     ).sort_values("x", kind="stable", ignore_index=True)
@@ -508,7 +511,7 @@ def annotate_candidates(
         if formula is not None or not has_one_element_set(vectors[group.rows]):  # else: no amount varies
             groups.append(group)
             general_formulas.append(formula)
-    tc = annotated["tc_kelvin"].to_numpy(dtype=float) if "tc_kelvin" in annotated.columns else None
+    tc = pd.to_numeric(annotated["tc_kelvin"], errors="coerce").to_numpy(dtype=float) if "tc_kelvin" in annotated.columns else None
     formulas = annotated["formula"].astype(str).to_numpy()
     family_rows = _describe_families(groups, general_formulas, vectors, fractions, tc, formulas, class_map)
 

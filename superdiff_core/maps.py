@@ -694,16 +694,22 @@ def place_and_assign(vectors: np.ndarray, class_map: ClassMap, preview: bool = F
 # ---------------------------------------------------------------------------------------
 
 
+SMALL_MAP_POINTS = 1000
+"""Below this many compositions the t-SNE fit uses Barnes-Hut instead of FFT gradients
+(openTSNE's advice for small data; every SuperCon class is larger)."""
+
+
 def fit_embedding(fractions: np.ndarray, seed: int = 0, perplexity: float = TSNE_PARAMETERS["perplexity"]) -> np.ndarray:
     """openTSNE embedding (one thread) of atomic-fraction rows, shape (n, 2), centred so
     that (max + min) / 2 = 0 (openTSNE's own centring, so placement needs no shift)."""
     import openTSNE
 
+    small = len(fractions) < SMALL_MAP_POINTS
     embedding = openTSNE.TSNE(
         perplexity=perplexity,
         metric=TSNE_PARAMETERS["metric"],
         initialization=TSNE_PARAMETERS["initialization"],
-        negative_gradient_method=TSNE_PARAMETERS["negative_gradient_method"],
+        negative_gradient_method="bh" if small else TSNE_PARAMETERS["negative_gradient_method"],
         n_jobs=1,
         random_state=seed,
     ).fit(fractions)
@@ -772,9 +778,9 @@ def build_maps(
 
     for model_class in classes:
         check_model_class(model_class)
+    dataset = load_supercon(supercon_path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dataset = load_supercon(supercon_path)
     order = ElementOrder.learn(dataset.formulas)
     references = {name: reference_set(dataset.subset(name)) for name in BASE_CLASSES}
     steps = sum(len(CLUSTER_METHODS) * len(cluster_counts_to_try(len(r.fractions))) for r in references.values())

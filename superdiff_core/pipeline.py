@@ -26,12 +26,13 @@ from .sampler import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CONDITIONING_STOP,
     DEFAULT_METHOD,
-    DEFAULT_NUM_STEPS,
+    RECOMMENDED_STEPS,
     CancelFlag,
     ProgressCallback,
     Sampler,
     SamplingMethod,
     check_num_steps,
+    default_steps,
     step_schedule,
 )
 from .screening import ScreeningOptions, StageCount, screen_samples
@@ -69,7 +70,7 @@ class GenerationSettings:
         references: reference formulas (empty: unconditional).
         scale_factors: ILVR N values (ignored without references).
         samples: samples per reference and per N.
-        steps: reverse diffusion steps.
+        steps: reverse diffusion steps (None: the class's recommended count).
         seed: random seed of the first run (run i uses seed + i).
         method: ``ddpm`` or ``ddim``.
         conditioning_stop: ILVR acts at timesteps ≥ this (0: every step, as in the paper).
@@ -80,11 +81,15 @@ class GenerationSettings:
     references: tuple[str, ...] = ()
     scale_factors: tuple[int, ...] = (2, 3, 4)
     samples: int = 500
-    steps: int = DEFAULT_NUM_STEPS
+    steps: int | None = None
     seed: int = 0
     method: SamplingMethod = DEFAULT_METHOD
     conditioning_stop: int = DEFAULT_CONDITIONING_STOP
     screening: ScreeningOptions = field(default_factory=ScreeningOptions)
+
+    def __post_init__(self) -> None:
+        if self.steps is None and self.model_class in RECOMMENDED_STEPS:
+            object.__setattr__(self, "steps", default_steps(self.model_class))
 
     def validate(self) -> None:
         """Raise InputError with one clear line for any out-of-range value."""

@@ -28,20 +28,31 @@ from .ilvr import SAFE_SCALE_FACTOR, check_scale_factor, ilvr_correction, low_pa
 from .unet1d import UNet1D
 
 DEFAULT_NUM_STEPS = 50
-"""Default number of sampling steps (respaced from T = 1000); see benchmarks/README.md."""
+"""Fallback number of sampling steps (respaced from T = 1000)."""
+
+RECOMMENDED_STEPS: dict[str, int] = {"cuprates": 50, "pnictides": 50, "others": 100, "everything": 100}
+"""Default steps per class, the fewest that keep the 1,000-step quality (benchmarks/README.md):
+the others/everything data (alloys written per 100 atoms, amounts up to 120) need more."""
 
 DEFAULT_CONDITIONING_STOP = 100
 """ILVR acts on timesteps 1000..100; the last 10 % of the steps run unconditioned and clean up
 the amounts that the low-pass filter smears onto neighbouring elements (measured in
-benchmarks/README.md: basic-filter yield 33 % -> 72 % at N = 2, 0 % -> 52 % at N = 4)."""
+benchmarks/README.md)."""
 
-DEFAULT_METHOD = "ddim"
-"""DDIM keeps quality at few steps; the paper's DDPM update (sigma² = beta) needs ~1,000 steps
+DEFAULT_METHOD = "ancestral"
+"""The x0-parameterised posterior with sigma² = beta-tilde keeps quality at few steps; the
+paper's sigma² = beta ("ddpm") needs ~1,000 steps, DDIM loses the others class at 50
 (measured in benchmarks/README.md)."""
+
+
+def default_steps(model_class: str) -> int:
+    """The recommended number of sampling steps for a class."""
+    return RECOMMENDED_STEPS.get(model_class, DEFAULT_NUM_STEPS)
+
 
 DEFAULT_BATCH_SIZE = 1000
 
-SamplingMethod = Literal["ddpm", "ddim"]
+SamplingMethod = Literal["ddpm", "ddim", "ancestral"]
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(steps_done, steps_total)`` after every reverse step."""
 
@@ -65,6 +76,8 @@ class StepSchedule:
         betas: respaced betas.
         coefficient_x0, coefficient_xt: posterior mean coefficients.
         sigmas: noise standard deviation per step, sigma² = beta (method), 0 at the last step.
+        posterior_sigmas: sigma² = beta-tilde, the variance of q(x_{t-1} | x_t, x0) (the
+            "small" choice of Ho et al.), 0 at the last step.
     """
 
     timesteps: np.ndarray
@@ -74,6 +87,7 @@ class StepSchedule:
     coefficient_x0: np.ndarray
     coefficient_xt: np.ndarray
     sigmas: np.ndarray
+    posterior_sigmas: np.ndarray
 
 
 @functools.lru_cache(maxsize=32)
@@ -86,6 +100,7 @@ def step_schedule(num_steps: int, num_train_timesteps: int = schedule.NUM_TRAIN_
     coefficient_x0, coefficient_xt = schedule.posterior_mean_coefficients(betas)
     sigmas = np.sqrt(betas)
     sigmas[0] = 0.0
+    posterior_sigmas = np.sqrt(schedule.posterior_variance(betas))
     return StepSchedule(
         timesteps,
         alphas_cumprod,
@@ -94,6 +109,7 @@ def step_schedule(num_steps: int, num_train_timesteps: int = schedule.NUM_TRAIN_
         coefficient_x0,
         coefficient_xt,
         sigmas,
+        posterior_sigmas,
     )
 
 
@@ -142,7 +158,8 @@ class Sampler:
                 is issued (many invalid compounds, as the paper found).
             seed: random seed; the same seed, device and arguments give the same samples.
             batch_size: vectors per network call.
-            method: ``"ddpm"`` (ancestral, x0-parameterised) or ``"ddim"`` (eta = 0).
+            method: ``"ddpm"`` (x0-parameterised posterior mean, sigma² = beta as in the paper),
+                ``"ancestral"`` (the same with sigma² = beta-tilde) or ``"ddim"`` (eta = 0).
             progress: see :data:`ProgressCallback`.
             cancel: an object with ``is_set()`` (e.g. ``threading.Event``), checked every step.
             conditioning_stop: ILVR is applied at the steps with timestep t ≥ this (Choi et al.'s
@@ -205,10 +222,10 @@ class Sampler:
             previous = float(steps.alphas_cumprod_prev[k])
             return math.sqrt(previous) * x0 + math.sqrt(1.0 - previous) * eps
         mean = float(steps.coefficient_x0[k]) * x0 + float(steps.coefficient_xt[k]) * x
-        if steps.sigmas[k] == 0:
+        sigma = float(steps.posterior_sigmas[k] if method == "ancestral" else steps.sigmas[k])
+        if sigma == 0:
             return mean
-        noise = torch.randn(x.shape, generator=generator, device=self.device)
-        return mean + float(steps.sigmas[k]) * noise
+        return mean + sigma * torch.randn(x.shape, generator=generator, device=self.device)
 
     def _noised_reference(
         self, reference: torch.Tensor, k: int, steps: StepSchedule, generator: torch.Generator, size: int

@@ -95,6 +95,7 @@ def train_diffusion(
     device: torch.device | None = None,
     progress: bool = True,
     on_epoch: Callable[[int, float, float], None] | None = None,
+    resume: bool = False,
 ) -> TrainingResult:
     """Train one class and save the best-validation checkpoint with its model card.
 
@@ -107,6 +108,10 @@ def train_diffusion(
         device: where to train (default: CUDA if available).
         progress: show a tqdm bar.
         on_epoch: called as ``on_epoch(epoch, train_loss, validation_loss)``.
+        resume: continue from the checkpoint already in ``out_dir`` (its architecture and
+            weights; a fresh optimiser and learning-rate schedule). The checkpoint is only
+            replaced by an epoch whose validation loss beats the saved one, on the same
+            fixed validation draw, and the card keeps the earlier run's record.
     """
     check_model_class(model_class)
     device = device or select_device()
@@ -114,8 +119,19 @@ def train_diffusion(
     train_index, validation_index = split_indices(len(subset.vectors), settings.validation_fraction, settings.seed)
     x0_lower, x0_upper = clipping_range(subset.vectors[train_index])
 
+    previous_training: dict | None = None
+    initial_state: dict | None = None
+    if resume:
+        from .checkpoints import load_diffusion
+
+        previous = load_diffusion(out_dir, model_class)
+        config, initial_state = previous.model.config, previous.model.state_dict()
+        previous_training = previous.card.get("training", {})
+
     torch.manual_seed(settings.seed)
     model = UNet1D(config).to(device)
+    if initial_state is not None:
+        model.load_state_dict(initial_state)
     ema_model = copy.deepcopy(model).eval()
     optimiser = torch.optim.NAdam(model.parameters(), lr=settings.learning_rate)
     steps_per_epoch = math.ceil(len(train_index) / settings.batch_size)
@@ -131,11 +147,15 @@ def train_diffusion(
 
     generator = torch.Generator(device="cpu").manual_seed(settings.seed)
     result = TrainingResult(best_epoch=-1, best_validation_loss=float("inf"))
+    if previous_training:
+        result.best_validation_loss = previous_training.get("best_validation_loss", float("inf"))
     best_state: dict | None = None
     def save(state: dict) -> None:
         card = _model_card(
             model_class, dataset, subset, config, settings, result, model, len(train_index), len(validation_index), out_dir, device
         )
+        if previous_training:
+            card["training"]["resumed_from"] = previous_training
         save_diffusion(out_dir, model_class, state, config, x0_lower, x0_upper, card)
 
     optimiser_steps = 0
@@ -174,7 +194,8 @@ def train_diffusion(
             result.stopped_by_time = True
             break
     result.wall_seconds = time.monotonic() - started
-    save(best_state)
+    if best_state is not None:
+        save(best_state)
     return result
 
 

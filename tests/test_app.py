@@ -162,13 +162,14 @@ def settings(**changes) -> GenerationSettings:
 
 
 def test_file_stem_names_the_run():
-    assert logic.file_stem(settings()) == "superdiff_BaFe2As2_pnictides_N2-4_200x50ddim_seed7"
+    assert logic.file_stem(settings()) == "superdiff_BaFe2As2_pnictides_N2-4_200x50ancestral_seed7"
     assert logic.file_stem(settings(references=("Ba(Fe0.9Co0.1)2As2",), scale_factors=(2, 4))).startswith(
         "superdiff_BaFe1.8Co0.2As2_pnictides_N2_4_"
     )
     many = logic.file_stem(settings(references=("YBa2Cu3O7", "HgBa2CuO4", "La2CuO4", "Bi2Sr2CaCu2O8"), model_class="cuprates"))
     assert many.startswith("superdiff_YBa2Cu3O7+HgBa2CuO4+2more_cuprates_N2-4")
-    assert logic.file_stem(settings(references=(), model_class="others", method="ddpm")) == "superdiff_unconditional_others_200x50ddpm_seed7"
+    unconditional = settings(references=(), model_class="others", method="ddpm")
+    assert logic.file_stem(unconditional) == "superdiff_unconditional_others_200x50ddpm_seed7"
     assert logic.screen_file_stem(["A", "B"], "everything") == "superdiff_screen_2formulas_everything"
 
 
@@ -203,7 +204,7 @@ def test_bad_run_settings_json(text, message):
 def test_formulas_from_uploads_and_text():
     assert logic.formulas_from_text("YBa2Cu3O7\n# a comment\nMgB2, Nb3Sn\n\n") == ["YBa2Cu3O7", "MgB2", "Nb3Sn"]
     assert logic.formulas_from_upload("list.txt", b"# mine\nYBa2Cu3O7\n\nMgB2\n") == ["YBa2Cu3O7", "MgB2"]
-    assert logic.formulas_from_upload("t.csv", "formula,tc\nYBa2Cu3O7,92\nMgB2,39\n".encode()) == ["YBa2Cu3O7", "MgB2"]
+    assert logic.formulas_from_upload("t.csv", b"formula,tc\nYBa2Cu3O7,92\nMgB2,39\n") == ["YBa2Cu3O7", "MgB2"]
     with pytest.raises(InputError, match="no 'formula' column"):
         logic.formulas_from_upload("t.csv", b"name,tc\nx,1\n")
     with pytest.raises(InputError, match="not a UTF-8"):
@@ -236,10 +237,11 @@ def test_table_1_and_card_helpers():
     frame = logic.table_1_frame({"novel_percent": 99.5, "tc_mean_kelvin": float("nan"), "published": {"novel_percent": 100.0}})
     assert frame.loc[0, "this run"] == 99.5 and frame.loc[0, "published (500,000 samples)"] == 100.0
     assert pd.isna(frame.loc[4, "this run"])
-    card = {"training": {"best_epoch": 4, "loss": [1, 2]}, "flag": True}
+    card = {"training": {"best_epoch": 4, "loss": [1, 2]}, "flag": True, "config": {"k": 3, "scaling": "fraction"}}
     assert logic.card_value(card, "training.best_epoch") == 4 and logic.card_value(card, "training.x.y", 0) == 0
-    facts = logic.facts_frame(card, [("epoch", "training.best_epoch"), ("loss", "training.loss"), ("flag", "flag"), ("none", "x")])
-    assert facts["value"].tolist() == ["4", "1, 2", "yes"]
+    rows = [("epoch", "training.best_epoch"), ("loss", "training.loss"), ("flag", "flag"), ("none", "x"), ("config", "config")]
+    facts = logic.facts_frame(card, rows)
+    assert facts["value"].tolist() == ["4", "1, 2", "yes", "k: 3; scaling: fraction"]
     assert logic.progress_text(30, 120, 6.0) == "Sampling: step 30 of 120 · 6.0 s elapsed · about 18.0 s left"
     assert logic.format_seconds(65) == "1 min 05 s"
 

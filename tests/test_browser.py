@@ -119,7 +119,7 @@ def test_generate_download_and_stop(app_url, browser, tmp_path):
     with page.expect_download() as download_info:
         page.get_by_role("button", name=re.compile("Download all")).click()
     download = download_info.value
-    assert download.suggested_filename == "superdiff_BaFe1.8Co0.2As2_pnictides_N2-4_24x20ddim_seed0.csv"
+    assert download.suggested_filename == "superdiff_BaFe1.8Co0.2As2_pnictides_N2-4_24x20ancestral_seed0.csv"
     text = Path(download.path()).read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(text)))
     header = text.splitlines()[0].split(",")
@@ -138,6 +138,30 @@ def test_generate_download_and_stop(app_url, browser, tmp_path):
     expect(page.get_by_role("heading", name=re.compile("^Results for"))).to_be_visible()
 
 
+DRAWN_STATE = """() => [
+    document.querySelectorAll('[data-testid="stSkeleton"]').length,
+    document.querySelectorAll('[data-testid="stPlotlyChart"]').length,
+    document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot').length,
+    document.querySelectorAll('[data-testid="stDataFrame"]').length,
+    document.querySelectorAll('[data-testid="stDataFrame"] canvas').length,
+]"""
+
+
+def wait_until_drawn(page, timeout_s: float = 90, settle_s: float = 3) -> None:
+    """Wait until no element is a loading skeleton, every Plotly chart has drawn, and
+    nothing changed for ``settle_s`` seconds (the page streams in as the script runs)."""
+    deadline = time.monotonic() + timeout_s
+    last, stable_since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        state = page.evaluate(DRAWN_STATE)
+        if state != last:
+            last, stable_since = state, time.monotonic()
+        elif state[0] == 0 and state[1] == state[2] and time.monotonic() - stable_since >= settle_s:
+            return
+        page.wait_for_timeout(500)
+    raise AssertionError(f"the page did not finish drawing: {last}")
+
+
 @pytest.mark.skipif(not os.environ.get("SUPERDIFF_SCREENSHOTS"), reason="set SUPERDIFF_SCREENSHOTS=DIR to capture the pages")
 def test_capture_screenshots(app_url, browser):
     """A screenshot of every page (with results where a page has them)."""
@@ -146,7 +170,7 @@ def test_capture_screenshots(app_url, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 2600})
 
     def shoot(name: str) -> None:
-        page.wait_for_timeout(2500)  # let the charts and tables draw
+        wait_until_drawn(page)
         page.screenshot(path=str(folder / f"{name}.png"))
 
     page.goto(app_url)
@@ -158,9 +182,10 @@ def test_capture_screenshots(app_url, browser):
     page.get_by_role("button", name=re.compile(r"^.*Generate$")).click()
     expect(page.get_by_role("heading", name=re.compile("^Results for"))).to_be_visible(timeout=RUN_TIMEOUT_MS)
     shoot("generate")
-    page.set_viewport_size({"width": 1400, "height": 5200})
-    shoot("generate_full")
-    page.set_viewport_size({"width": 1400, "height": 2600})
+    page.get_by_role("heading", name="Map of SuperCon families").evaluate("heading => heading.scrollIntoView()")
+    shoot("generate_results")
+    page.get_by_role("heading", name="Candidates", exact=True).evaluate("heading => heading.scrollIntoView()")
+    shoot("generate_candidates")
 
     for name, link, title, button in (
         ("explore", "Explore the model", "Explore a model", "Sample"),
@@ -179,6 +204,16 @@ def test_capture_screenshots(app_url, browser):
             page.get_by_role("button", name=re.compile(r"^.*Screen$")).click()
             expect(page.get_by_role("heading", name=re.compile("screened formulas"))).to_be_visible(timeout=RUN_TIMEOUT_MS)
         if button:
+            set_number(page, "Samples", 300)
             page.get_by_role("button", name=re.compile(rf"^.*{button}$")).click()
             expect(page.get_by_role("heading", name=re.compile("^Unconditional samples"))).to_be_visible(timeout=RUN_TIMEOUT_MS)
         shoot(name)
+        if name == "models":
+            for tab, shot in (("Superconductor and Tc", "models_tc"), ("Formation energy", "models_formation")):
+                page.get_by_role("tab", name=tab).click()
+                shoot(shot)
+        if name == "elements":
+            page.get_by_role("combobox", name=re.compile("Compounds")).click()
+            page.get_by_role("option", name="SuperCon (measured Tc)").click()
+            expect(page.get_by_text(re.compile("^SuperCon everything"))).to_be_visible(timeout=60_000)
+            shoot("elements_supercon")

@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -177,7 +177,10 @@ def table_funnel(table: pd.DataFrame, thresholds: Thresholds) -> tuple[list[Funn
             passing = passing & mask
         stages.append(FunnelStage(label, int(passing.sum()) if available else None, help_text))
 
-    add("SMACT-valid", _column_mask(table, "smact_valid"), "charge-neutral with allowed oxidation states and Pauling electronegativity order")
+    add(
+        "SMACT-valid", _column_mask(table, "smact_valid"),
+        "charge-neutral with allowed oxidation states and Pauling electronegativity order",
+    )
     add("predicted superconductor", _column_mask(table, "is_superconductor"), "the k-nearest-neighbour classifier says superconductor")
     tc = _numeric(table, "tc_kelvin")
     add(
@@ -361,7 +364,7 @@ def _ranges(values: Sequence[int]) -> str:
 
 def file_stem(settings: GenerationSettings) -> str:
     """A file name stem that says what was run, e.g.
-    ``superdiff_BaFe2As2_pnictides_N2-4_500x50ddim_seed0`` (unconditional runs say so)."""
+    ``superdiff_BaFe2As2_pnictides_N2-4_500x50ancestral_seed0`` (unconditional runs say so)."""
     if settings.references:
         names = [_safe_formula(r) for r in settings.references[:MAX_STEM_REFERENCES]]
         more = len(settings.references) - MAX_STEM_REFERENCES
@@ -388,7 +391,7 @@ def cli_command(settings: GenerationSettings) -> str:
     for reference in settings.references:
         parts += ["--reference", _shell_quote(reference)]
     if settings.references:
-        parts += ["--scale-factor", *map(str, settings.scale_factors)]
+        parts += ["--scale-factor", *map(str, settings.scale_factors), "--ilvr-stop", str(settings.conditioning_stop)]
     parts += ["--samples", str(settings.samples), "--steps", str(settings.steps), "--seed", str(settings.seed), "--method", settings.method]
     if settings.screening.mixed_valence:
         parts.append("--mixed-valence")
@@ -415,7 +418,7 @@ def run_settings_json(
     document = {
         "format": SETTINGS_FORMAT,
         "version": SETTINGS_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "settings": settings.to_dict(),
         "thresholds": dataclasses.asdict(thresholds or Thresholds()),
         "model": {
@@ -684,6 +687,8 @@ def facts_frame(card: Mapping, rows: Sequence[tuple[str, str]]) -> pd.DataFrame:
             value = f"{value:.4g}"
         elif isinstance(value, (list, tuple)):
             value = ", ".join(map(str, value))
+        elif isinstance(value, Mapping):
+            value = "; ".join(f"{key}: {item}" for key, item in value.items())
         elif isinstance(value, bool):
             value = "yes" if value else "no"
         records.append({"what": label, "value": str(value)})

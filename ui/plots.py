@@ -85,13 +85,13 @@ def histogram_figure(
     if threshold is not None:
         figure.add_vline(
             x=threshold, line=dict(color=THRESHOLD_COLOUR, dash="dash"),
-            annotation_text=threshold_label, annotation_position="top left",
+            annotation_text=threshold_label, annotation_position="bottom left", annotation_font_color=THRESHOLD_COLOUR,
         )
     for index, (label, value) in enumerate((reference_values or {}).items()):
         if value is not None and np.isfinite(value):
             figure.add_vline(
                 x=float(value), line=dict(color="black", width=2),
-                annotation_text=f"★ {label}", annotation_position="top right" if index % 2 == 0 else "bottom right",
+                annotation_text=f"★ {label}", annotation_position="top right" if index % 2 == 0 else "top left",
             )
     subtitle = f" ({missing} without a prediction)" if missing else ""
     figure.update_layout(
@@ -168,7 +168,9 @@ def map_figure(
                 legendgroup=CANDIDATE_GROUP,
                 marker=dict(symbol="circle-open", size=9, color="black", line=dict(width=1.5)),
                 customdata=data,
-                hovertemplate="<b>%{customdata[0]}</b><br>predicted Tc %{customdata[1]}<br>cluster: %{customdata[2]}<extra>candidate</extra>",
+                hovertemplate=(
+                    "<b>%{customdata[0]}</b><br>predicted Tc %{customdata[1]}<br>cluster: %{customdata[2]}<extra>candidate</extra>"
+                ),
             )
         )
     if references is not None and len(references):
@@ -227,7 +229,10 @@ def loss_figure(train_loss: Sequence[float], validation_loss: Sequence[float] | 
         figure.add_trace(
             go.Scatter(x=np.arange(1, len(validation_loss) + 1), y=list(validation_loss), mode="lines", name="validation")
         )
-    figure.update_layout(title=title, xaxis_title="epoch", yaxis_title="MSE on the noise", yaxis_type="log", height=320, **_LAYOUT)
+    figure.update_layout(
+        title=title, xaxis_title="epoch", yaxis=dict(title="MSE on the noise", type="log", dtick=1, exponentformat="power"),
+        height=320, **_LAYOUT,
+    )
     return figure
 
 
@@ -256,23 +261,25 @@ def periodic_table_figure(data: pd.DataFrame, threshold_kelvin: float, title: st
             colorbar=dict(title=dict(text=f"P(Tc > {threshold_kelvin:g} K)"), tickformat=".0%"),
         )
     )
-    hover, text = [], []
+    hover, text, colours = [], [], []
     for row, column in zip(rows, columns):
         symbol = labels[row, column]
         record = counts.get((row + 1, column + 1))
+        coloured = record is not None and record.compounds >= min_compounds
         if record is None:
             hover.append(f"<b>{symbol}</b><br>no compound contains it")
-            text.append(f"<span style='color:#9a9a9a'>{symbol}</span>")
         else:
             hover.append(
                 f"<b>{symbol}</b><br>{record.above} of {record.compounds} compounds above {threshold_kelvin:g} K"
                 f"<br>probability {record.probability:.0%}"
             )
-            text.append(f"<b>{symbol}</b>" if record.compounds >= min_compounds else symbol)
+        text.append(f"<b>{symbol}</b>" if coloured else symbol)
+        # white on the dark end of the colour scale, grey on cells without colour
+        colours.append(("white" if record.probability > 0.6 else "black") if coloured else "#8a8a8a")
     figure.add_trace(
         go.Scatter(
             x=columns, y=rows, mode="text", text=text, hovertext=hover, hoverinfo="text",
-            textfont=dict(size=12, color="black"), showlegend=False,
+            textfont=dict(size=12, color=colours), showlegend=False,
         )
     )
     figure.update_layout(

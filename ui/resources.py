@@ -21,10 +21,9 @@ from superdiff_core.checkpoints import DEFAULT_MODELS_DIR, available_classes
 
 MODELS_DIR_VARIABLE = "SUPERDIFF_MODELS_DIR"
 TORCH_THREADS_VARIABLE = "SUPERDIFF_TORCH_THREADS"
-DEFAULT_TORCH_THREADS = 1
-"""Intra-op threads per sampling run. One thread per run lets concurrent sessions share
-the cores without OpenMP teams fighting over them (measured in benchmarks/app.md); set
-``SUPERDIFF_TORCH_THREADS`` to use more for a single user."""
+"""Intra-op threads of torch in the app (default: torch's own choice, all cores). One
+thread per run shares the cores better between many concurrent sessions; see
+benchmarks/app.md for the measured trade-off."""
 
 
 def models_dir() -> Path:
@@ -34,15 +33,13 @@ def models_dir() -> Path:
 
 @st.cache_resource(show_spinner=False)
 def configure_torch() -> int:
-    """Set torch's intra-op threads once per process; returns the number used."""
+    """Apply ``SUPERDIFF_TORCH_THREADS`` once per process; returns torch's thread count."""
     import torch
 
-    try:
-        threads = max(1, int(os.environ.get(TORCH_THREADS_VARIABLE) or DEFAULT_TORCH_THREADS))
-    except ValueError:
-        threads = DEFAULT_TORCH_THREADS
-    torch.set_num_threads(threads)
-    return threads
+    value = os.environ.get(TORCH_THREADS_VARIABLE, "").strip()
+    if value.isdigit() and int(value) > 0:
+        torch.set_num_threads(int(value))
+    return torch.get_num_threads()
 
 
 def trained_classes() -> list[str]:

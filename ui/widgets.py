@@ -19,7 +19,7 @@ from superdiff_core.data import MODEL_CLASSES
 from superdiff_core.errors import CheckpointError, SuperDiffError
 from superdiff_core.pipeline import MAX_SAMPLES_PER_RUN, GenerationSettings
 from superdiff_core.results import candidates_to_csv
-from superdiff_core.sampler import DEFAULT_METHOD, DEFAULT_NUM_STEPS, SamplingCancelled
+from superdiff_core.sampler import DEFAULT_CONDITIONING_STOP, DEFAULT_METHOD, SamplingCancelled, default_steps
 from superdiff_core.screening import MAX_ELEMENTS_PER_CLASS, RESIDUAL_THRESHOLD, ScreeningOptions
 
 from . import logic, plots, resources, state
@@ -81,9 +81,20 @@ def model_class_picker(key: str, label: str = "Model class", help_text: str | No
     return chosen
 
 
-def sampling_inputs(prefix: str, default_samples: int, samples_label: str) -> tuple[int, int, int]:
-    """Samples, steps and seed in one row; returns ``(samples, steps, seed)``."""
-    state.init_defaults({f"{prefix}_samples": default_samples, f"{prefix}_steps": DEFAULT_NUM_STEPS, f"{prefix}_seed": 0})
+METHODS: dict[str, str] = {
+    "ancestral": "ancestral (default)",
+    "ddim": "DDIM (deterministic)",
+    "ddpm": "DDPM, the paper's (needs ~1,000 steps)",
+}
+"""Reverse updates offered, as the engine names them, with their labels."""
+
+
+def sampling_inputs(prefix: str, model_class: str, default_samples: int, samples_label: str) -> tuple[int, int, int]:
+    """Samples, steps and seed in one row; returns ``(samples, steps, seed)``. The steps
+    start at the class's recommended count and follow the class until the user changes them."""
+    recommended = default_steps(model_class)
+    state.init_defaults({f"{prefix}_samples": default_samples, f"{prefix}_seed": 0})
+    _follow_class_default(f"{prefix}_steps", model_class, recommended)
     left, middle, right = st.columns(3)
     samples = left.number_input(
         samples_label, min_value=1, max_value=MAX_SAMPLES_PER_RUN, step=50, key=f"{prefix}_samples",
@@ -91,38 +102,58 @@ def sampling_inputs(prefix: str, default_samples: int, samples_label: str) -> tu
     )
     steps = middle.number_input(
         "Sampling steps", min_value=1, max_value=1000, step=10, key=f"{prefix}_steps", persist_state="session",
-        help="Speed against quality: the time grows in proportion to the steps, and with fewer steps more samples "
-        "fail the basic filters (negative amounts). 50 DDIM steps is the tested default; the paper used 1,000 "
-        "DDPM steps.",
+        help=f"Speed against quality: the time grows in proportion to the steps, and with fewer steps more samples "
+        f"fail the basic filters (negative amounts). {recommended} is the fewest that keeps the 1,000-step quality "
+        f"for {model_class}; the paper used 1,000.",
     )
     seed = right.number_input(
         "Seed", min_value=0, max_value=2**31 - 1, step=1, key=f"{prefix}_seed", persist_state="session",
         help="The same seed and settings give the same candidates on the same device.",
     )
     st.caption(
-        f"**Speed or quality:** time grows with samples × steps ({steps} steps ≈ {steps / DEFAULT_NUM_STEPS:.1f}× "
-        "the time of the default 50); below about 20 steps most samples fail the basic filters."
+        f"**Speed or quality:** time grows with samples × steps ({steps} steps ≈ {steps / recommended:.1f}× the time of "
+        f"the recommended {recommended} for {model_class}); with fewer steps more samples fail the basic filters."
     )
     return int(samples), int(steps), int(seed)
 
 
-def advanced_inputs(prefix: str, model_class: str) -> tuple[str, ScreeningOptions]:
-    """The Advanced section: update rule, residual threshold, element limits, SMACT
-    variant; returns ``(method, screening options)``."""
+def _follow_class_default(key: str, model_class: str, default) -> None:
+    """Give ``key`` the class's default when the class changes, unless the user had changed
+    the value from the previous class's default."""
+    marker = f"{key}_default_for"
+    previous = st.session_state.get(marker)
+    if previous is None or (previous[0] != model_class and st.session_state.get(key) == previous[1]):
+        st.session_state[key] = default
+        st.session_state[marker] = (model_class, default)
+    elif previous[0] != model_class:
+        st.session_state[marker] = (model_class, default)
+
+
+def advanced_inputs(prefix: str, model_class: str, conditioning: bool = False) -> tuple[str, int, ScreeningOptions]:
+    """The Advanced section: update rule, ILVR stop (with references), residual threshold,
+    element limits, SMACT variant; returns ``(method, conditioning_stop, screening options)``."""
     class_limit = MAX_ELEMENTS_PER_CLASS[model_class]
     state.init_defaults({
-        f"{prefix}_method": DEFAULT_METHOD, f"{prefix}_residual": RESIDUAL_THRESHOLD, f"{prefix}_mixed": False,
+        f"{prefix}_method": DEFAULT_METHOD, f"{prefix}_ilvr_stop": DEFAULT_CONDITIONING_STOP,
+        f"{prefix}_residual": RESIDUAL_THRESHOLD, f"{prefix}_mixed": False,
         f"{prefix}_keep_invalid": False, f"{prefix}_keep_known": False,
     })
-    if st.session_state.get(f"{prefix}_elements_for") != model_class:  # the class default follows the class
-        st.session_state[f"{prefix}_elements"] = (2, class_limit)
-        st.session_state[f"{prefix}_elements_for"] = model_class
+    _follow_class_default(f"{prefix}_elements", model_class, (2, class_limit))
     with st.expander("Advanced: sampling and screening options"):
         method = st.radio(
-            "Reverse update", ("ddim", "ddpm"), key=f"{prefix}_method", horizontal=True, persist_state="session",
-            help="DDIM keeps quality at few steps (default). DDPM is the paper's ancestral update and needs about "
-            "1,000 steps.",
+            "Reverse update", tuple(METHODS), format_func=METHODS.get, key=f"{prefix}_method", horizontal=True,
+            persist_state="session",
+            help="The default keeps quality at few steps. DDIM is deterministic. DDPM is the paper's update "
+            "(sigma² = beta) and needs about 1,000 steps.",
         )
+        stop = DEFAULT_CONDITIONING_STOP
+        if conditioning:
+            stop = st.slider(
+                "ILVR acts down to timestep", 0, 1000, step=10, key=f"{prefix}_ilvr_stop", persist_state="session",
+                help="The reference steers the sampling from t = 1000 down to this timestep; the last steps run "
+                "free and clean up amounts the blur smeared onto neighbouring elements. 0 steers every step, as in "
+                f"the paper; {DEFAULT_CONDITIONING_STOP} is the measured default.",
+            )
         residual = st.slider(
             "Residual threshold", 0.0, 0.5, step=0.01, key=f"{prefix}_residual", persist_state="session",
             help="After rounding to 0.01, amounts below this are treated as noise and set to zero (paper: 0.08).",
@@ -137,13 +168,17 @@ def advanced_inputs(prefix: str, model_class: str) -> tuple[str, ScreeningOption
             help="The paper's check gives each element one oxidation state, so most doped compounds fail. The "
             "mixed-valence variant lets an element (Cu, Fe…) split between two of its states, e.g. Cu2+/Cu3+.",
         )
-        keep_invalid = st.toggle("Keep SMACT-invalid candidates (flagged in the table)", key=f"{prefix}_keep_invalid", persist_state="session")
-        keep_known = st.toggle("Keep candidates already in SuperCon (flagged in the table)", key=f"{prefix}_keep_known", persist_state="session")
+        keep_invalid = st.toggle(
+            "Keep SMACT-invalid candidates (flagged in the table)", key=f"{prefix}_keep_invalid", persist_state="session",
+        )
+        keep_known = st.toggle(
+            "Keep candidates already in SuperCon (flagged in the table)", key=f"{prefix}_keep_known", persist_state="session",
+        )
     options = ScreeningOptions(
         residual_threshold=float(residual), min_elements=int(low), max_elements=int(high), mixed_valence=bool(mixed),
         keep_known=bool(keep_known), keep_invalid=bool(keep_invalid),
     )
-    return str(method), options
+    return str(method), int(stop), options
 
 
 # ---------------------------------------------------------------------------------------
@@ -289,8 +324,9 @@ def _summary(record: RunRecord, stages: list[logic.FunnelStage]) -> None:
     if record.timings:
         parts = [f"{name} {logic.format_seconds(seconds)}" for name, seconds in record.timings.items() if name != "total"]
         total = record.timings.get("total")
-        line = f"Took {logic.format_seconds(total)}" if total else "Timings"
-        st.caption(f"{line} ({', '.join(parts)}) on {resources.device_description()}.")
+        line = f"Took {logic.format_seconds(total)}" if total is not None else "Took"
+        details = f" ({', '.join(parts)})" if parts else ""
+        st.caption(f"{line}{details} on {resources.device_description()}.")
 
 
 def _funnel_section(stages: list[logic.FunnelStage]) -> None:
@@ -298,7 +334,7 @@ def _funnel_section(stages: list[logic.FunnelStage]) -> None:
     left, right = st.columns([3, 2])
     left.plotly_chart(plots.funnel_figure(stages), width="stretch")
     frame = logic.funnel_frame(stages)
-    right.dataframe(frame[["stage", "remaining", "of first stage"]], hide_index=True, width="stretch")
+    right.dataframe(frame[["stage", "remaining", "of first stage"]], hide_index=True, width="stretch", placeholder="n/a")
     if any(stage.count is None for stage in stages):
         right.caption("Stages without a count need the property models (checkpoints/tc, checkpoints/formation).")
     right.caption("Thresholds are set in the sidebar. A candidate without a prediction fails a threshold.")
@@ -335,7 +371,9 @@ def _table_section(record: RunRecord, key: str, funnel_mask: np.ndarray, selecti
     table = record.table
     columns = st.columns(4)
     text = columns[0].text_input("Formula contains", key=f"{key}_text", placeholder="e.g. Co or La", persist_state="session")
-    min_tc = columns[1].number_input("Predicted Tc at least (K)", min_value=0.0, value=None, key=f"{key}_min_tc", placeholder="any", persist_state="session")
+    min_tc = columns[1].number_input(
+        "Predicted Tc at least (K)", min_value=0.0, value=None, key=f"{key}_min_tc", placeholder="any", persist_state="session",
+    )
     max_energy = columns[2].number_input(
         "Formation energy at most (eV/atom)", value=None, step=0.05, key=f"{key}_max_energy", placeholder="any", persist_state="session",
     )
@@ -349,7 +387,9 @@ def _table_section(record: RunRecord, key: str, funnel_mask: np.ndarray, selecti
     if "family_id" in table.columns:
         options = sorted(f for f in table["family_id"].dropna().unique() if f)
         if options:
-            families = tuple(more[1].multiselect("Family", options, key=f"{key}_families", placeholder="all families", persist_state="session"))
+            families = tuple(
+                more[1].multiselect("Family", options, key=f"{key}_families", placeholder="all families", persist_state="session")
+            )
     spec = logic.CandidateFilter(
         text=text.strip(), min_tc_kelvin=min_tc, max_formation_ev=max_energy, only_funnel=only_funnel,
         scale_factors=scale_factors, families=families, rows=selection,
@@ -359,7 +399,7 @@ def _table_section(record: RunRecord, key: str, funnel_mask: np.ndarray, selecti
         st.info(f"{len(selection)} candidates selected on the map; showing those only (double-click the map to clear).")
     st.caption(f"Showing {len(shown):,} of {len(table):,} candidates. Click a column header to sort.")
     display = shown[logic.display_columns(table)]
-    st.dataframe(display, hide_index=True, width="stretch", column_config=_column_config(), key=f"{key}_table")
+    st.dataframe(display, hide_index=True, width="stretch", column_config=_column_config(), key=f"{key}_table", placeholder="–")
     return shown
 
 
@@ -445,9 +485,12 @@ def _families_section(record: RunRecord, key: str) -> None:
     if shown.empty:
         st.info("No new family (all families lie inside known SuperCon clusters): switch the toggle to see them.")
         return
-    columns = ["family_id", "general_formula", "variable_ranges", "n_members", "mean_tc_kelvin", "max_tc_kelvin", "nearest_cluster_name", "example_formulas"]
+    columns = [
+        "family_id", "general_formula", "variable_ranges", "n_members", "mean_tc_kelvin", "max_tc_kelvin",
+        "nearest_cluster_name", "example_formulas",
+    ]
     st.dataframe(
-        shown[[c for c in columns if c in shown.columns]], hide_index=True, width="stretch",
+        shown[[c for c in columns if c in shown.columns]], hide_index=True, width="stretch", placeholder="–",
         column_config={
             "family_id": "Family", "general_formula": "General formula", "variable_ranges": "Ranges",
             "n_members": "Members", "mean_tc_kelvin": st.column_config.NumberColumn("Mean Tc (K)", format="%.1f"),
@@ -481,7 +524,10 @@ def _doping_plot(record: RunRecord, families: pd.DataFrame, key: str) -> None:
     names = [v.name for v in formula.variables]
     variable = names[0]
     if len(names) > 1:
-        variable = st.radio("Varying amount", names, horizontal=True, key=f"{key}_variable", format_func=lambda n: f"{n} ({formula.variables[names.index(n)].element})")
+        elements = {v.name: v.element for v in formula.variables}
+        variable = st.radio(
+            "Varying amount", names, horizontal=True, key=f"{key}_variable", format_func=lambda n: f"{n} ({elements[n]})",
+        )
     try:
         curve = doping_curve(record.table[mask], element_order, variable)
     except SuperDiffError as error:

@@ -54,6 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--channel-multipliers", type=positive_int, nargs="+", default=None)
     train.add_argument("--blocks-per-level", type=positive_int, default=None)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out (kept unless validation improves)")
     add_threads_argument(train)
     train.set_defaults(handler=run_train)
 
@@ -98,7 +99,7 @@ def run_train(args: argparse.Namespace) -> int:
     }
     config = dataclasses.replace(UNetConfig(), **{k: v for k, v in config_changes.items() if v is not None})
     settings = dataclasses.replace(TrainingSettings(), **{k: v for k, v in settings_changes.items() if v is not None})
-    result = train_diffusion(dataset, args.model, args.out, config, settings)
+    result = train_diffusion(dataset, args.model, args.out, config, settings, resume=args.resume)
     print(
         f"{args.model}: best epoch {result.best_epoch} (validation loss {result.best_validation_loss:.4f}), "
         f"{len(result.train_losses)} epochs in {result.wall_seconds / 60:.1f} min; saved under {args.out}/diffusion/{args.model}/"
@@ -107,14 +108,14 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser, default_samples: int) -> None:
-    from ..sampler import DEFAULT_METHOD, DEFAULT_NUM_STEPS
+    from ..sampler import DEFAULT_METHOD
     from ..pipeline import MAX_SAMPLES_PER_RUN
 
     parser.add_argument("--model", required=True, choices=MODEL_CLASSES, help="model class")
     parser.add_argument("--samples", type=positive_int, default=default_samples, help=f"samples per reference and per N (at most {MAX_SAMPLES_PER_RUN})")
-    parser.add_argument("--steps", type=int, default=DEFAULT_NUM_STEPS, help="reverse diffusion steps, 1..1000 (fewer is faster, see README)")
+    parser.add_argument("--steps", type=int, default=None, help="reverse diffusion steps, 1..1000 (default: 50 for cuprates and pnictides, 100 for others and everything; fewer is faster)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--method", choices=("ddpm", "ddim"), default=DEFAULT_METHOD, help="reverse update: ddim (default, good at few steps) or ddpm (the paper's, use ~1000 steps)")
+    parser.add_argument("--method", choices=("ancestral", "ddpm", "ddim"), default=DEFAULT_METHOD, help="reverse update: ancestral (default, good at few steps), ddpm (the paper's sigma^2 = beta, use 1000 steps) or ddim")
     parser.add_argument("--mixed-valence", action="store_true", help="SMACT check lets an element mix two oxidation states")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
     add_models_argument(parser)
@@ -258,7 +259,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(f"wrote {args.json}")
     if args.update_card:
         card = read_card(args.models, args.model)
-        card.setdefault("metrics", {})[f"unconditional_{args.steps}_steps"] = metrics
+        card.setdefault("metrics", {})[f"unconditional_{settings.method}_{settings.steps}_steps"] = metrics
         write_json_atomically(diffusion_dir(args.models, args.model) / "card.json", card)
         print(f"updated {diffusion_dir(args.models, args.model) / 'card.json'}")
     return 0

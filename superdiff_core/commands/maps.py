@@ -109,7 +109,7 @@ def run_families(args: argparse.Namespace) -> int:
     n_new = int(families["is_new_family"].sum()) if len(families) else 0
     inside = int((annotated["cluster"] >= 0).sum())
     print(
-        f"{len(annotated)} candidates: {inside} inside SuperCon clusters; {len(families)} families "
-        f"({n_new} new); wrote {args.out}"
+        f"{len(annotated)} candidates: {inside} inside SuperCon clusters; {len(families)} "
+        f"{'family' if len(families) == 1 else 'families'} ({n_new} new); wrote {args.out}"
     )
     return 0

@@ -39,51 +39,82 @@ _EXTRA_CANDIDATES = 8
 """Candidates beyond k kept from the float32 search and re-ranked exactly in float64."""
 
 
-def nearest_neighbours(
-    reference: np.ndarray, queries: np.ndarray, k: int, query_block: int = 1024
-) -> tuple[np.ndarray, np.ndarray]:
-    """The k nearest reference rows of each query row (exact Euclidean distances).
+class _Float32Search:
+    """Candidate selection over fixed rows in float32 (see :class:`NeighbourIndex`)."""
+
+    def __init__(self, rows: np.ndarray):
+        m = len(rows)
+        self.size = m
+        self._n_blocks = -(-m // _BLOCK)
+        padded = torch.zeros((self._n_blocks * _BLOCK, rows.shape[1]), dtype=torch.float32)
+        padded[:m] = torch.from_numpy(rows)
+        norms = torch.from_numpy((rows**2).sum(axis=1)).float()
+        self._norms = torch.cat([norms, torch.full((len(padded) - m,), torch.inf)])  # padding is never chosen
+        self._padded_t = padded.T.contiguous()
+
+    def candidates(self, queries: np.ndarray, n_candidates: int, query_block: int = 1024) -> np.ndarray:
+        """Row positions (n, n_candidates) of the (float32) nearest rows of each query."""
+        out = np.empty((len(queries), n_candidates), dtype=np.int64)
+        offsets = torch.arange(_BLOCK)
+        with torch.inference_mode():
+            for start in range(0, len(queries), query_block):
+                block = queries[start : start + query_block]
+                used = np.flatnonzero(np.any(block != 0, axis=0))  # only these columns enter q.r
+                squared = torch.addmm(
+                    self._norms[None, :], torch.from_numpy(block[:, used]).float(),
+                    self._padded_t[torch.from_numpy(used)], alpha=-2.0,
+                )
+                minima = squared.view(len(block), self._n_blocks, _BLOCK).amin(dim=2)
+                best_blocks = torch.topk(minima, min(n_candidates, self._n_blocks), dim=1, largest=False).indices
+                columns = (best_blocks[:, :, None] * _BLOCK + offsets).reshape(len(block), -1)
+                within = torch.topk(torch.gather(squared, 1, columns), n_candidates, dim=1, largest=False).indices
+                out[start : start + query_block] = torch.gather(columns, 1, within).numpy()
+        return out
+
+
+class NeighbourIndex:
+    """Reference rows prepared once for repeated exact k-nearest-neighbour queries.
 
     Squared distances up to a per-query constant (|r|² - 2 q.r) are computed in float32
-    in blocks of queries. The k + 8 smallest are selected in two stages: the minimum of
-    each block of 64 reference rows, then the best k + 8 blocks (which must hold the
-    k + 8 smallest values). The candidates' distances are then recomputed exactly in
-    float64 and the k nearest kept, so float32 rounding cannot change the answer except
-    between neighbours tied to within rounding.
-
-    Args:
-        reference: scaled training rows, shape (m, d).
-        queries: scaled query rows, shape (n, d).
-        k: neighbours per query (at most m).
-
-    Returns:
-        ``(distances, indices)``, each shape (n, k), nearest first, float64 / int64.
+    in blocks of queries, over only the elements present in the block. The k + 8
+    smallest are selected in two stages: the minimum of each block of 64 reference rows,
+    then the best k + 8 blocks (which must hold the k + 8 smallest values). The
+    candidates' distances are then recomputed exactly in float64 and the k nearest
+    kept, so float32 rounding can only swap neighbours tied to within rounding.
+    Read-only after construction.
     """
-    reference = np.ascontiguousarray(reference, dtype=np.float64)
-    queries = np.atleast_2d(np.asarray(queries, dtype=np.float64))
-    m = len(reference)
-    k = min(k, m)
-    n_candidates = min(k + _EXTRA_CANDIDATES, m)
-    n_blocks = -(-m // _BLOCK)
-    padded = torch.zeros((n_blocks * _BLOCK, reference.shape[1]), dtype=torch.float32)
-    padded[:m] = torch.from_numpy(reference)
-    norms = (padded.double() ** 2).sum(dim=1).float()
-    norms[m:] = torch.inf  # padding rows are never chosen
-    candidates = np.empty((len(queries), n_candidates), dtype=np.int64)
-    offsets = torch.arange(_BLOCK)
-    with torch.inference_mode():
-        for start in range(0, len(queries), query_block):
-            block = torch.from_numpy(queries[start : start + query_block]).float()
-            squared = torch.addmm(norms[None, :], block, padded.T, alpha=-2.0)
-            minima = squared.view(len(block), n_blocks, _BLOCK).amin(dim=2)
-            best_blocks = torch.topk(minima, min(n_candidates, n_blocks), dim=1, largest=False).indices
-            columns = (best_blocks[:, :, None] * _BLOCK + offsets).reshape(len(block), -1)
-            within = torch.topk(torch.gather(squared, 1, columns), n_candidates, dim=1, largest=False).indices
-            candidates[start : start + query_block] = torch.gather(columns, 1, within).numpy()
-    differences = reference[candidates] - queries[:, None, :]
-    distances = np.sqrt(np.einsum("nkd,nkd->nk", differences, differences))
-    order = np.argsort(distances, axis=1, kind="stable")[:, :k]
-    return np.take_along_axis(distances, order, axis=1), np.take_along_axis(candidates, order, axis=1)
+
+    def __init__(self, reference: np.ndarray):
+        """
+        Args:
+            reference: scaled training rows, shape (m, d).
+        """
+        self.reference = np.ascontiguousarray(reference, dtype=np.float64)
+        self._search = _Float32Search(self.reference)
+
+    def query(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest reference rows of each query row.
+
+        Args:
+            queries: scaled query rows, shape (n, d).
+            k: neighbours per query (at most m).
+
+        Returns:
+            ``(distances, indices)``, each shape (n, k), nearest first, float64 / int64.
+        """
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float64))
+        k = min(k, len(self.reference))
+        candidates = self._search.candidates(queries, min(k + _EXTRA_CANDIDATES, len(self.reference)))
+        differences = self.reference[candidates] - queries[:, None, :]
+        distances = np.sqrt(np.einsum("nkd,nkd->nk", differences, differences))
+        order = np.argsort(distances, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(distances, order, axis=1), np.take_along_axis(candidates, order, axis=1)
+
+
+def nearest_neighbours(reference: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """One-off :meth:`NeighbourIndex.query`: the k nearest ``reference`` rows (m, d) of each
+    query row (n, d), as ``(distances, indices)`` of shape (n, k), nearest first."""
+    return NeighbourIndex(reference).query(queries, k)
 
 
 def vote_weights(distances: np.ndarray, weighting: str) -> np.ndarray:

@@ -29,7 +29,7 @@ from ..errors import CheckpointError
 from .artifacts import command_line, read_card, required_file, save_npz_atomically, write_card
 from .features import composition_property_features, element_fractions, element_property_table
 from .metrics import detection_rates, regression_metrics
-from .neighbours import SCALINGS, WEIGHTINGS, nearest_neighbours, scale_vectors, vote_weights
+from .neighbours import SCALINGS, WEIGHTINGS, NeighbourIndex, nearest_neighbours, scale_vectors, vote_weights
 from .supercon_data import SOURCES, SuperconductorData, load_superconductor_data
 from .tree_ensemble import TreeEnsemble, export_ensemble
 
@@ -136,7 +136,7 @@ class KNNClassifier:
         if self.labels.all() or not self.labels.any():
             raise ValueError("the classifier needs both superconductors and non-superconductors")
         self.config = config
-        self._reference = scale_vectors(self.vectors, config.scaling)
+        self._index = NeighbourIndex(scale_vectors(self.vectors, config.scaling))
         self._class_weights = class_vote_weights(self.labels, config.balanced)
 
     def probability(self, vectors: np.ndarray) -> np.ndarray:
@@ -144,7 +144,7 @@ class KNNClassifier:
         vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
         if len(vectors) == 0:
             return np.zeros(0)
-        distances, indices = nearest_neighbours(self._reference, scale_vectors(vectors, self.config.scaling), self.config.n_neighbors)
+        distances, indices = self._index.query(scale_vectors(vectors, self.config.scaling), self.config.n_neighbors)
         return knn_probability(self.labels[indices], distances, self.config.weighting, self._class_weights)
 
     def predict(self, vectors: np.ndarray) -> np.ndarray:
@@ -540,6 +540,8 @@ def train_tc(
     ]
     if oqmd_path:
         command += ["--oqmd", oqmd_path, "--oqmd-negatives", oqmd_negatives]
+    if compare_regressors:
+        command += ["--compare-regressors"]
     card = {
         "model": "k-NN superconductor classifier and tree-ensemble Tc regressor on composition vectors",
         "command": command_line(*command),

@@ -31,7 +31,7 @@ class TreeEnsemble:
         scale: weight of each tree's output (1/t for a forest's mean, 1 for boosting).
         float32_inputs: compare features after casting to float32 (as scikit-learn's
             forests do), else in float64 (as its histogram boosting does).
-        depth: largest number of splits from a root to a leaf.
+        depth: largest number of splits from a root to a leaf (for information).
     """
 
     feature: np.ndarray
@@ -55,17 +55,20 @@ class TreeEnsemble:
         return out
 
     def _predict_batch(self, features: np.ndarray) -> np.ndarray:
-        n = len(features)
-        node = np.broadcast_to(self.roots, (n, len(self.roots))).copy()
-        rows = np.arange(n)[:, None]
-        for _ in range(self.depth):
-            left = self.left[node]
-            inner = left != _LEAF
-            if not inner.any():
-                break
-            goes_left = features[rows, self.feature[node]] <= self.threshold[node]
-            node = np.where(inner, np.where(goes_left, left, self.right[node]), node)
-        return self.base + self.scale * self.value[node].astype(np.float64).sum(axis=1)
+        """Walk every (sample, tree) pair down to its leaf; only pairs not yet at a leaf
+        are touched in each step, so the work is the total path length."""
+        n, n_trees = len(features), len(self.roots)
+        node = np.tile(self.roots, n)  # pair p = (sample p // n_trees, tree p % n_trees)
+        sample = np.repeat(np.arange(n), n_trees)
+        active = np.flatnonzero(self.left[node] != _LEAF)
+        while active.size:
+            current = node[active]
+            goes_left = features[sample[active], self.feature[current]] <= self.threshold[current]
+            following = np.where(goes_left, self.left[current], self.right[current])
+            node[active] = following
+            active = active[self.left[following] != _LEAF]
+        leaf_values = self.value[node].astype(np.float64).reshape(n, n_trees)
+        return self.base + self.scale * leaf_values.sum(axis=1)
 
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
         """The arrays to store in an ``.npz`` under names starting with ``prefix``."""
