@@ -8,10 +8,10 @@ import os
 from .pipeline import GenerationResult
 
 PUBLISHED_TABLE_1: dict[str, dict[str, float]] = {
-    "everything": {"novel_percent": 100.00, "unique_percent": 99.32, "valid_per_1000": 160.0, "predicted_sc_percent": 67.81, "mean_tc_kelvin": 8.51, "max_tc_kelvin": 97.0},
-    "cuprates": {"novel_percent": 100.00, "unique_percent": 99.92, "valid_per_1000": 22.0, "predicted_sc_percent": 64.53, "mean_tc_kelvin": 64.68, "max_tc_kelvin": 110.5},
-    "pnictides": {"novel_percent": 100.00, "unique_percent": 99.98, "valid_per_1000": 4.4, "predicted_sc_percent": 95.74, "mean_tc_kelvin": 22.00, "max_tc_kelvin": 29.5},
-    "others": {"novel_percent": 100.00, "unique_percent": 99.39, "valid_per_1000": 345.0, "predicted_sc_percent": 55.82, "mean_tc_kelvin": 6.33, "max_tc_kelvin": 30.5},
+    "everything": {"novel_percent": 100.00, "unique_percent": 99.32, "valid_per_1000": 160.0, "predicted_sc_percent": 67.81, "tc_mean_kelvin": 8.51, "tc_max_kelvin": 97.0},
+    "cuprates": {"novel_percent": 100.00, "unique_percent": 99.92, "valid_per_1000": 22.0, "predicted_sc_percent": 64.53, "tc_mean_kelvin": 64.68, "tc_max_kelvin": 110.5},
+    "pnictides": {"novel_percent": 100.00, "unique_percent": 99.98, "valid_per_1000": 4.4, "predicted_sc_percent": 95.74, "tc_mean_kelvin": 22.00, "tc_max_kelvin": 29.5},
+    "others": {"novel_percent": 100.00, "unique_percent": 99.39, "valid_per_1000": 345.0, "predicted_sc_percent": 55.82, "tc_mean_kelvin": 6.33, "tc_max_kelvin": 30.5},
 }
 """Yuan & Dordevic 2024, Table 1 (500,000 unconditional samples per class)."""
 

@@ -180,7 +180,7 @@ def test_run_settings_json_round_trip():
     document = json.loads(text)
     assert document["model"] == {"model_class": "pnictides", "data_sha256": "abc", "parameters": 10, "best_epoch": 3}
     assert document["command"].startswith("superdiff generate --model pnictides --reference 'BaFe₂As₂' --scale-factor 2 3 4")
-    assert "--mixed-valence" in document["command"]
+    assert "--mixed-valence" in document["command"] and "--ilvr-stop 100" in document["command"]
     restored, thresholds = logic.settings_from_json(text)
     assert restored == original
     assert thresholds == logic.Thresholds(10.0, -0.1)
@@ -429,6 +429,21 @@ def test_run_settings_file_fills_the_form(test_class):
     at.file_uploader(key="generate_settings_file").set_value(("bad.json", b"{", "application/json")).run()
     no_exception(at)
     assert any("Could not load bad.json" in e.value for e in at.error)
+
+
+def test_steps_follow_the_class_until_changed():
+    from superdiff_core.sampler import default_steps
+
+    classes = available_classes(DEFAULT_MODELS_DIR)
+    at = new_app().run()
+    at.switch_page("pages/explore.py").run()
+    for model_class in classes:
+        at.selectbox(key="explore_class").set_value(model_class).run()
+        assert at.number_input(key="explore_steps").value == default_steps(model_class)
+    at.number_input(key="explore_steps").set_value(7).run()
+    at.selectbox(key="explore_class").set_value(classes[0]).run()
+    assert at.number_input(key="explore_steps").value == 7  # the user's choice stays
+    no_exception(at)
 
 
 def test_explore_shows_table_1(test_class):
