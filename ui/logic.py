@@ -645,8 +645,8 @@ TABLE_1_ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("unique %", "unique_percent", "unique_percent", "%"),
     ("valid (SMACT) per 1,000 samples", "valid_per_1000", "valid_per_1000", ""),
     ("predicted superconductors %", "predicted_sc_percent", "predicted_sc_percent", "%"),
-    ("mean predicted Tc (K)", "tc_mean_kelvin", "mean_tc_kelvin", "K"),
-    ("max predicted Tc (K)", "tc_max_kelvin", "max_tc_kelvin", "K"),
+    ("mean predicted Tc (K)", "tc_mean_kelvin", "tc_mean_kelvin", "K"),
+    ("max predicted Tc (K)", "tc_max_kelvin", "tc_max_kelvin", "K"),
 )
 """(label, key in our metrics, key in the published row, unit)."""
 

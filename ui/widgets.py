@@ -30,6 +30,13 @@ LOGGER = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
 """How often the progress line is redrawn while a run works in the background."""
 
+METHODS: dict[str, str] = {
+    "ancestral": "ancestral (default)",
+    "ddim": "DDIM (deterministic)",
+    "ddpm": "DDPM, the paper's (needs ~1,000 steps)",
+}
+"""Reverse updates offered, as the engine names them, with their labels."""
+
 # ---------------------------------------------------------------------------------------
 # Messages
 # ---------------------------------------------------------------------------------------
@@ -79,14 +86,6 @@ def model_class_picker(key: str, label: str = "Model class", help_text: str | No
         )
         return None
     return chosen
-
-
-METHODS: dict[str, str] = {
-    "ancestral": "ancestral (default)",
-    "ddim": "DDIM (deterministic)",
-    "ddpm": "DDPM, the paper's (needs ~1,000 steps)",
-}
-"""Reverse updates offered, as the engine names them, with their labels."""
 
 
 def sampling_inputs(prefix: str, model_class: str, default_samples: int, samples_label: str) -> tuple[int, int, int]:
