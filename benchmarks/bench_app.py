@@ -109,7 +109,7 @@ async def set_number(page, label: str, value: int) -> None:
 
 async def generate(page, reference: str, samples: int | None = None, steps: int | None = None, watch_progress: bool = False):
     """Type a reference, click Generate and wait for the results. Returns (seconds, progress
-    change times in seconds since the click)."""
+    changes as (seconds since the click, progress text))."""
     box = page.get_by_role("textbox", name="Reference formulas, one per line")
     await box.fill(reference)
     await box.press("Tab")
@@ -121,7 +121,7 @@ async def generate(page, reference: str, samples: int | None = None, steps: int 
     await page.wait_for_timeout(500)
     start = time.perf_counter()
     await page.get_by_role("button", name=GENERATE).click()
-    changes: list[float] = []
+    changes: list[tuple[float, str]] = []
     results = page.get_by_role("heading", name=RESULTS)
     if watch_progress:
         last = None
@@ -129,7 +129,7 @@ async def generate(page, reference: str, samples: int | None = None, steps: int 
             texts = await page.locator('[data-testid="stProgress"]').all_inner_texts()
             if texts and texts[0] != last:
                 last = texts[0]
-                changes.append(time.perf_counter() - start)
+                changes.append((time.perf_counter() - start, last))
             await page.wait_for_timeout(100)
     await results.wait_for(timeout=900_000)
     return time.perf_counter() - start, changes
@@ -179,12 +179,17 @@ async def measure(url: str, args: argparse.Namespace) -> dict:
         if not args.skip_generate:
             page, _ = await open_generate_page(browser, url)
             seconds, changes = await generate(page, "BaFe2As2", watch_progress=True)
-            gaps = [b - a for a, b in zip(changes, changes[1:])]
+            times = [t for t, _ in changes]
+            sampling = [t for t, text in changes if text.startswith("Sampling")]
+            gaps = [b - a for a, b in zip(times, times[1:])]
+            sampling_gaps = [b - a for a, b in zip(sampling, sampling[1:])]
             report["default_generate"] = {
                 "seconds": round(seconds, 2),
                 "progress_updates": len(changes),
-                "first_update_s": round(changes[0], 2) if changes else None,
+                "first_update_s": round(times[0], 2) if times else None,
                 "max_gap_between_updates_s": round(max(gaps), 2) if gaps else None,
+                "max_gap_while_sampling_s": round(max(sampling_gaps), 2) if sampling_gaps else None,
+                "median_gap_s": round(statistics.median(gaps), 2) if gaps else None,
                 "timings_caption": await page.get_by_text(re.compile(r"^Took")).inner_text(),
             }
             print(f"default Generate run: {seconds:.1f} s, {len(changes)} progress updates, max gap "

@@ -1,0 +1,63 @@
+"""Where generated candidates land on the SuperCon map (issue: map and families).
+
+1. Unconditional samples of each class: the share of candidates (after the basic filters)
+   inside a known SuperCon cluster.
+2. ILVR runs on references that are not in SuperCon: the share outside known clusters, per N.
+
+    python benchmarks/bench_map_coverage.py [--samples 2000] [--ilvr-samples 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from superdiff_core.composition import ParsedFormula, parse_formula  # noqa: E402
+from superdiff_core.data import MODEL_CLASSES, vector_keys  # noqa: E402
+from superdiff_core.maps import fraction_outside_known_clusters, load_class_map  # noqa: E402
+from superdiff_core.pipeline import GenerationSettings, generate, load_engine  # noqa: E402
+from superdiff_core.screening import ScreeningOptions  # noqa: E402
+
+NEW_REFERENCES = {"cuprates": "YBa1.4Sr0.6Cu3O6Se0.51", "pnictides": "Sr0.6Rb0.4Fe1.9Ni0.1As2"}
+"""ILVR references checked below not to be in SuperCon."""
+
+
+def candidates(engine, settings, references) -> np.ndarray:
+    """Vectors passing the basic filters (SMACT-invalid kept, known compounds kept)."""
+    return generate(engine, settings, references).vectors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--ilvr-samples", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--classes", nargs="+", default=list(MODEL_CLASSES))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    keep_all = ScreeningOptions(keep_invalid=True, keep_known=True)
+    print("class | kind | N | candidates | inside known clusters %")
+    for model_class in args.classes:
+        engine, class_map = load_engine(model_class), load_class_map(model_class=model_class)
+        vectors = candidates(engine, GenerationSettings(model_class, samples=args.samples, screening=keep_all), [])
+        print(f"{model_class} | unconditional | – | {len(vectors)} | {100 * (1 - fraction_outside_known_clusters(vectors, class_map)):.1f}", flush=True)
+        if model_class not in NEW_REFERENCES:
+            continue
+        formula = NEW_REFERENCES[model_class]
+        reference = ParsedFormula(formula, parse_formula(formula))
+        assert vector_keys(reference.vector[None])[0] not in engine.training_keys, f"{formula} is in SuperCon"
+        for n in (2, 3, 4):
+            settings = GenerationSettings(model_class, (formula,), (n,), args.ilvr_samples, screening=keep_all)
+            vectors = candidates(engine, settings, [reference])
+            outside = fraction_outside_known_clusters(vectors, class_map) if len(vectors) else float("nan")
+            print(f"{model_class} | ILVR {formula} (outside %) | {n} | {len(vectors)} | {100 * outside:.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
