@@ -8,7 +8,7 @@ from superdiff_core.pipeline import GenerationSettings
 from ui import logic, state, widgets
 
 KEY = "explore"
-DEFAULT_SAMPLES = 1000
+DEFAULT_SAMPLES = 500
 
 st.title("Explore a model")
 st.markdown(

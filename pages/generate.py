@@ -20,7 +20,7 @@ SETTINGS_FILE = f"{KEY}_settings_file"
 SETTINGS_MESSAGE = f"{KEY}_settings_message"
 EXAMPLES = {"YBa₂Cu₃O₇": "YBa₂Cu₃O₇", "La₁.₈₅Sr₀.₁₅CuO₄": "La1.85Sr0.15CuO4", "BaFe₂As₂": "BaFe2As2", "MgB₂": "MgB2"}
 SCALE_RANGE = (1, 8)
-DEFAULT_SAMPLES_PER_N = 200
+DEFAULT_SAMPLES_PER_N = 150
 
 
 def _suggest_class() -> None:

@@ -21,9 +21,14 @@ from superdiff_core.checkpoints import DEFAULT_MODELS_DIR, available_classes
 
 MODELS_DIR_VARIABLE = "SUPERDIFF_MODELS_DIR"
 TORCH_THREADS_VARIABLE = "SUPERDIFF_TORCH_THREADS"
-"""Intra-op threads of torch in the app (default: torch's own choice, all cores). One
-thread per run shares the cores better between many concurrent sessions; see
-benchmarks/app.md for the measured trade-off."""
+"""Intra-op threads of torch in the app. The default leaves one core to the server, so the
+progress line keeps moving: on 2 cores, 2 torch threads were no faster than 1 and let the
+progress stall for 3 s, 1 thread updated it every 0.25 s (benchmarks/app.md)."""
+
+
+def default_torch_threads() -> int:
+    """All cores but one (at least one)."""
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def models_dir() -> Path:
@@ -33,13 +38,14 @@ def models_dir() -> Path:
 
 @st.cache_resource(show_spinner=False)
 def configure_torch() -> int:
-    """Apply ``SUPERDIFF_TORCH_THREADS`` once per process; returns torch's thread count."""
+    """Set torch's threads once per process (``SUPERDIFF_TORCH_THREADS``, else
+    :func:`default_torch_threads`); returns the number used."""
     import torch
 
     value = os.environ.get(TORCH_THREADS_VARIABLE, "").strip()
-    if value.isdigit() and int(value) > 0:
-        torch.set_num_threads(int(value))
-    return torch.get_num_threads()
+    threads = int(value) if value.isdigit() and int(value) > 0 else default_torch_threads()
+    torch.set_num_threads(threads)
+    return threads
 
 
 def trained_classes() -> list[str]:
