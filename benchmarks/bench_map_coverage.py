@@ -3,6 +3,9 @@
 1. Unconditional samples of each class: the share of candidates (after the basic filters)
    inside a known SuperCon cluster.
 2. ILVR runs on references that are not in SuperCon: the share outside known clusters, per N.
+   Each class gets a "near" reference (a new variant of a known family, itself inside a
+   known cluster) and a "far" one (new chemistry, itself outside every cluster), so the
+   table shows whether the candidates follow the reference.
 
     python benchmarks/bench_map_coverage.py [--samples 2000] [--ilvr-samples 300]
 """
@@ -20,12 +23,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from superdiff_core.composition import ParsedFormula, parse_formula  # noqa: E402
 from superdiff_core.data import MODEL_CLASSES, vector_keys  # noqa: E402
-from superdiff_core.maps import fraction_outside_known_clusters, load_class_map  # noqa: E402
+from superdiff_core.maps import assign_clusters, load_class_map, random_compositions  # noqa: E402
 from superdiff_core.pipeline import GenerationSettings, generate, load_engine  # noqa: E402
 from superdiff_core.screening import ScreeningOptions  # noqa: E402
 
-NEW_REFERENCES = {"cuprates": "YBa1.4Sr0.6Cu3O6Se0.51", "pnictides": "Sr0.6Rb0.4Fe1.9Ni0.1As2"}
-"""ILVR references checked below not to be in SuperCon."""
+NEW_REFERENCES = {
+    "cuprates": ("YBa1.4Sr0.6Cu3O6Se0.51", "KBa2Cu3O6Se"),
+    "pnictides": ("Sr0.6Rb0.4Fe1.9Ni0.1As2", "BaFe2Sb2"),
+}
+"""ILVR references (near, far) per class, checked below not to be in SuperCon."""
+
+
+def coverage_row(vectors: np.ndarray, class_map) -> str:
+    """``inside % | outside % | median distance`` of candidates (amounts, (n, 96)) on a class map."""
+    if not len(vectors):
+        return "nan | nan | nan"
+    assignment = assign_clusters(vectors, class_map)
+    inside = 100 * float(np.mean(assignment.inside))
+    return f"{inside:.1f} | {100 - inside:.1f} | {np.median(assignment.distance):.3f}"
 
 
 def candidates(engine, settings, references) -> np.ndarray:
@@ -42,21 +57,23 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     keep_all = ScreeningOptions(keep_invalid=True, keep_known=True)
-    print("class | kind | N | candidates | inside known clusters %")
+    print("class | kind | N | candidates | inside known clusters % | outside % | median distance to nearest SuperCon")
     for model_class in args.classes:
         engine, class_map = load_engine(model_class), load_class_map(model_class=model_class)
         vectors = candidates(engine, GenerationSettings(model_class, samples=args.samples, screening=keep_all), [])
-        print(f"{model_class} | unconditional | – | {len(vectors)} | {100 * (1 - fraction_outside_known_clusters(vectors, class_map)):.1f}", flush=True)
-        if model_class not in NEW_REFERENCES:
-            continue
-        formula = NEW_REFERENCES[model_class]
-        reference = ParsedFormula(formula, parse_formula(formula))
-        assert vector_keys(reference.vector[None])[0] not in engine.training_keys, f"{formula} is in SuperCon"
-        for n in (2, 3, 4):
-            settings = GenerationSettings(model_class, (formula,), (n,), args.ilvr_samples, screening=keep_all)
-            vectors = candidates(engine, settings, [reference])
-            outside = fraction_outside_known_clusters(vectors, class_map) if len(vectors) else float("nan")
-            print(f"{model_class} | ILVR {formula} (outside %) | {n} | {len(vectors)} | {100 * outside:.1f}", flush=True)
+        print(f"{model_class} | unconditional | – | {len(vectors)} | {coverage_row(vectors, class_map)}", flush=True)
+        null = random_compositions(args.samples, seed=2026)  # not the build's calibration draw (seed 0)
+        print(f"{model_class} | random 2-4-element compositions | – | {len(null)} | {coverage_row(null, class_map)}", flush=True)
+        for formula in NEW_REFERENCES.get(model_class, ()):
+            reference = ParsedFormula(formula, parse_formula(formula))
+            assert vector_keys(reference.vector[None])[0] not in engine.training_keys, f"{formula} is in SuperCon"
+            verdict = assign_clusters(reference.vector[None], class_map)
+            where = "inside" if verdict.inside[0] else "outside"
+            label = f"ILVR {formula} (reference {where}, {verdict.distance[0]:.3f} from SuperCon)"
+            for n in (2, 3, 4):
+                settings = GenerationSettings(model_class, (formula,), (n,), args.ilvr_samples, screening=keep_all)
+                vectors = candidates(engine, settings, [reference])
+                print(f"{model_class} | {label} | {n} | {len(vectors)} | {coverage_row(vectors, class_map)}", flush=True)
 
 
 if __name__ == "__main__":

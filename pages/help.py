@@ -93,7 +93,13 @@ st.markdown(
 - **The map** (t-SNE) places compounds with similar element fractions close together. Distances between
   far-apart groups mean little; clusters and neighbours are what it shows. A **new family** is a group of
   at least three candidates outside every known cluster, written as a general formula such as
-  La₂₋ₓSrₓCuO₄ with the range of x.
+  La₂₋ₓSrₓCuO₄ with the range of x. *Outside* means farther (in atomic fractions) from every SuperCon
+  compound than 99 % of SuperCon compounds are from their nearest neighbour (for cuprates 0.095; for
+  the sparse "others" the distance is capped so that random compositions stay out).
+- **What ILVR keeps**: the reference's profile along the periodic table (elements in order of Z), blurred
+  over N neighbouring elements, not its exact elements. A reference with an element the model rarely saw
+  often comes back as the common neighbour (K → Ca in a cuprate), so most candidates land in known
+  families even for a new reference; small N stays closest to it.
 
 None of this replaces a synthesis or a DFT calculation: the app ranks ideas worth a closer look.
 """

@@ -19,6 +19,14 @@ def facts(card: dict, rows: list[tuple[str, str]]) -> None:
         st.table(frame.set_index("what"), hide_header=True, border="horizontal")
 
 
+def card_or_hint(parts: tuple[str, ...], hint: str) -> dict:
+    """The model card under checkpoints/ at ``parts``, or {} after showing ``hint``."""
+    card = resources.read_json_card(*parts)
+    if not card:
+        st.info(hint)
+    return card
+
+
 def raw_card(card: dict, path: str) -> None:
     with st.expander(f"Full model card ({path})"):
         st.json(card, expanded=False)
@@ -76,9 +84,9 @@ def diffusion_tab() -> None:
 
 
 def tc_tab() -> None:
-    card = resources.read_json_card("tc", "card.json")
+    card = card_or_hint(("tc", "card.json"), "The superconductor classifier and Tc regressor are not built yet "
+                        "(checkpoints/tc). Build them with `superdiff train-tc`.")
     if not card:
-        st.info("The superconductor classifier and Tc regressor are not built yet (checkpoints/tc). Build them with `superdiff train-tc`.")
         return
     st.caption(logic.card_value(card, "model", ""))
     rates = logic.card_value(card, "classifier.rates_used_for_rho", {}) or {}
@@ -116,9 +124,9 @@ def tc_tab() -> None:
 
 
 def formation_tab() -> None:
-    card = resources.read_json_card("formation", "card.json")
+    card = card_or_hint(("formation", "card.json"), "The formation-energy model card is missing "
+                        "(checkpoints/formation/card.json). Build it with `superdiff train-formation`.")
     if not card:
-        st.info("The formation-energy model card is missing (checkpoints/formation/card.json). Build it with `superdiff train-formation`.")
         return
     st.caption(logic.card_value(card, "model", ""))
     left, right = st.columns(2)
@@ -128,8 +136,8 @@ def formation_tab() -> None:
             ("test MAE without DFT outliers", "metrics.test_without_dft_outliers.mae"),
             ("target test MAE", "metrics.target_test_mae_ev_per_atom"), ("parameters", "parameters"),
             ("data rows", "data.rows_used"), ("data sha256", "data.sha256"), ("train", "split.train"),
-            ("validation", "split.validation"), ("test", "split.test"), ("best epoch", "training.best_epoch"),
-            ("wall time (s)", "training.wall_time_s"),
+            ("validation", "split.validation"), ("test", "split.test"), ("networks averaged", "training.members"),
+            ("best epoch of each", "training.best_epoch"), ("wall time (s)", "training.wall_time_s"),
         ])
         for name, value in (logic.card_value(card, "published", {}) or {}).items():
             st.caption(f"Published: {name}: {value}")
@@ -141,9 +149,9 @@ def formation_tab() -> None:
 
 
 def maps_tab() -> None:
-    card = resources.read_json_card("maps", "card.json")
+    card = card_or_hint(("maps", "card.json"), "The map artifacts are missing (checkpoints/maps). "
+                        "Build them with `superdiff build-map`.")
     if not card:
-        st.info("The map artifacts are missing (checkpoints/maps). Build them with `python -m superdiff_core build-map`.")
         return
     st.caption(logic.card_value(card, "scaling", ""))
     rows = []

@@ -29,7 +29,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -78,11 +78,17 @@ SILHOUETTE_SAMPLE = 4000
 CORE_ELEMENT_SHARE = 0.5
 """An element belongs to a cluster's name if at least this share of its SuperCon entries contain it."""
 
-RADIUS_QUANTILE = 0.95
-"""A cluster's radius is this quantile of its members' distances to their nearest other
-SuperCon composition, kept between :data:`RADIUS_FLOOR_QUANTILE` and this quantile of
-all such distances in the class."""
-RADIUS_FLOOR_QUANTILE = 0.75
+RADIUS_QUANTILE = 0.99
+"""The inside radius of a SuperCon class is at most this quantile of its compositions'
+distances to their nearest other composition: a held-out member of a known family is
+that close to the rest of SuperCon 99 % of the time."""
+RANDOM_INSIDE_SHARE = 0.05
+"""... and at most the distance within which this share of random compositions
+(:func:`random_compositions`) fall, so a radius never takes in more than 5 % of them."""
+RANDOM_COMPOSITIONS = 5000
+"""Random compositions drawn (seeded) to calibrate :data:`RANDOM_INSIDE_SHARE`."""
+LINK_QUANTILE = 0.75
+"""Quantile of the nearest-other-composition distances that bounds a tight new family."""
 
 _SYMBOL_TOKEN = re.compile(r"[A-Z][a-z]?")
 _ELECTRONEGATIVITY_RANK = np.argsort(_WRITING_ORDER)  # element index -> position in pymatgen order
@@ -390,27 +396,54 @@ def nearest_other_distances(fractions: np.ndarray) -> np.ndarray:
     return distances[:, 1]
 
 
-def cluster_radii(fractions: np.ndarray, labels: np.ndarray, n_clusters: int) -> np.ndarray:
-    """Radius per cluster id (n_clusters,) in atomic-fraction distance: the
-    :data:`RADIUS_QUANTILE` quantile of its members' nearest-other-composition distances,
-    kept between the :data:`RADIUS_FLOOR_QUANTILE` and :data:`RADIUS_QUANTILE` quantiles
-    over all compositions (0 for ids with no member here).  A point is inside cluster
-    ``c`` when its nearest SuperCon composition belongs to ``c`` and is at most the radius
-    away, so about 95 % of held-out SuperCon compounds land inside."""
+def random_compositions(n: int, seed: int) -> np.ndarray:
+    """``n`` random compositions (amounts, (n, 96)): 2-4 distinct elements drawn uniformly
+    from H...Cm, each with an amount uniform in [0.1, 3]. The null model of "unrelated"."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros((n, N_ELEMENTS))
+    for row in out:
+        elements = rng.choice(N_ELEMENTS, rng.integers(2, 5), replace=False)
+        row[elements] = rng.uniform(0.1, 3, len(elements))
+    return out
+
+
+@dataclass(frozen=True)
+class InsideRadius:
+    """The inside/outside radius of one SuperCon class (atomic-fraction distance).
+
+    Attributes:
+        radius: ``min(member_quantile, random_quantile)``.
+        member_quantile: :data:`RADIUS_QUANTILE` quantile of the class's
+            nearest-other-composition distances.
+        random_quantile: :data:`RANDOM_INSIDE_SHARE` quantile of the distances from
+            :data:`RANDOM_COMPOSITIONS` random compositions to their nearest class member.
+    """
+
+    radius: float
+    member_quantile: float
+    random_quantile: float
+
+
+def inside_radius(fractions: np.ndarray, seed: int = 0) -> InsideRadius:
+    """Calibrate the inside radius of a class from its compositions (atomic fractions, (n, 96)).
+
+    A composition is inside a known family when it is as close to SuperCon as 99 % of
+    SuperCon's own compositions are to their nearest neighbour, unless random
+    compositions get that close too often (more than 5 % of them), in which case the
+    radius shrinks to keep them out. The second bound only binds for sparse classes.
+    """
     gaps = nearest_other_distances(fractions)
-    floor, cap = np.quantile(gaps, [RADIUS_FLOOR_QUANTILE, RADIUS_QUANTILE])
-    radii = np.zeros(n_clusters)
-    for cluster in np.unique(labels):
-        radii[cluster] = np.clip(np.quantile(gaps[labels == cluster], RADIUS_QUANTILE), floor, cap)
-    return radii
+    random_distances, _ = nearest_neighbours(fractions, to_fractions(random_compositions(RANDOM_COMPOSITIONS, seed)), 1)
+    member_bound = float(np.quantile(gaps, RADIUS_QUANTILE))
+    random_bound = float(np.quantile(random_distances[:, 0], RANDOM_INSIDE_SHARE))
+    return InsideRadius(min(member_bound, random_bound), member_bound, random_bound)
 
 
 def tight_cluster_diameter(fractions: np.ndarray) -> float:
     """Largest distance between two members of a new family of mixed element sets: the
-    :data:`RADIUS_FLOOR_QUANTILE` quantile of SuperCon's nearest-other-composition
-    distances (as close together as three quarters of SuperCon compounds are to their
-    nearest neighbour)."""
-    return float(np.quantile(nearest_other_distances(fractions), RADIUS_FLOOR_QUANTILE))
+    :data:`LINK_QUANTILE` quantile of SuperCon's nearest-other-composition distances (as
+    close together as three quarters of SuperCon compounds are to their nearest neighbour)."""
+    return float(np.quantile(nearest_other_distances(fractions), LINK_QUANTILE))
 
 
 # ---------------------------------------------------------------------------------------
@@ -795,27 +828,32 @@ def build_maps(
         all_fractions = np.concatenate([part.reference.fractions for part in base.values()])
         all_entries = np.concatenate([part.reference.n_entries for part in base.values()])
         cluster_names, shares = name_clusters(all_fractions, all_labels, all_entries, order)
+        radii_by_class = {name: inside_radius(part.reference.fractions, seed) for name, part in base.items()}
+        radii = np.zeros(len(cluster_names))
+        for name, part in base.items():
+            radii[part.offset : part.offset + int(part.choice.labels.max()) + 1] = radii_by_class[name].radius
         clustering_seconds = time.perf_counter() - started
 
         card = _read_card(out_dir, dataset.sha256)
         for model_class in classes:
             card["classes"][model_class] = _build_class_map(
-                model_class, dataset, base, order, cluster_names, shares, seed, out_dir, progress
+                model_class, dataset, base, order, cluster_names, shares, radii, seed, out_dir, progress
             )
     card.update(_card_header(supercon_path, dataset, seed, clustering_seconds, base))
+    card["inside_radius"] = {name: {key: round(value, 5) for key, value in asdict(radius).items()}
+                             for name, radius in radii_by_class.items()}
     card["total_bytes"] = sum(entry["bytes"] for entry in card["classes"].values())
     write_text_atomically(out_dir / "card.json", json.dumps(card, indent=1) + "\n")
     return card
 
 
-def _build_class_map(model_class, dataset, base, order, cluster_names, shares, seed, out_dir, progress) -> dict:
+def _build_class_map(model_class, dataset, base, order, cluster_names, shares, radii, seed, out_dir, progress) -> dict:
     reference = reference_set(dataset.subset(model_class))
     labels = _labels_for(model_class, reference, base)
     started = time.perf_counter()
     coords = fit_embedding(reference.fractions, seed)
     fit_seconds = time.perf_counter() - started
     progress(f"{model_class}: t-SNE")
-    radii = cluster_radii(reference.fractions, labels, len(cluster_names))
     used = np.unique(labels)
     link_distance = tight_cluster_diameter(reference.fractions)
     meta = {
@@ -909,7 +947,8 @@ def _card_header(supercon_path, dataset: SuperConSet, seed: int, clustering_seco
             "scikit-learn": sklearn.__version__,
         },
         "inside_rule": f"a composition is inside cluster c when its nearest SuperCon composition (Euclidean, atomic "
-        f"fractions) is in c and within c's radius = {RADIUS_QUANTILE} quantile of c's nearest-other-composition "
-        f"distances, clipped to the [{RADIUS_FLOOR_QUANTILE}, {RADIUS_QUANTILE}] quantiles over the class",
+        f"fractions) is in c and within the radius of c's SuperCon class: the {RADIUS_QUANTILE} quantile of the class's "
+        f"nearest-other-composition distances, or, if smaller, the {RANDOM_INSIDE_SHARE} quantile of the distances from "
+        f"{RANDOM_COMPOSITIONS} random 2-4-element compositions to the class (see inside_radius)",
         "rebuild": rebuild_command(),
     }

@@ -69,6 +69,11 @@ def test_evaluate_prints_and_writes_table_1_metrics(tmp_path, capsys, test_class
         (["generate", "--model", "{cls}", "--out", "/nonexistent-folder/c.csv"], "does not exist"),
         (["generate", "--model", "{cls}", "--models", "{tmp}"], "superdiff train --model"),
         (["evaluate", "--model", "{cls}", "--samples", "abc"], "whole number"),
+        (["train-formation", "--ensemble", "0"], "at least 1"),
+        (["train-formation", "--dropout", "1"], "below 1"),
+        (["train-formation", "--weight-decay", "-0.1"], "at least 0"),
+        (["train-formation", "--weight-decay", "lots"], "expected a number"),
+        (["train-formation", "--threads", "0"], "at least 1"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv, fragment, tmp_path, capsys, test_class):

@@ -22,9 +22,15 @@ from superdiff_core.maps import (
     OUTSIDE_NAME,
     assign_clusters,
     build_maps,
+    RADIUS_QUANTILE,
+    RANDOM_INSIDE_SHARE,
     fraction_outside_known_clusters,
+    inside_radius,
     load_class_map,
+    nearest_other_distances,
     place_candidates,
+    random_compositions,
+    to_fractions,
 )
 from superdiff_core.results import MAP_COLUMNS, write_candidates_csv
 
@@ -93,6 +99,24 @@ def test_unrelated_compositions_are_outside_every_cluster(cuprates) -> None:
     assert fraction_outside_known_clusters(amounts, cuprates) == 1.0
     rows = np.arange(0, cuprates.n_points, 50)
     assert fraction_outside_known_clusters(cuprates.fractions[rows], cuprates) == 0.0
+
+
+def test_committed_radius_holds_99_percent_of_supercon_and_keeps_random_compositions_out(cuprates) -> None:
+    radius = inside_radius(cuprates.fractions)
+    np.testing.assert_allclose(np.unique(cuprates.cluster_radii[np.unique(cuprates.labels)]), [radius.radius])
+    gaps = nearest_other_distances(cuprates.fractions)
+    assert np.mean(gaps <= radius.radius) >= RADIUS_QUANTILE - 1 / len(gaps)  # quantile interpolation
+    fresh_random = random_compositions(2000, seed=99)  # not the calibration draw
+    assert fraction_outside_known_clusters(fresh_random, cuprates) >= 1 - RANDOM_INSIDE_SHARE
+
+
+def test_radius_of_a_sparse_class_is_bounded_by_random_compositions() -> None:
+    sparse_class = to_fractions(random_compositions(400, seed=3))  # as spread out as the null model itself
+    radius = inside_radius(sparse_class)
+    assert radius.random_quantile < radius.member_quantile
+    assert radius.radius == radius.random_quantile
+    distances = np.min(np.linalg.norm(to_fractions(random_compositions(3000, seed=4))[:, None] - sparse_class[None], axis=2), axis=1)
+    assert np.mean(distances <= radius.radius) == pytest.approx(RANDOM_INSIDE_SHARE, abs=0.02)
 
 
 def test_placement_leaves_the_map_unchanged_and_is_thread_safe(cuprates) -> None:

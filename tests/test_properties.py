@@ -17,7 +17,9 @@ from superdiff_core.properties import (
     superconductivity_summary,
 )
 from superdiff_core.properties.features import FORMATION_ELEMENTS, composition_property_features, element_property_table
-from superdiff_core.properties.formation import ElemNet, FormationConfig, fit_formation_network, save_state_atomically
+from superdiff_core.properties.formation import (
+    ElemNet, ElemNetEnsemble, FormationConfig, fit_formation_ensemble, fit_formation_network, save_state_atomically,
+)
 from superdiff_core.properties.superconductor import (
     ClassifierConfig,
     RegressorConfig,
@@ -233,3 +235,34 @@ def test_formation_network_refits_keeps_best_epoch_and_loads_weights_only(tmp_pa
     torch.testing.assert_close(first, fitted)  # the file holds the best epoch's weights
     save_state_atomically(network.state_dict(), path)
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_formation_ensemble_averages_its_members_and_reloads_from_the_checkpoint(tmp_path):
+    rng = np.random.default_rng(1)
+    inputs = rng.dirichlet(np.ones(len(FORMATION_ELEMENTS)) * 0.1, size=200).astype(np.float32)
+    energies = inputs @ rng.normal(size=len(FORMATION_ELEMENTS))
+    config = FormationConfig(hidden_widths=(16, 8), epochs=2, batch_size=32, ensemble_size=2, seed=5)
+    path = tmp_path / "ensemble.pt"
+    fit = fit_formation_ensemble(inputs[:160], energies[:160], inputs[160:], energies[160:], config, checkpoint_path=path, progress=False)
+    assert [member.seed for member in fit.members] == [5, 6]
+    reloaded = ElemNetEnsemble.empty(2, (16, 8), 0.0)
+    reloaded.load_state_dict(torch.load(path, weights_only=True))
+    reloaded.eval()
+    x = torch.from_numpy(inputs[160:])
+    with torch.inference_mode():
+        mean_of_members = (fit.members[0].network(x) + fit.members[1].network(x)) / 2
+        torch.testing.assert_close(reloaded(x), mean_of_members)
+        assert not torch.allclose(fit.members[0].network(x), fit.members[1].network(x))  # different seeds
+
+
+def test_enrichment_uses_models_already_loaded_without_reading_the_folder(tmp_path):
+    from superdiff_core.enrich import add_properties
+    from superdiff_core.pipeline import GenerationResult, GenerationSettings
+
+    vectors = np.array([parse_formula("YBa2Cu3O7"), parse_formula("NaCl")])
+    result = GenerationResult(pd.DataFrame({"formula": ["YBa2Cu3O7", "NaCl"]}), vectors, [], 100.0, 100.0, 2,
+                              GenerationSettings("cuprates"))
+    empty_folder = tmp_path / "no-models"
+    assert "no property scores" in add_properties(result, empty_folder)  # nothing to load there
+    assert add_properties(result, empty_folder, models=load_property_models()) is None
+    assert result.table["is_superconductor"].tolist() == [True, False]

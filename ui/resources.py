@@ -97,7 +97,7 @@ def device_description() -> str:
     """"GPU: name" or "CPU (N threads)"."""
     from superdiff_core.device import describe_device, select_device
 
-    return describe_device(select_device()).replace("(1 threads)", "(1 thread)")
+    return describe_device(select_device())
 
 
 def read_json_card(*parts: str) -> dict:

@@ -77,19 +77,22 @@ class RunRecord:
         return "tsne_x" in self.table.columns
 
 
-def score_and_place(result: GenerationResult, folder: str | os.PathLike, with_map: bool = True) -> tuple[list[str], dict[str, float]]:
+def score_and_place(
+    result: GenerationResult, folder: str | os.PathLike, with_map: bool = True, property_models=None, class_map=None,
+) -> tuple[list[str], dict[str, float]]:
     """The optional stages after sampling, exactly as the CLI runs them
     (:func:`superdiff_core.enrich.enrich_candidates`): property scores, then map placement
-    and families. Returns the notes and the seconds each took."""
+    and families, with the already loaded models when given (None: load from ``folder``).
+    Returns the notes and the seconds each took."""
     from superdiff_core.enrich import add_map, add_properties
 
     notes, timings = [], {}
     start = time.perf_counter()
-    notes.append(add_properties(result, folder))
+    notes.append(add_properties(result, folder, property_models))
     timings["scoring"] = time.perf_counter() - start
     if with_map:
         start = time.perf_counter()
-        notes.append(add_map(result, folder))
+        notes.append(add_map(result, folder, class_map=class_map))
         timings["map"] = time.perf_counter() - start
     return [note for note in notes if note], timings
 
@@ -268,13 +271,14 @@ def run_generation(
         folder: the models folder (for the optional stages).
         progress: updated as the run goes.
         cancel: the engine raises ``SamplingCancelled`` at its next step once it is set.
-        property_models, class_map: loaded models for the reference compounds (None: skip).
+        property_models, class_map: loaded models (None: the candidates' stages load them
+            from ``folder``, and the reference compounds are not scored / placed).
         evaluate: also compute the paper's Table-1 metrics (Explore page).
     """
     result = generate(engine, settings, references, progress=progress.update, cancel=cancel)
     timings = {"sampling": progress.elapsed}
     progress.phase = "scoring"
-    notes, stage_timings = score_and_place(result, folder)
+    notes, stage_timings = score_and_place(result, folder, property_models=property_models, class_map=class_map)
     timings.update(stage_timings)
     progress.phase = "references"
     refs = reference_points(references, property_models, class_map)

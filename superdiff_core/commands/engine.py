@@ -21,6 +21,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+def bounded_float(low: float, high: float):
+    """argparse type: a number in [low, high)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not low <= value < high:
+            raise argparse.ArgumentTypeError(f"must be at least {low:g} and below {high:g}, got {text}")
+        return value
+
+    return parse
+
+
 def add_models_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR, help="models folder (default: the repository's checkpoints/)")
 

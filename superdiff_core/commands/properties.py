@@ -55,12 +55,13 @@ def _train_formation(args: argparse.Namespace) -> int:
     from ..properties.formation import FormationConfig, train_formation
 
     _use_threads(args.threads)
-    config = FormationConfig(epochs=args.epochs, seed=args.seed, max_minutes=args.max_minutes)
+    config = FormationConfig(epochs=args.epochs, ensemble_size=args.ensemble, weight_decay=args.weight_decay,
+                             dropout=args.dropout, seed=args.seed, max_minutes=args.max_minutes)
     card = train_formation(args.data, args.out, config, progress=not args.quiet)
     test = card["metrics"]["test"]
     print(
         f"formation model written to {args.out}: test MAE {test['mae']:.4f} eV/atom, R² {test['r2']:.4f} "
-        f"(best epoch {card['training']['best_epoch']} of {card['training']['epochs_run']}, {card['training']['wall_time_s']:.0f} s)"
+        f"({card['training']['members']} networks, best epochs {card['training']['best_epoch']}, {card['training']['wall_time_s']:.0f} s)"
     )
     return 0
 
@@ -156,6 +157,7 @@ def _print_summary(out: pd.DataFrame, parsed: np.ndarray, path: Path) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train-tc``, ``train-formation`` and ``screen``."""
     from ..properties.formation import DEFAULT_OQMD_PATH, FormationConfig
+    from .engine import bounded_float, positive_int
     from ..properties.supercon_data import DEFAULT_SUPERCON_STANEV, DEFAULT_SUPERCON_TYPED
     from ..smact_check import DEFAULT_TIMEOUT_SECONDS
 
@@ -171,7 +173,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tc.add_argument("--out", type=Path, default=Path("checkpoints") / "tc", help="output folder")
     tc.add_argument("--seed", type=int, default=0)
     tc.add_argument("--compare-regressors", action="store_true", help="also cross-validate the alternative regressors (slow) for the card")
-    tc.add_argument("--threads", type=int, default=None, help="CPU threads for torch and BLAS (default: all)")
+    tc.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch and BLAS (default: all)")
     tc.add_argument("--quiet", action="store_true")
     tc.set_defaults(handler=_train_tc)
 
@@ -182,10 +184,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     formation.add_argument("--data", type=Path, default=DEFAULT_OQMD_PATH, help="CSV with formula, formation_energy_per_atom")
     formation.add_argument("--out", type=Path, default=Path("checkpoints") / "formation", help="output folder")
-    formation.add_argument("--epochs", type=int, default=FormationConfig.epochs)
+    formation.add_argument("--epochs", type=positive_int, default=FormationConfig.epochs, help="epochs per network")
+    formation.add_argument("--ensemble", type=positive_int, default=FormationConfig.ensemble_size, help="networks to train and average")
+    formation.add_argument("--weight-decay", type=bounded_float(0, 100), default=FormationConfig.weight_decay, help="AdamW decoupled weight decay")
+    formation.add_argument("--dropout", type=bounded_float(0, 1), default=FormationConfig.dropout, help="dropout after each block (training only)")
     formation.add_argument("--seed", type=int, default=FormationConfig.seed)
-    formation.add_argument("--max-minutes", type=float, default=FormationConfig.max_minutes, help="stop training after this long")
-    formation.add_argument("--threads", type=int, default=None, help="CPU threads for torch and BLAS (default: all)")
+    formation.add_argument("--max-minutes", type=float, default=FormationConfig.max_minutes, help="time budget of the whole ensemble")
+    formation.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch and BLAS (default: all)")
     formation.add_argument("--quiet", action="store_true", help="no progress bar")
     formation.set_defaults(handler=_train_formation)
 

@@ -38,6 +38,9 @@ _BLOCK = 64
 _EXTRA_CANDIDATES = 8
 """Candidates beyond k kept from the float32 search and re-ranked exactly in float64."""
 
+_RERANK_BLOCK = 512
+"""Queries per block when the candidates are re-ranked in float64."""
+
 
 class _Float32Search:
     """Candidate selection over fixed rows in float32 (see :class:`NeighbourIndex`)."""
@@ -52,13 +55,18 @@ class _Float32Search:
         self._norms = torch.cat([norms, torch.full((len(padded) - m,), torch.inf)])  # padding is never chosen
         self._padded_t = padded.T.contiguous()
 
-    def candidates(self, queries: np.ndarray, n_candidates: int, query_block: int = 1024) -> np.ndarray:
-        """Row positions (n, n_candidates) of the (float32) nearest rows of each query."""
+    def candidates(self, queries: np.ndarray, n_candidates: int, query_block: int = 64) -> np.ndarray:
+        """Row positions (n, n_candidates) of the (float32) nearest rows of each query.
+
+        Queries go in small blocks of similar element sets: a block then touches few
+        element columns and its (block x reference) product stays in cache."""
         out = np.empty((len(queries), n_candidates), dtype=np.int64)
         offsets = torch.arange(_BLOCK)
+        order = _group_by_elements(queries)
         with torch.inference_mode():
             for start in range(0, len(queries), query_block):
-                block = queries[start : start + query_block]
+                rows = order[start : start + query_block]
+                block = queries[rows]
                 used = np.flatnonzero(np.any(block != 0, axis=0))  # only these columns enter q.r
                 squared = torch.addmm(
                     self._norms[None, :], torch.from_numpy(block[:, used]).float(),
@@ -68,8 +76,17 @@ class _Float32Search:
                 best_blocks = torch.topk(minima, min(n_candidates, self._n_blocks), dim=1, largest=False).indices
                 columns = (best_blocks[:, :, None] * _BLOCK + offsets).reshape(len(block), -1)
                 within = torch.topk(torch.gather(squared, 1, columns), n_candidates, dim=1, largest=False).indices
-                out[start : start + query_block] = torch.gather(columns, 1, within).numpy()
+                out[rows] = torch.gather(columns, 1, within).numpy()
         return out
+
+
+def _group_by_elements(queries: np.ndarray) -> np.ndarray:
+    """An order of the query rows (n,) that puts rows with the same elements next to each
+    other, so that a block of queries touches few element columns. Sorted by presence of
+    each element, the elements most common among the queries deciding first."""
+    present = queries != 0
+    by_commonness = np.argsort(-present.sum(axis=0), kind="stable")
+    return np.lexsort(present[:, by_commonness[::-1]].T)
 
 
 class NeighbourIndex:
@@ -105,8 +122,11 @@ class NeighbourIndex:
         queries = np.atleast_2d(np.asarray(queries, dtype=np.float64))
         k = min(k, len(self.reference))
         candidates = self._search.candidates(queries, min(k + _EXTRA_CANDIDATES, len(self.reference)))
-        differences = self.reference[candidates] - queries[:, None, :]
-        distances = np.sqrt(np.einsum("nkd,nkd->nk", differences, differences))
+        distances = np.empty(candidates.shape)
+        for start in range(0, len(queries), _RERANK_BLOCK):  # blocks keep the gathered rows in cache
+            rows = slice(start, start + _RERANK_BLOCK)
+            differences = self.reference[candidates[rows]] - queries[rows, None, :]
+            distances[rows] = np.sqrt(np.einsum("nkd,nkd->nk", differences, differences))
         order = np.argsort(distances, axis=1, kind="stable")[:, :k]
         return np.take_along_axis(distances, order, axis=1), np.take_along_axis(candidates, order, axis=1)
 
