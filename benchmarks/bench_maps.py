@@ -207,7 +207,7 @@ def markdown(results: dict) -> str:
     ours = results["classes"][b["class"]]
     lines += [
         "",
-        f"Held-out SuperCon (clusters + radii refit on 90 %, 10 % held out) inside a cluster: "
+        f"Held-out SuperCon (inside radius recalibrated on 90 %, 10 % held out) inside a cluster: "
         + ", ".join(f"{k} {v:.3f}" for k, v in results["held_out_inside"].items()) + ".",
         "",
         f"Baseline, stock openTSNE on {b['class']} in the same run: fit {b['fit_s']:.1f} s, pickled embedding "
