@@ -21,9 +21,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from superdiff_core.composition import ParsedFormula, parse_formula  # noqa: E402
+from superdiff_core.composition import ELEMENT_SYMBOLS, ParsedFormula, parse_formula  # noqa: E402
 from superdiff_core.data import MODEL_CLASSES, vector_keys  # noqa: E402
-from superdiff_core.maps import assign_clusters, load_class_map, random_compositions  # noqa: E402
+from superdiff_core.maps import BASE_CLASSES, assign_clusters, inside_radius, load_class_map, random_compositions  # noqa: E402
 from superdiff_core.pipeline import GenerationSettings, generate, load_engine  # noqa: E402
 from superdiff_core.screening import ScreeningOptions  # noqa: E402
 
@@ -41,6 +41,14 @@ def coverage_row(vectors: np.ndarray, class_map) -> str:
     assignment = assign_clusters(vectors, class_map)
     inside = 100 * float(np.mean(assignment.inside))
     return f"{inside:.1f} | {100 - inside:.1f} | {np.median(assignment.distance):.3f}"
+
+
+def common_element_sets(vectors: np.ndarray, top: int = 4) -> str:
+    """The ``top`` most frequent element sets among candidates (amounts, (n, 96)), with shares."""
+    from collections import Counter
+
+    sets = Counter("-".join(ELEMENT_SYMBOLS[i] for i in np.flatnonzero(row)) for row in vectors)
+    return ", ".join(f"{name} {100 * count / len(vectors):.0f} %" for name, count in sets.most_common(top))
 
 
 def candidates(engine, settings, references) -> np.ndarray:
@@ -64,6 +72,12 @@ def main() -> None:
         print(f"{model_class} | unconditional | – | {len(vectors)} | {coverage_row(vectors, class_map)}", flush=True)
         null = random_compositions(args.samples, seed=2026)  # not the build's calibration draw (seed 0)
         print(f"{model_class} | random 2-4-element compositions | – | {len(null)} | {coverage_row(null, class_map)}", flush=True)
+        radius = inside_radius(class_map.fractions) if model_class in BASE_CLASSES else None
+        if radius is not None and radius.random_quantile < radius.member_quantile:  # the cap binds: what it costs
+            for name, rows in (("unconditional", vectors), ("random 2-4-element compositions", null)):
+                inside = 100 * np.mean(assign_clusters(rows, class_map).distance <= radius.member_quantile)
+                print(f"{model_class} | {name}, uncapped radius {radius.member_quantile:.3f} | – | {len(rows)} | {inside:.1f} | "
+                      f"{100 - inside:.1f} | –", flush=True)
         for formula in NEW_REFERENCES.get(model_class, ()):
             reference = ParsedFormula(formula, parse_formula(formula))
             assert vector_keys(reference.vector[None])[0] not in engine.training_keys, f"{formula} is in SuperCon"
@@ -74,6 +88,7 @@ def main() -> None:
                 settings = GenerationSettings(model_class, (formula,), (n,), args.ilvr_samples, screening=keep_all)
                 vectors = candidates(engine, settings, [reference])
                 print(f"{model_class} | {label} | {n} | {len(vectors)} | {coverage_row(vectors, class_map)}", flush=True)
+                print(f"    most common element sets: {common_element_sets(vectors)}", flush=True)
 
 
 if __name__ == "__main__":
