@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -266,3 +268,25 @@ def test_enrichment_uses_models_already_loaded_without_reading_the_folder(tmp_pa
     assert "no property scores" in add_properties(result, empty_folder)  # nothing to load there
     assert add_properties(result, empty_folder, models=load_property_models()) is None
     assert result.table["is_superconductor"].tolist() == [True, False]
+
+
+def test_train_formation_command_writes_a_loadable_ensemble_card_and_plot(tmp_path, capsys):
+    from superdiff_core.cli import main
+    from superdiff_core.properties.formation import FormationModel
+
+    rng = np.random.default_rng(2)
+    symbols = ["Li", "Na", "Mg", "Al", "Si", "Cu", "Zn", "Nb", "Ba", "La"]
+    rows = []
+    for _ in range(150):
+        metal, amount = rng.choice(symbols), rng.integers(1, 4)
+        rows.append((f"{metal}{amount}O{rng.integers(1, 4)}", -0.5 * amount))
+    csv = tmp_path / "energies.csv"
+    pd.DataFrame(rows, columns=["formula", "formation_energy_per_atom"]).to_csv(csv, index=False)
+    out = tmp_path / "models" / "formation"
+    status = main(["train-formation", "--data", str(csv), "--out", str(out), "--epochs", "2", "--ensemble", "2", "--quiet"])
+    assert status == 0 and "2 networks" in capsys.readouterr().out
+    card = json.loads((out / "card.json").read_text())
+    assert card["training"]["members"] == 2 and len(card["metrics"]["member_test_mae_ev_per_atom"]) == 2
+    assert (out / "parity.png").is_file() and not list(out.glob("*.partial"))
+    energies, notes = FormationModel.load(tmp_path / "models").predict(np.array([parse_formula("MgO"), parse_formula("Cm2O3")]))
+    assert np.isfinite(energies[0]) and np.isnan(energies[1]) and "Cm" in notes[1]

@@ -402,11 +402,13 @@ def train_formation(
     out_dir.mkdir(parents=True, exist_ok=True)
     data = load_formation_data(data_path)
     train, validation, test = split_by_composition(data.inputs, (config.validation_fraction, config.test_fraction), config.seed)
+    # Networks finished so far go to a side file: a killed run leaves the previous model
+    # (weights and card) untouched and usable; a completed or Ctrl-C'd one replaces both.
+    partial = out_dir / f"{WEIGHTS_FILE}.partial"
     fit = fit_formation_ensemble(
         data.inputs[train], data.energies[train], data.inputs[validation], data.energies[validation],
-        config, checkpoint_path=out_dir / WEIGHTS_FILE, progress=progress,
+        config, checkpoint_path=partial, progress=progress,
     )
-    save_state_atomically(fit.network.state_dict(), out_dir / WEIGHTS_FILE)
     validation_predicted = _predict_network(fit.network, data.inputs[validation])
     test_predicted = _predict_network(fit.network, data.inputs[test])
     test_metrics = regression_metrics(data.energies[test], test_predicted)
@@ -446,7 +448,9 @@ def train_formation(
     card["artifacts"]["parity_plot"] = write_parity_plot(
         test_predicted, data.energies[test], out_dir / PARITY_FILE, parity_title(card["metrics"]),
     )
+    save_state_atomically(fit.network.state_dict(), out_dir / WEIGHTS_FILE)
     write_card(out_dir, card)
+    partial.unlink(missing_ok=True)
     return card
 
 
