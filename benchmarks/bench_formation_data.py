@@ -26,9 +26,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from superdiff_core.properties.artifacts import default_models_dir  # noqa: E402
 from superdiff_core.properties.formation import (  # noqa: E402
-    DEFAULT_OQMD_PATH, FormationConfig, FormationModel, _predict_network, fit_formation_network, load_formation_data,
-    split_by_composition,
+    DEFAULT_OQMD_PATH, FormationConfig, FormationData, FormationFit, FormationModel, _predict_network,
+    fit_formation_network, load_formation_data, split_by_composition,
 )
+from superdiff_core.properties.metrics import regression_metrics  # noqa: E402
+
+
+def load_and_split(path: Path, config: FormationConfig) -> tuple[FormationData, np.ndarray, np.ndarray, np.ndarray]:
+    """The data and the (train, validation, test) rows of ``superdiff train-formation``."""
+    data = load_formation_data(path)
+    return (data, *split_by_composition(data.inputs, (config.validation_fraction, config.test_fraction), config.seed))
+
+
+def fit_and_test(data: FormationData, rows: np.ndarray, validation: np.ndarray, test: np.ndarray,
+                 config: FormationConfig) -> tuple[FormationFit, float]:
+    """One network trained on ``rows`` (validation picks its epoch) and its test MAE (eV/atom)."""
+    fit = fit_formation_network(data.inputs[rows], data.energies[rows], data.inputs[validation], data.energies[validation],
+                                config, progress=False)
+    return fit, regression_metrics(data.energies[test], _predict_network(fit.network, data.inputs[test]))["mae"]
 
 
 def main() -> None:
@@ -39,23 +54,20 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = replace(FormationConfig(), ensemble_size=1)
-    data = load_formation_data(args.data)
-    train, validation, test = split_by_composition(data.inputs, (config.validation_fraction, config.test_fraction), config.seed)
+    data, train, validation, test = load_and_split(args.data, config)
     shuffled = np.random.default_rng(config.seed).permutation(train)
     print(f"config: {config}\n")
     print("| training rows | share | test MAE eV/atom | best epoch | seconds |")
     print("|---:|---:|---:|---:|---:|")
     for share in args.shares:
         rows = shuffled[: int(round(share * len(shuffled)))]
-        fit = fit_formation_network(data.inputs[rows], data.energies[rows], data.inputs[validation], data.energies[validation],
-                                    config, progress=False)
-        mae = float(np.mean(np.abs(_predict_network(fit.network, data.inputs[test]) - data.energies[test])))
+        fit, mae = fit_and_test(data, rows, validation, test, config)
         print(f"| {len(rows):,} | {share:g} | {mae:.4f} | {fit.best_epoch} | {fit.seconds:.0f} |", flush=True)
     members = FormationModel.load(default_models_dir()).network.members
     predictions = np.array([_predict_network(member, data.inputs[test]) for member in members])
     print("\n| networks averaged (shipped model) | test MAE eV/atom |\n|---:|---:|")
     for count in range(1, len(members) + 1):
-        print(f"| {count} | {np.mean(np.abs(predictions[:count].mean(axis=0) - data.energies[test])):.4f} |")
+        print(f"| {count} | {regression_metrics(data.energies[test], predictions[:count].mean(axis=0))['mae']:.4f} |")
 
 
 if __name__ == "__main__":

@@ -16,14 +16,13 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from superdiff_core.properties.formation import (  # noqa: E402
-    DEFAULT_OQMD_PATH, FormationConfig, _predict_network, fit_formation_network, load_formation_data, split_by_composition,
-)
+from bench_formation_data import fit_and_test, load_and_split  # noqa: E402
+from superdiff_core.properties.formation import DEFAULT_OQMD_PATH, FormationConfig  # noqa: E402
 
 TRIALS: dict[str, dict] = {
     "dropout 0.1, wd 1e-5, lr 1e-3 (the first model's settings)": {"dropout": 0.1, "weight_decay": 1e-5, "learning_rate": 1e-3},
@@ -45,17 +44,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     base = replace(FormationConfig(), ensemble_size=1, epochs=40)
-    data = load_formation_data(args.data)
-    train, validation, test = split_by_composition(data.inputs, (base.validation_fraction, base.test_fraction), base.seed)
+    data, train, validation, test = load_and_split(args.data, base)
     chosen = {label: changes for label, changes in TRIALS.items()
               if args.only is None or any(label.startswith(prefix) for prefix in args.only)}
     print("| trial | validation MAE | test MAE eV/atom | best epoch | seconds |")
     print("|---|---:|---:|---:|---:|")
     for label, changes in chosen.items():
-        config = replace(base, **changes)
-        fit = fit_formation_network(data.inputs[train], data.energies[train], data.inputs[validation], data.energies[validation],
-                                    config, progress=False)
-        mae = float(np.mean(np.abs(_predict_network(fit.network, data.inputs[test]) - data.energies[test])))
+        fit, mae = fit_and_test(data, train, validation, test, replace(base, **changes))
         best = min(row["validation_mae"] for row in fit.history)
         print(f"| {label} | {best:.4f} | {mae:.4f} | {fit.best_epoch} | {fit.seconds:.0f} |", flush=True)
 

@@ -7,7 +7,6 @@ in one line and the run goes on (the columns are then absent from the CSV).
 from __future__ import annotations
 
 import os
-
 from typing import TYPE_CHECKING
 
 from .errors import CheckpointError

@@ -412,7 +412,7 @@ def train_formation(
     validation_predicted = _predict_network(fit.network, data.inputs[validation])
     test_predicted = _predict_network(fit.network, data.inputs[test])
     test_metrics = regression_metrics(data.energies[test], test_predicted)
-    member_test_mae = [float(np.mean(np.abs(_predict_network(member.network, data.inputs[test]) - data.energies[test])))
+    member_test_mae = [regression_metrics(data.energies[test], _predict_network(member.network, data.inputs[test]))["mae"]
                        for member in fit.members]
     typical = np.abs(data.energies[test]) <= 5.0
     card = {
@@ -433,7 +433,7 @@ def train_formation(
                      "stopped_because": fit.stopped_because, "wall_time_s": round(fit.seconds, 1),
                      "torch_threads": torch.get_num_threads(), "member_runs": [member.summary() for member in fit.members]},
         "metrics": {
-            "validation_mae_ev_per_atom": float(np.mean(np.abs(validation_predicted - data.energies[validation]))),
+            "validation_mae_ev_per_atom": regression_metrics(data.energies[validation], validation_predicted)["mae"],
             "test": test_metrics,
             "member_test_mae_ev_per_atom": member_test_mae,
             "test_without_dft_outliers": {
