@@ -17,6 +17,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import streamlit as st  # noqa: E402
 
+from superdiff_core.model_classes import MODEL_CLASSES  # noqa: E402
 from ui import resources  # noqa: E402
 
 # The sampler warns on N > 4 through `warnings`; the Generate page shows that warning itself.
@@ -40,6 +41,6 @@ with st.sidebar:
     st.caption("Candidate superconductors from a composition diffusion model conditioned on a reference (ILVR).")
     st.markdown(f":material/memory: **{resources.device_description()}**")
     trained = resources.trained_classes()
-    missing = [c for c in ("cuprates", "pnictides", "others", "everything") if c not in trained]
+    missing = [c for c in MODEL_CLASSES if c not in trained]
     st.caption(f"Trained models: {', '.join(trained) or 'none'}" + (f" · not yet: {', '.join(missing)}" if missing else ""))
 page.run()

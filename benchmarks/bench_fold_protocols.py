@@ -23,17 +23,23 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from superdiff_core.data import vector_keys  # noqa: E402
 from superdiff_core.properties.artifacts import default_models_dir  # noqa: E402
 from superdiff_core.properties.features import element_property_table  # noqa: E402
-from superdiff_core.properties.supercon_data import (  # noqa: E402
-    DEFAULT_OQMD, DEFAULT_SUPERCON_STANEV, DEFAULT_SUPERCON_TYPED, load_superconductor_data,
-)
-from superdiff_core.properties.superconductor import (  # noqa: E402
-    ClassifierConfig, RegressorConfig, class_vote_weights, composition_folds, cross_validate_regression,
-    fit_regressor, knn_probability, regression_report,
-)
 from superdiff_core.properties.neighbours import nearest_neighbours, scale_vectors  # noqa: E402
-from superdiff_core.data import vector_keys  # noqa: E402
+from superdiff_core.properties.supercon_data import (  # noqa: E402
+    DEFAULT_OQMD,
+    DEFAULT_SUPERCON_STANEV,
+    DEFAULT_SUPERCON_TYPED,
+    load_superconductor_data,
+)
+from superdiff_core.properties.superconductor import ClassifierConfig, RegressorConfig, class_vote_weights, knn_probability  # noqa: E402
+from superdiff_core.properties.superconductor_training import (  # noqa: E402
+    composition_folds,
+    cross_validate_regression,
+    fit_regressor,
+    regression_report,
+)
 
 
 def row_folds(n_rows: int, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

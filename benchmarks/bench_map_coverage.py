@@ -22,8 +22,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from superdiff_core.composition import ELEMENT_SYMBOLS, ParsedFormula, parse_formula  # noqa: E402
-from superdiff_core.data import MODEL_CLASSES, vector_keys  # noqa: E402
-from superdiff_core.maps import BASE_CLASSES, assign_clusters, inside_radius, load_class_map, random_compositions  # noqa: E402
+from superdiff_core.data import vector_keys  # noqa: E402
+from superdiff_core.map_building import inside_radius, random_compositions  # noqa: E402
+from superdiff_core.maps import assign_clusters, load_class_map  # noqa: E402
+from superdiff_core.model_classes import FAMILY_CLASSES, MODEL_CLASSES  # noqa: E402
 from superdiff_core.pipeline import GenerationSettings, generate, load_engine  # noqa: E402
 from superdiff_core.screening import ScreeningOptions  # noqa: E402
 
@@ -72,7 +74,7 @@ def main() -> None:
         print(f"{model_class} | unconditional | – | {len(vectors)} | {coverage_row(vectors, class_map)}", flush=True)
         null = random_compositions(args.samples, seed=2026)  # not the build's calibration draw (seed 0)
         print(f"{model_class} | random 2-4-element compositions | – | {len(null)} | {coverage_row(null, class_map)}", flush=True)
-        radius = inside_radius(class_map.fractions) if model_class in BASE_CLASSES else None
+        radius = inside_radius(class_map.fractions) if model_class in FAMILY_CLASSES else None
         if radius is not None and radius.random_quantile < radius.member_quantile:  # the cap binds: what it costs
             for name, rows in (("unconditional", vectors), ("random 2-4-element compositions", null)):
                 inside = 100 * np.mean(assign_clusters(rows, class_map).distance <= radius.member_quantile)

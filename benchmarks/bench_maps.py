@@ -30,9 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from superdiff_core import maps  # noqa: E402
-from superdiff_core.data import DEFAULT_SUPERCON_PATH, MODEL_CLASSES, load_supercon  # noqa: E402
+from superdiff_core import map_building, maps  # noqa: E402
+from superdiff_core.artifacts import DEFAULT_MODELS_DIR  # noqa: E402
+from superdiff_core.data import DEFAULT_SUPERCON_PATH, load_supercon  # noqa: E402
 from superdiff_core.families import annotate_candidates, vectors_from_formulas  # noqa: E402
+from superdiff_core.model_classes import FAMILY_CLASSES, MODEL_CLASSES  # noqa: E402
 
 
 def best_of(function, repeats: int = 3) -> float:
@@ -81,11 +83,11 @@ def held_out_inside_rate(supercon: Path, seed: int) -> dict:
     dataset = load_supercon(supercon)
     rng = np.random.default_rng(seed)
     rates, total_inside, total = {}, 0, 0
-    for model_class in maps.BASE_CLASSES:
-        reference = maps.reference_set(dataset.subset(model_class))
+    for model_class in FAMILY_CLASSES:
+        reference = map_building.reference_set(dataset.subset(model_class))
         held = rng.random(len(reference.fractions)) < 0.1
         train, test = reference.fractions[~held], reference.fractions[held]
-        radius = maps.inside_radius(train, seed).radius
+        radius = map_building.inside_radius(train, seed).radius
         distances, _ = maps.nearest_neighbours(train, test, 1)
         inside = distances[:, 0] <= radius
         rates[model_class] = round(float(inside.mean()), 3)
@@ -143,7 +145,7 @@ def run(models_dir: Path, supercon: Path, n_candidates: int, seed: int, baseline
         preview_s = best_of(lambda: maps.place_candidates(candidates, class_map, preview=True))
         preview = maps.place_candidates(candidates, class_map, preview=True)
         span = float(np.linalg.norm(class_map.coords.max(axis=0) - class_map.coords.min(axis=0)))
-        unrelated = maps.random_compositions(n_candidates, seed + 1)
+        unrelated = map_building.random_compositions(n_candidates, seed + 1)
         mixed = np.vstack([candidates, unrelated])
         inside = maps.assign_clusters(mixed, class_map).inside
         # the map check: distance on the map to the nearest SuperCon point, in units of the
@@ -207,7 +209,7 @@ def markdown(results: dict) -> str:
     ours = results["classes"][b["class"]]
     lines += [
         "",
-        f"Held-out SuperCon (inside radius recalibrated on 90 %, 10 % held out) inside a cluster: "
+        "Held-out SuperCon (inside radius recalibrated on 90 %, 10 % held out) inside a cluster: "
         + ", ".join(f"{k} {v:.3f}" for k, v in results["held_out_inside"].items()) + ".",
         "",
         f"Baseline, stock openTSNE on {b['class']} in the same run: fit {b['fit_s']:.1f} s, pickled embedding "
@@ -223,7 +225,7 @@ def markdown(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=str(maps.DEFAULT_MODELS_DIR))
+    parser.add_argument("--models", default=str(DEFAULT_MODELS_DIR))
     parser.add_argument("--supercon", default=str(DEFAULT_SUPERCON_PATH))
     parser.add_argument("--n", type=int, default=1000, help="candidates to place per class")
     parser.add_argument("--seed", type=int, default=0)

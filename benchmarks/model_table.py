@@ -12,9 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from superdiff_core.checkpoints import DEFAULT_MODELS_DIR, read_card  # noqa: E402
-from superdiff_core.data import MODEL_CLASSES  # noqa: E402
-from superdiff_core.evaluation import PUBLISHED_TABLE_1  # noqa: E402
+from superdiff_core.artifacts import DEFAULT_MODELS_DIR  # noqa: E402
+from superdiff_core.checkpoints import read_diffusion_card  # noqa: E402
+from superdiff_core.model_classes import MODEL_CLASSES, get_model_class  # noqa: E402
 
 COLUMNS = (
     ("samples", "raw_samples"),
@@ -41,11 +41,11 @@ def main() -> None:
     print("| class | sampler | " + " | ".join(name for name, _ in COLUMNS) + " |")
     print("|---" * (len(COLUMNS) + 2) + "|")
     for model_class in MODEL_CLASSES:
-        card = read_card(DEFAULT_MODELS_DIR, model_class)
+        card = read_diffusion_card(DEFAULT_MODELS_DIR, model_class)
         for run, metrics in sorted(card.get("metrics", {}).items()):
             sampler = f"{metrics.get('method')} {metrics.get('steps')}"
             print(f"| {model_class} | {sampler} | " + " | ".join(cell(metrics.get(key)) for _, key in COLUMNS) + " |")
-        published = PUBLISHED_TABLE_1[model_class]
+        published = get_model_class(model_class).published_table_1
         print(f"| {model_class} | published | 500000 | – | " + " | ".join(cell(published.get(key)) for _, key in COLUMNS[2:]) + " |")
 
 

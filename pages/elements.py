@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from superdiff_core.data import CLASS_CODES, MODEL_CLASSES
 from superdiff_core.errors import CheckpointError
-from ui import logic, plots, resources, state
+from superdiff_core.model_classes import MODEL_CLASSES, get_model_class
+from ui import periodic_table, plots, resources, state
 
 KEY = "elements"
 SUPERCON = "SuperCon (measured Tc)"
@@ -43,7 +43,7 @@ if source == SUPERCON:
     except CheckpointError as error:
         st.error(str(error))
     else:
-        mask = np.isin(data.class_codes, CLASS_CODES[subset or "everything"])
+        mask = np.isin(data.class_codes, get_model_class(subset or "everything").supercon_codes)
         vectors, tc = data.vectors[mask], data.tc_kelvin[mask]
         title = f"SuperCon {subset or 'everything'}: {mask.sum():,} compounds, measured Tc > {threshold:g} K"
 else:
@@ -57,7 +57,7 @@ else:
         title = f"{source}: {len(tc):,} compounds, predicted Tc > {threshold:g} K"
 
 if vectors is not None:
-    heat = logic.element_tc_probability(vectors, tc, threshold)
+    heat = periodic_table.element_tc_probability(vectors, tc, threshold)
     st.plotly_chart(plots.periodic_table_figure(heat, threshold, title, int(min_compounds)), width="stretch")
     frequent = heat[heat["compounds"] >= min_compounds].sort_values(["probability", "compounds"], ascending=False)
     with st.expander(f"Table of the {len(frequent)} coloured elements"):

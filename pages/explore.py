@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from superdiff_core.pipeline import GenerationSettings
-from ui import logic, state, widgets
+from ui import model_facts, state, widgets
 
 KEY = "explore"
 DEFAULT_SAMPLES = 500
@@ -16,27 +16,33 @@ st.markdown(
     "map as on the Generate page, and the paper's Table-1 metrics of this run next to the published ones "
     "(Yuan & Dordevic 2024, 500,000 samples per class)."
 )
-widgets.show_stopped_notice(KEY)
 model_class = widgets.model_class_picker(f"{KEY}_class")
 samples, steps, seed = widgets.sampling_inputs(KEY, model_class or "everything", DEFAULT_SAMPLES, "Samples")
 method, _, screening = widgets.advanced_inputs(KEY, model_class or "everything")
-st.caption(f"{samples:,} samples at {steps} steps. {widgets.device_caption()}.")
-clicked = st.button("Sample", type="primary", icon=":material/play_arrow:", disabled=model_class is None, key=f"{KEY}_go")
-
-if clicked and model_class is not None:
+settings = None
+if model_class is not None:
     settings = GenerationSettings(
         model_class=model_class, references=(), scale_factors=(), samples=samples, steps=steps, seed=seed,
         method=method, screening=screening,
     )
-    widgets.execute_run(KEY, settings, [], KEY)
+st.caption(f"{samples:,} samples at {steps} steps. {widgets.device_caption()}.")
+confirmed = widgets.cost_and_confirm(settings, KEY) if settings is not None else False
+busy = widgets.run_in_progress(KEY)
+clicked = st.button(
+    "Sample", type="primary", icon=":material/play_arrow:", disabled=settings is None or not confirmed or busy, key=f"{KEY}_go",
+)
+if clicked and settings is not None:
+    widgets.start_run(KEY, settings, [])
+widgets.show_active_run(KEY, KEY)
 
 record = state.get_run(KEY)
 if record is not None:
     st.divider()
     st.header(f"Unconditional samples of the {record.model_class} model")
+    widgets.stale_notice(record, settings)
     if record.metrics is not None:
         st.subheader("Table 1: this run against the paper")
-        st.dataframe(logic.table_1_frame(record.metrics), hide_index=True, width="content", placeholder="n/a")
+        st.dataframe(model_facts.table_1_frame(record.metrics), hide_index=True, width="content", placeholder="n/a")
         settings = record.settings
         if settings is not None and (settings.screening.keep_invalid or settings.screening.keep_known):
             st.warning("Kept invalid or known candidates change the metrics; switch those options off to compare with the paper.")
@@ -46,3 +52,4 @@ if record is not None:
             "% and Tc are over those. Small runs scatter: compare with a few thousand samples."
         )
     widgets.show_results(record, KEY)
+widgets.history_section(KEY)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from superdiff_core import model_classes, run_settings
 from superdiff_core.composition import element_set, parse_formulas
 from superdiff_core.errors import InputError
 from superdiff_core.ilvr import SAFE_SCALE_FACTOR
+from superdiff_core.model_classes import get_model_class
 from superdiff_core.pipeline import GenerationSettings
-from superdiff_core.sampler import default_steps
-from superdiff_core.screening import MAX_ELEMENTS_PER_CLASS
-from ui import logic, resources, state, widgets
+from ui import formatting, resources, state, widgets
 
 KEY = "generate"
 REFS = f"{KEY}_refs"
@@ -26,8 +26,8 @@ DEFAULT_SAMPLES_PER_N = 150
 def _suggest_class() -> None:
     """Callback of the reference box: preselect the class the references look like."""
     parsed, _ = parse_formulas(st.session_state.get(REFS, ""))
-    suggestion = logic.suggest_class_for([element_set(p.vector) for p in parsed])
-    chosen = logic.default_class(suggestion, resources.trained_classes())
+    suggestion = model_classes.suggest_class_for([element_set(p.vector) for p in parsed])
+    chosen = model_classes.default_class(suggestion, resources.trained_classes())
     if suggestion is not None and chosen is not None:
         st.session_state[CLASS] = chosen
 
@@ -43,7 +43,7 @@ def _load_settings() -> None:
     if upload is None:
         return
     try:
-        settings, thresholds = logic.settings_from_json(upload.getvalue())
+        settings, thresholds = run_settings.settings_from_json(upload.getvalue())
         if not settings.references:
             raise InputError("these settings are of an unconditional run: open them on the Explore page")
     except InputError as error:
@@ -59,8 +59,8 @@ def _load_settings() -> None:
         f"{KEY}_elements": (settings.screening.min_elements, settings.screening.element_limit(settings.model_class)),
         f"{KEY}_mixed": settings.screening.mixed_valence,
         # the loaded values are this class's own: the class defaults must not replace them
-        f"{KEY}_steps_default_for": (settings.model_class, default_steps(settings.model_class)),
-        f"{KEY}_elements_default_for": (settings.model_class, (2, MAX_ELEMENTS_PER_CLASS[settings.model_class])),
+        f"{KEY}_steps_default_for": (settings.model_class, get_model_class(settings.model_class).recommended_steps),
+        f"{KEY}_elements_default_for": (settings.model_class, (2, get_model_class(settings.model_class).max_elements)),
         f"{KEY}_keep_invalid": settings.screening.keep_invalid, f"{KEY}_keep_known": settings.screening.keep_known,
         f"{KEY}_thresholds_tc": thresholds.tc_min_kelvin, f"{KEY}_thresholds_energy": thresholds.formation_max_ev,
     })
@@ -77,7 +77,8 @@ st.markdown(
     "reference's coarse pattern (ILVR), screens them, predicts their properties and places them on the map "
     "of known superconductor families."
 )
-widgets.show_stopped_notice(KEY)
+if message := st.session_state.pop(SETTINGS_MESSAGE, None):  # above the fold, so it is seen
+    getattr(st, message[0])(message[1])
 state.init_defaults({REFS: "", SCALE: (2, 4)})
 
 st.text_area(
@@ -98,13 +99,13 @@ for error in errors:
 if errors and parsed:
     st.warning(f"The {len(errors)} line(s) above are skipped; {len(parsed)} good reference(s) will run.")
 
-suggestion = logic.suggest_class_for([element_set(p.vector) for p in parsed])
+suggestion = model_classes.suggest_class_for([element_set(p.vector) for p in parsed])
 if suggestion is not None and st.session_state.get(CLASS) is None:
-    st.session_state[CLASS] = logic.default_class(suggestion, resources.trained_classes())
+    st.session_state[CLASS] = model_classes.default_class(suggestion, resources.trained_classes())
 model_class = widgets.model_class_picker(CLASS, help_text="Which diffusion model draws the candidates.")
 if suggestion is not None:
     st.caption(f"Suggested: **{suggestion.model_class}**, because {suggestion.reason}.")
-    if model_class is not None and (warning := logic.class_mismatch_warning(model_class, suggestion)):
+    if model_class is not None and (warning := model_classes.class_mismatch_warning(model_class, suggestion)):
         st.warning(warning)
 
 low, high = st.slider(
@@ -122,26 +123,34 @@ samples, steps, seed = widgets.sampling_inputs(KEY, model_class or "everything",
 method, conditioning_stop, screening = widgets.advanced_inputs(KEY, model_class or "everything", conditioning=True)
 with st.expander("Repeat a run from its settings file"):
     st.file_uploader("Run settings (JSON) downloaded with earlier results", type=["json"], key=SETTINGS_FILE, on_change=_load_settings)
-    if message := st.session_state.pop(SETTINGS_MESSAGE, None):
-        getattr(st, message[0])(message[1])
 
-scale_factors = logic.scale_factor_tuple((low, high))
+scale_factors = formatting.scale_factor_tuple((low, high))
 runs = len(parsed) * len(scale_factors)
-st.caption(f"{runs} run(s) of {samples:,} samples: {runs * samples:,} samples at {steps} steps. {widgets.device_caption()}.")
-clicked = st.button("Generate", type="primary", icon=":material/play_arrow:", disabled=model_class is None or not parsed, key=f"{KEY}_go")
-if not parsed and not errors:
-    st.caption("Type a reference formula to start.")
-
-if clicked and model_class is not None and parsed:
+settings = None
+if model_class is not None and parsed:
     settings = GenerationSettings(
         model_class=model_class, references=tuple(p.text for p in parsed), scale_factors=scale_factors,
         samples=samples, steps=steps, seed=seed, method=method, conditioning_stop=conditioning_stop, screening=screening,
     )
-    widgets.execute_run(KEY, settings, parsed, KEY)
+st.caption(f"{runs} run(s) of {samples:,} samples: {runs * samples:,} samples at {steps} steps. {widgets.device_caption()}.")
+confirmed = widgets.cost_and_confirm(settings, KEY) if settings is not None else False
+busy = widgets.run_in_progress(KEY)
+clicked = st.button(
+    "Generate", type="primary", icon=":material/play_arrow:", disabled=settings is None or not confirmed or busy,
+    key=f"{KEY}_go", help="A run is in progress: stop it or wait for it" if busy else None,
+)
+if not parsed and not errors:
+    st.caption("Type a reference formula to start.")
+
+if clicked and settings is not None:
+    widgets.start_run(KEY, settings, parsed)
+widgets.show_active_run(KEY, KEY)
 
 record = state.get_run(KEY)
 if record is not None:
     st.divider()
     references = ", ".join(record.settings.references) if record.settings else ""
     st.header(f"Results for {references}")
+    widgets.stale_notice(record, settings)
     widgets.show_results(record, KEY)
+widgets.history_section(KEY)

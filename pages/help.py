@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from superdiff_core.sampler import DEFAULT_CONDITIONING_STOP, RECOMMENDED_STEPS
+from superdiff_core.model_classes import REGISTRY
+from superdiff_core.sampler import DEFAULT_CONDITIONING_STOP
 
-STEPS_TEXT = ", ".join(f"{steps} for {model_class}" for model_class, steps in RECOMMENDED_STEPS.items())
+STEPS_TEXT = ", ".join(f"{spec.recommended_steps} for {name}" for name, spec in REGISTRY.items())
 
 st.title("Help")
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from superdiff_core.checkpoints import train_command
-from superdiff_core.data import MODEL_CLASSES
-from superdiff_core.evaluation import PUBLISHED_TABLE_1
-from ui import logic, plots, resources
+from superdiff_core.model_classes import MODEL_CLASSES, get_model_class
+from ui import model_facts, plots, resources
 
 KEY = "models"
 
 
 def facts(card: dict, rows: list[tuple[str, str]]) -> None:
-    frame = logic.facts_frame(card, rows)
+    frame = model_facts.facts_frame(card, rows)
     if len(frame):
         st.table(frame.set_index("what"), hide_header=True, border="horizontal")
 
@@ -43,7 +41,7 @@ def diffusion_tab() -> None:
         st.caption(f"Not trained yet: {', '.join(missing)}.")
     card = resources.read_json_card("diffusion", model_class, "card.json")
     if not card:
-        st.info(f"The {model_class} model is not trained yet. Build it with `{train_command(model_class, 'checkpoints')}`.")
+        st.info(f"The {model_class} model is not trained yet. Build it with `{get_model_class(model_class).train_command('checkpoints')}`.")
         return
     left, right = st.columns(2)
     with left:
@@ -68,18 +66,18 @@ def diffusion_tab() -> None:
             ("best epoch (kept)", "training.best_epoch"), ("best validation loss", "training.best_validation_loss"),
             ("wall time (s)", "training.wall_seconds"), ("device", "training.device"), ("threads", "training.threads"),
         ])
-        train_loss = logic.card_value(card, "training.train_loss", [])
+        train_loss = model_facts.card_value(card, "training.train_loss", [])
         if train_loss:
-            st.plotly_chart(plots.loss_figure(train_loss, logic.card_value(card, "training.validation_loss", [])), width="stretch")
+            st.plotly_chart(plots.loss_figure(train_loss, model_facts.card_value(card, "training.validation_loss", [])), width="stretch")
     st.markdown("**Validity and Tc metrics against the paper (Table 1)**")
-    metrics = logic.card_value(card, "metrics", {}) or {}
+    metrics = model_facts.card_value(card, "metrics", {}) or {}
     if not metrics:
         st.info(f"No evaluation recorded yet (`superdiff evaluate --model {model_class} --update-card`). Published row:")
-        st.dataframe(pd.DataFrame([PUBLISHED_TABLE_1[model_class]]), hide_index=True)
+        st.dataframe(pd.DataFrame([get_model_class(model_class).published_table_1]), hide_index=True)
     for name, values in metrics.items():
         if isinstance(values, dict):
             st.caption(f"{name}: {values.get('raw_samples', '?'):,} samples" if isinstance(values.get("raw_samples"), int) else name)
-            st.dataframe(logic.table_1_frame({"published": PUBLISHED_TABLE_1[model_class], **values}), hide_index=True, placeholder="n/a")
+            st.dataframe(model_facts.table_1_frame({"published": get_model_class(model_class).published_table_1, **values}), hide_index=True, placeholder="n/a")
     raw_card(card, f"diffusion/{model_class}/card.json")
 
 
@@ -88,10 +86,10 @@ def tc_tab() -> None:
                         "(checkpoints/tc). Build them with `superdiff train-tc`.")
     if not card:
         return
-    st.caption(logic.card_value(card, "model", ""))
-    rates = logic.card_value(card, "classifier.rates_used_for_rho", {}) or {}
-    regression = logic.card_value(card, "regressor.cross_validated.overall", {}) or {}
-    published = logic.card_value(card, "published", {}) or {}
+    st.caption(model_facts.card_value(card, "model", ""))
+    rates = model_facts.card_value(card, "classifier.rates_used_for_rho", {}) or {}
+    regression = model_facts.card_value(card, "regressor.cross_validated.overall", {}) or {}
+    published = model_facts.card_value(card, "published", {}) or {}
     published_classifier = published.get("Roter & Dordevic 2020 classifier", {})
     published_regression = published.get("Roter & Dordevic 2020 Tc regression", {})
     comparison = pd.DataFrame([
@@ -116,7 +114,7 @@ def tc_tab() -> None:
         ("data sha256", "data.sha256"), ("class balance", "class_balance"), ("cross-validation", "cross_validation"),
         ("classifier", "classifier.config"), ("regressor", "regressor.config.model"), ("wall time (s)", "wall_time_s"),
     ])
-    probes = logic.card_value(card, "probes", {})
+    probes = model_facts.card_value(card, "probes", {})
     if isinstance(probes, dict) and probes:
         st.markdown("**Sanity probes** (known compounds and non-superconductors)")
         st.dataframe(pd.DataFrame(probes).T, width="stretch")
@@ -128,7 +126,7 @@ def formation_tab() -> None:
                         "(checkpoints/formation/card.json). Build it with `superdiff train-formation`.")
     if not card:
         return
-    st.caption(logic.card_value(card, "model", ""))
+    st.caption(model_facts.card_value(card, "model", ""))
     left, right = st.columns(2)
     with left:
         facts(card, [
@@ -139,7 +137,7 @@ def formation_tab() -> None:
             ("validation", "split.validation"), ("test", "split.test"), ("networks averaged", "training.members"),
             ("best epoch of each", "training.best_epoch"), ("wall time (s)", "training.wall_time_s"),
         ])
-        for name, value in (logic.card_value(card, "published", {}) or {}).items():
+        for name, value in (model_facts.card_value(card, "published", {}) or {}).items():
             st.caption(f"Published: {name}: {value}")
     with right:
         parity = resources.models_dir() / "formation" / "parity.png"
@@ -153,7 +151,7 @@ def maps_tab() -> None:
                         "Build them with `superdiff build-map`.")
     if not card:
         return
-    st.caption(logic.card_value(card, "scaling", ""))
+    st.caption(model_facts.card_value(card, "scaling", ""))
     rows = []
     for name, entry in (card.get("classes") or {}).items():
         rows.append({

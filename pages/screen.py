@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
-from superdiff_core.data import MODEL_CLASSES
+from superdiff_core import formula_lists
 from superdiff_core.errors import SuperDiffError
+from superdiff_core.model_classes import MODEL_CLASSES
+from superdiff_core.run import screen_formulas
 from superdiff_core.smact_check import DEFAULT_TIMEOUT_SECONDS
-from ui import logic, resources, state, widgets
-from ui.runs import RunRecord, load_optional, screen_formulas
+from ui import resources, state, widgets
 
 KEY = "screen"
 
@@ -41,9 +40,9 @@ formulas: list[str] = []
 problem = None
 try:
     if upload is not None:
-        formulas = logic.formulas_from_upload(upload.name, upload.getvalue())
+        formulas = formula_lists.formulas_from_upload(upload.name, upload.getvalue())
     else:
-        formulas = logic.formulas_from_text(st.session_state[f"{KEY}_text"])
+        formulas = formula_lists.formulas_from_text(st.session_state[f"{KEY}_text"])
 except SuperDiffError as error:
     problem = str(error)
 if problem:
@@ -53,30 +52,23 @@ elif upload is not None:
 
 if st.button("Screen", type="primary", icon=":material/play_arrow:", disabled=not formulas, key=f"{KEY}_go"):
     try:
-        logic.check_formula_count(formulas)
+        formula_lists.check_formula_count(formulas)
     except SuperDiffError as error:
         st.error(str(error))
     else:
         folder = str(resources.models_dir())
-        property_models, property_note = load_optional(resources.property_models, folder)
-        class_map, map_note = load_optional(resources.class_map, folder, map_class)
-        start = time.perf_counter()
+        models = resources.run_models(folder, map_class)
         try:
             with st.spinner(f"Screening {len(formulas):,} formulas…", show_time=True):
-                table, vectors, families, leading = screen_formulas(
-                    formulas, property_models, class_map, mixed, DEFAULT_TIMEOUT_SECONDS,
+                record = screen_formulas(
+                    formulas, models, map_class=map_class, mixed_valence=mixed, smact_timeout_s=DEFAULT_TIMEOUT_SECONDS,
                 )
         except SuperDiffError as error:
             st.error(str(error))
         except Exception as error:  # one line for the user, the traceback in the server log
             widgets.show_unexpected(error, "screening")
         else:
-            notes = [f"No property scores: {property_note}" if property_note else "", f"No map: {map_note}" if map_note else ""]
-            state.save_run(RunRecord(
-                kind=KEY, model_class=map_class, table=table, vectors=vectors, leading_stages=leading,
-                families=families, file_stem=logic.screen_file_stem(formulas, map_class),
-                notes=[note for note in notes if note], timings={"total": time.perf_counter() - start},
-            ))
+            state.save_run(record)
 
 record = state.get_run(KEY)
 if record is not None:

@@ -9,8 +9,8 @@ The engine never imports Streamlit.
 """
 
 from .composition import FormulaError, ParsedFormula, parse_formula, parse_formulas, vector_to_formula
-from .data import MODEL_CLASSES
 from .errors import CheckpointError, InputError, SuperDiffError
+from .model_classes import MODEL_CLASSES
 from .pipeline import GenerationResult, GenerationSettings, generate, load_engine
 from .results import CANDIDATE_COLUMNS, candidates_to_csv, write_candidates_csv
 from .screening import ScreeningOptions

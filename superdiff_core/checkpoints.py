@@ -8,7 +8,6 @@ Layout inside a models folder (default: ``checkpoints/`` in the repository)::
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,22 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import check_model_class
+from .artifacts import DEFAULT_MODELS_DIR, atomic_path, read_card, write_card
 from .errors import CheckpointError
+from .model_classes import MODEL_CLASSES, check_model_class, get_model_class
 from .unet1d import UNet1D, UNetConfig
-
-REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODELS_DIR = REPOSITORY_ROOT / "checkpoints"
-"""The committed models; ``--models DIR`` points elsewhere."""
 
 
 def diffusion_dir(models_dir: str | os.PathLike, model_class: str) -> Path:
     return Path(models_dir) / "diffusion" / check_model_class(model_class)
-
-
-def train_command(model_class: str, models_dir: str | os.PathLike) -> str:
-    """The command that rebuilds a class's checkpoint."""
-    return f"superdiff train --model {model_class} --data PATH/SuperCon_with_types.dat --out {models_dir}"
 
 
 @dataclass
@@ -50,22 +41,6 @@ class DiffusionCheckpoint:
     x0_lower: np.ndarray
     x0_upper: np.ndarray
     card: dict
-
-
-def write_json_atomically(path: str | os.PathLike, data: dict) -> None:
-    """Write JSON through a temporary file and a rename."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, default=_json_default) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def save_diffusion(
@@ -87,20 +62,15 @@ def save_diffusion(
         "x0_upper": torch.as_tensor(np.asarray(x0_upper), dtype=torch.float32),
         "model_class": model_class,
     }
-    temporary = folder / ".model.pt.tmp"
-    torch.save(payload, temporary)
-    os.replace(temporary, folder / "model.pt")
-    write_json_atomically(folder / "card.json", card)
+    with atomic_path(folder / "model.pt") as temporary:
+        torch.save(payload, temporary)
+    write_card(folder, card)
     return folder
 
 
-def read_card(models_dir: str | os.PathLike, model_class: str) -> dict:
+def read_diffusion_card(models_dir: str | os.PathLike, model_class: str) -> dict:
     """The model card of a class, or {} if there is none."""
-    path = diffusion_dir(models_dir, model_class) / "card.json"
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    return read_card(diffusion_dir(models_dir, model_class))
 
 
 def load_diffusion(models_dir: str | os.PathLike, model_class: str) -> DiffusionCheckpoint:
@@ -110,7 +80,7 @@ def load_diffusion(models_dir: str | os.PathLike, model_class: str) -> Diffusion
         CheckpointError: missing or corrupt file, naming it and the command that rebuilds it.
     """
     path = diffusion_dir(models_dir, model_class) / "model.pt"
-    rebuild = train_command(model_class, models_dir)
+    rebuild = get_model_class(model_class).train_command(models_dir)
     if not path.is_file():
         raise CheckpointError(f"no {model_class} checkpoint at {path}; build it with: {rebuild}")
     try:
@@ -122,11 +92,9 @@ def load_diffusion(models_dir: str | os.PathLike, model_class: str) -> Diffusion
         x0_upper = payload["x0_upper"].numpy().astype(np.float64)
     except Exception as error:  # any unreadable file is reported the same way
         raise CheckpointError(f"corrupt checkpoint {path} ({type(error).__name__}); rebuild it with: {rebuild}") from None
-    return DiffusionCheckpoint(model_class, model.eval(), x0_lower, x0_upper, read_card(models_dir, model_class))
+    return DiffusionCheckpoint(model_class, model.eval(), x0_lower, x0_upper, read_diffusion_card(models_dir, model_class))
 
 
 def available_classes(models_dir: str | os.PathLike = DEFAULT_MODELS_DIR) -> list[str]:
     """The model classes that have a checkpoint file in ``models_dir``."""
-    from .data import MODEL_CLASSES
-
     return [c for c in MODEL_CLASSES if (diffusion_dir(models_dir, c) / "model.pt").is_file()]

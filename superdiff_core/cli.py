@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from .errors import SuperDiffError
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "superdiff_core.commands.engine",
+    "superdiff_core.commands.training",
+    "superdiff_core.commands.generate",
+    "superdiff_core.commands.screen",
     "superdiff_core.commands.properties",
     "superdiff_core.commands.maps",
 )
@@ -37,13 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            continue  # a command group not built yet
-        module.register(subparsers)
+        importlib.import_module(module_name).register(subparsers)
     return parser
 
 

@@ -33,6 +33,7 @@ SYMBOL_TO_INDEX: dict[str, int] = {symbol: i for i, symbol in enumerate(ELEMENT_
 _SUBSCRIPTS = str.maketrans("₀₁₂₃₄₅₆₇₈₉₊₋.", "0123456789+-.")
 _SEPARATORS = re.compile(r"[\n\r,;]+")
 _NEGATIVE_AMOUNT = re.compile(r"[A-Za-z)\]]-\d")
+_EXPONENT = re.compile(r"\d[eE][+-]?\d")
 _NON_NUMERIC_AMOUNT = re.compile(r"[A-Za-z)\]\d.][\-+±~]|[xyzδ]$")
 
 
@@ -85,6 +86,8 @@ def parse_formula(text: str, max_elements: int = MAX_DISTINCT_ELEMENTS) -> np.nd
     if not shown:
         raise FormulaError("empty formula")
     cleaned = normalise_formula_text(shown)
+    if _EXPONENT.search(cleaned):
+        raise FormulaError(f"'{shown}': exponents are not amounts (write O1000 or O0.7, not O1e3 or O7e-1)")
     if _NEGATIVE_AMOUNT.search(cleaned):
         raise FormulaError(f"'{shown}': negative amounts are not allowed")
     if _NON_NUMERIC_AMOUNT.search(cleaned):

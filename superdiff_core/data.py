@@ -14,29 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .artifacts import save_npz_atomically
 from .composition import N_ELEMENTS, FormulaError, parse_formula
 from .errors import InputError
-
-MODEL_CLASSES: tuple[str, ...] = ("cuprates", "pnictides", "others", "everything")
-"""The four model versions of the method (section 1)."""
-
-CLASS_CODES: dict[str, tuple[int, ...]] = {
-    "cuprates": (1,),
-    "pnictides": (2,),
-    "others": (3,),
-    "everything": (1, 2, 3),
-}
-"""SuperCon class codes (1 cuprate, 2 pnictide, 3 other) that make up each model class."""
+from .model_classes import get_model_class
 
 DEFAULT_SUPERCON_PATH = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "supercon" / "SuperCon_with_types.dat"
 """Where the build commands look for SuperCon when no path is given (``../shared`` beside the repo)."""
-
-
-def check_model_class(model_class: str) -> str:
-    """Return ``model_class`` or raise :class:`InputError` naming the choices."""
-    if model_class not in MODEL_CLASSES:
-        raise InputError(f"unknown model class {model_class!r}: choose one of {', '.join(MODEL_CLASSES)}")
-    return model_class
 
 
 def sha256_of_file(path: str | os.PathLike) -> str:
@@ -102,7 +86,7 @@ class SuperConSet:
 
     def subset(self, model_class: str) -> "SuperConSet":
         """The compounds of one model class."""
-        mask = np.isin(self.class_codes, CLASS_CODES[check_model_class(model_class)])
+        mask = np.isin(self.class_codes, get_model_class(model_class).supercon_codes)
         return SuperConSet(
             self.formulas[mask], self.vectors[mask], self.tc_kelvin[mask], self.class_codes[mask], self.sha256, self.report
         )
@@ -175,10 +159,8 @@ def write_training_set(dataset: SuperConSet, models_dir: str | os.PathLike) -> P
     compressed ``.npz`` under ``models_dir``: the run-time copy used for novelty checks
     and maps, so the app never needs ``../shared``. Written atomically."""
     target = Path(models_dir) / TRAINING_SET_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_suffix(".tmp.npz")
-    np.savez_compressed(
-        temporary,
+    save_npz_atomically(
+        target,
         formulas=dataset.formulas.astype(str),
         vectors=dataset.vectors.astype(np.float64),
         tc_kelvin=dataset.tc_kelvin.astype(np.float32),
@@ -186,7 +168,6 @@ def write_training_set(dataset: SuperConSet, models_dir: str | os.PathLike) -> P
         sha256=np.array(dataset.sha256),
         report=np.array("\n".join(dataset.report.lines())),
     )
-    os.replace(temporary, target)
     return target
 
 

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import math
-import os
+from typing import TYPE_CHECKING
 
+from .model_classes import get_model_class
 from .pipeline import GenerationResult
 
-PUBLISHED_TABLE_1: dict[str, dict[str, float]] = {
-    "everything": {"novel_percent": 100.00, "unique_percent": 99.32, "valid_per_1000": 160.0, "predicted_sc_percent": 67.81, "tc_mean_kelvin": 8.51, "tc_max_kelvin": 97.0},
-    "cuprates": {"novel_percent": 100.00, "unique_percent": 99.92, "valid_per_1000": 22.0, "predicted_sc_percent": 64.53, "tc_mean_kelvin": 64.68, "tc_max_kelvin": 110.5},
-    "pnictides": {"novel_percent": 100.00, "unique_percent": 99.98, "valid_per_1000": 4.4, "predicted_sc_percent": 95.74, "tc_mean_kelvin": 22.00, "tc_max_kelvin": 29.5},
-    "others": {"novel_percent": 100.00, "unique_percent": 99.39, "valid_per_1000": 345.0, "predicted_sc_percent": 55.82, "tc_mean_kelvin": 6.33, "tc_max_kelvin": 30.5},
-}
-"""Yuan & Dordevic 2024, Table 1 (500,000 unconditional samples per class)."""
+if TYPE_CHECKING:
+    from .properties import PropertyModels
 
 
-def evaluation_metrics(result: GenerationResult, models_dir: str | os.PathLike | None = None) -> dict:
+def evaluation_metrics(result: GenerationResult, property_models: PropertyModels | None = None) -> dict:
     """Table-1 metrics of an unconditional run (SMACT-invalid rows must have been dropped,
-    the default). Adds the superconductivity columns when the property models scored the
-    candidates (``sc_probability`` present in the table)."""
+    the default). Adds the superconductivity figures when the property models scored the
+    candidates (``sc_probability`` present in the table) and are given (for rho)."""
     counts = {stage.stage: stage.remaining for stage in result.stages}
     valid = counts["SMACT-valid"]
     metrics = {
@@ -35,12 +31,12 @@ def evaluation_metrics(result: GenerationResult, models_dir: str | os.PathLike |
         "smact_valid": valid,
         "valid_per_1000": round(1000.0 * valid / result.raw_samples, 1),
     }
-    if "sc_probability" in result.table.columns and models_dir is not None:
-        from .properties import load_property_models, superconductivity_summary
+    if "sc_probability" in result.table.columns and property_models is not None:
+        from .properties import superconductivity_summary
 
         valid_rows = result.table[result.table["smact_valid"].astype(bool)]
-        metrics.update(superconductivity_summary(valid_rows, load_property_models(models_dir)))
-    metrics["published"] = PUBLISHED_TABLE_1[result.settings.model_class]
+        metrics.update(superconductivity_summary(valid_rows, property_models))
+    metrics["published"] = dict(get_model_class(result.settings.model_class).published_table_1)
     return metrics
 
 

@@ -1,13 +1,15 @@
-"""Families of candidates: general formulas, grouping, doping curves, annotated tables.
+"""Families of candidates: grouping, headline ranking, doping curves, annotated tables.
 
 A *family* is a set of compounds with the same elements whose amounts vary in a regular
-way, written as one general formula: ``La1.85Sr0.15CuO4``, ``La1.9Sr0.1CuO4`` and
-``La1.8Sr0.2CuO4`` are ``La2-xSrxCuO4`` with ``x = 0.1–0.2``.
+way, written as one general formula (:mod:`superdiff_core.formula_notation`):
+``La1.85Sr0.15CuO4``, ``La1.9Sr0.1CuO4`` and ``La1.8Sr0.2CuO4`` are ``La2-xSrxCuO4``
+with ``x = 0.1–0.2``.
 
-The formula and grouping functions work on amount vectors (shape ``(n, 96)``, index
-``Z - 1``, amounts as written) and need no map.  :func:`annotate_candidates` places a
-candidate table on a SuperCon map (:mod:`superdiff_core.maps`), marks which candidates
-lie inside known clusters, and finds known and new families.
+The grouping functions work on amount vectors (shape ``(n, 96)``, index ``Z - 1``,
+amounts as written) and need no map.  :func:`annotate_candidates` places a candidate
+table on a SuperCon map (:mod:`superdiff_core.maps`), marks which candidates lie inside
+known clusters, finds known and new families and ranks them: the reference's extension
+families first, then by members, validity and predicted Tc (:func:`is_headline`).
 """
 
 from __future__ import annotations
@@ -15,29 +17,35 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import combinations
 
 import numpy as np
 import pandas as pd
 
-from .composition import ELEMENT_SYMBOLS, N_ELEMENTS, FormulaError, parse_formula
+from .composition import ELEMENT_SYMBOLS, N_ELEMENTS, SYMBOL_TO_INDEX, FormulaError, parse_formula
 from .errors import InputError
-from .maps import OUTSIDE_NAME, ClassMap, ElementOrder, element_set_keys, place_and_assign
+from .formula_notation import (  # noqa: F401  (re-exported: the notation's users import it from here too)
+    AMOUNT_TOLERANCE,
+    MAX_VARIABLES_MIXED,
+    VARIABLE_NAMES,
+    ElementOrder,
+    FormulaVariable,
+    GeneralFormula,
+    derive_general_formula,
+)
+from .maps import OUTSIDE_NAME, ClassMap, element_set_keys, place_and_assign
 from .results import MAP_COLUMNS
-
-AMOUNT_TOLERANCE = 0.01
-"""Two amounts closer than this (in atoms per formula unit) count as equal."""
-
-VARIABLE_NAMES: tuple[str, ...] = ("x", "y", "z", "u", "v", "w")
-"""Names of the varying amounts, in order of appearance in a general formula."""
 
 FAMILY_COLUMNS: tuple[str, ...] = (
     "family_id",
     "general_formula",
     "variable_ranges",
     "n_members",
+    "n_valid",
     "elements",
     "is_new_family",
+    "family_kind",
+    "new_elements",
+    "headline",
     "mean_tc_kelvin",
     "max_tc_kelvin",
     "nearest_cluster",
@@ -45,261 +53,24 @@ FAMILY_COLUMNS: tuple[str, ...] = (
     "nearest_cluster_distance",
     "example_formulas",
 )
-"""Columns of the families table (one row per family)."""
+"""Columns of the families table (one row per family, headline families first).
 
-MAX_VARIABLES_MIXED = 3
-"""A group whose members differ in their element sets gets a general formula only if it
-needs at most this many variables (otherwise it is described by its elements)."""
+``n_valid``: members passing the run's SMACT check; ``family_kind``: see
+:data:`FAMILY_KINDS`; ``new_elements``: elements the family adds to its reference;
+``headline``: worth showing as a discovery (:func:`is_headline`)."""
 
+FAMILY_KINDS: tuple[str, ...] = ("extension", "reference", "unconditional", "other")
+"""What a family is relative to the reference its members were generated from, in the
+order families are shown: ``extension`` = the reference's elements plus exactly one new
+element (the paper's new families); ``reference`` = every reference element kept (the
+same elements, or two or more new ones); ``unconditional`` = no reference; ``other`` = a
+reference element lost (the model's own prior, e.g. a reference the model does not fit)."""
 
-# ---------------------------------------------------------------------------------------
-# General formulas
-# ---------------------------------------------------------------------------------------
+MIN_HEADLINE_MEMBERS = 3
+"""Fewest members passing the basic filters and the run's SMACT check in a headline family."""
 
-
-@dataclass(frozen=True)
-class FormulaVariable:
-    """One varying amount of a general formula.
-
-    Attributes:
-        name: ``"x"``, ``"y"``, ...
-        element: symbol of the element whose amount it sets (a dopant, or an element that
-            varies on its own such as O in ``YBa2Cu3O7-x``).
-        low, high: observed range over the members (atoms per formula unit).
-    """
-
-    name: str
-    element: str
-    low: float
-    high: float
-
-    def range_text(self) -> str:
-        """``"x = 0.1–0.2"`` or ``"y = 0.1"`` when it does not vary."""
-        low, high = _number(self.low, 3), _number(self.high, 3)
-        return f"{self.name} = {low}" if low == high else f"{self.name} = {low}–{high}"
-
-
-@dataclass(frozen=True)
-class GeneralFormula:
-    """A family's general formula and where each member sits in it.
-
-    Attributes:
-        text: e.g. ``"La2-xSrxCuO4"``.
-        variables: the varying amounts in order of appearance in ``text``.
-        values: shape (n_members, n_variables): each member's value of each variable.
-        elements: element indices of the formula in writing order.
-    """
-
-    text: str
-    variables: tuple[FormulaVariable, ...]
-    values: np.ndarray
-    elements: tuple[int, ...]
-
-    def ranges_text(self) -> str:
-        """``"x = 0.1–0.2; y = 0.1"``."""
-        return "; ".join(variable.range_text() for variable in self.variables)
-
-
-def _number(value: float, decimals: int = 2) -> str:
-    """Amount as text, rounded; unlike :func:`format_amount` a 1 is written."""
-    text = f"{round(float(value), decimals):.{decimals}f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
-
-
-def _decimals(tolerance: float) -> int:
-    return max(0, int(np.ceil(-np.log10(tolerance))))
-
-
-def _spans(columns: np.ndarray) -> np.ndarray:
-    """max - min per column of a (members, k) array."""
-    return columns.max(axis=0) - columns.min(axis=0)
-
-
-def _align_formula_units(amounts: np.ndarray, tolerance: float) -> np.ndarray:
-    """Rescale members written with different formula units (``La2CuO4`` vs ``La4Cu2O8``).
-
-    The anchor is the element, present in every member, whose atomic fraction varies
-    least; members are scaled so the anchor has its median amount.  The rescaling is kept
-    only if it leaves fewer varying amounts than before.
-    """
-    present = np.all(amounts > 0, axis=0)
-    if not present.any():
-        return amounts
-    fractions = amounts / amounts.sum(axis=1, keepdims=True)
-    spread = np.where(present, fractions.std(axis=0) / np.maximum(fractions.mean(axis=0), 1e-12), np.inf)
-    anchor = int(np.argmin(spread))
-    scaled = amounts * (np.median(amounts[:, anchor]) / amounts[:, anchor])[:, None]
-    return scaled if _count_varying(scaled, tolerance) < _count_varying(amounts, tolerance) else amounts
-
-
-def _count_varying(amounts: np.ndarray, tolerance: float) -> int:
-    return int(np.sum(_spans(amounts) > tolerance))
-
-
-def _is_whole(value: float, tolerance: float) -> bool:
-    return value >= 1 - tolerance and abs(value - round(value)) <= tolerance
-
-
-def _substitution_groups(
-    amounts: np.ndarray, varying: list[int], constant: list[int], tolerance: float
-) -> list[tuple[int, list[int]]]:
-    """Find sites shared by several elements: sets of varying columns whose sum is constant.
-
-    Returns ``(host, dopants)`` pairs of column indices; the host is the element with the
-    largest mean amount.  A group whose total is not a whole number takes in constant
-    minor elements that complete it (``Y0.8Ca0.1Pr0.1`` with Pr fixed is ``Y1-x-yCaxPry``).
-    """
-    groups: list[tuple[int, list[int]]] = []
-    free = list(varying)
-    for size in range(2, len(varying) + 1):
-        for subset in combinations(list(free), size):
-            if not set(subset) <= set(free):
-                continue
-            total = amounts[:, list(subset)].sum(axis=1)
-            if _spans(total[:, None])[0] > tolerance:
-                continue
-            host = max(subset, key=lambda c: amounts[:, c].mean())
-            dopants = [c for c in subset if c != host]
-            dopants += _completing_constants(amounts, host, float(np.median(total)), constant, tolerance)
-            groups.append((host, dopants))
-            free = [c for c in free if c not in subset]
-    return groups
-
-
-def _completing_constants(
-    amounts: np.ndarray, host: int, total: float, constant: list[int], tolerance: float
-) -> list[int]:
-    """Constant minor elements (each below 1 atom and below the host) whose addition makes
-    ``total`` a whole number; the smallest such set, or none."""
-    if _is_whole(total, tolerance):
-        return []
-    minor = [c for c in constant if amounts[0, c] < min(1.0, amounts[:, host].min())]
-    for size in range(1, len(minor) + 1):
-        for subset in combinations(minor, size):
-            if _is_whole(total + amounts[0, list(subset)].sum(), tolerance):
-                return list(subset)
-    return []
-
-
-def _free_term(symbol: str, column: np.ndarray, name: str, tolerance: float) -> tuple[str, np.ndarray]:
-    """Text and variable values for an element that varies on its own.
-
-    Around a whole number ``b`` (the median rounded), the amount is written ``O7-x`` when
-    every member is at or below ``b`` and ``O7+x`` otherwise; amounts below half an atom
-    are written ``Kx``.
-    """
-    base = round(float(np.median(column)))
-    if base == 0:
-        return f"{symbol}{name}", column
-    if column.max() <= base + tolerance:
-        return f"{symbol}{base}-{name}", base - column
-    return f"{symbol}{base}+{name}", column - base
-
-
-def derive_general_formula(
-    vectors: np.ndarray,
-    element_order: ElementOrder | None = None,
-    tolerance: float = AMOUNT_TOLERANCE,
-    allow_absent: bool = False,
-) -> GeneralFormula | None:
-    """The general formula of a family, the chemist's way.
-
-    Amounts that are the same in every member are written once (rounded to the
-    tolerance); a set of varying amounts with a constant sum is one site shared by a host
-    and dopants (``La2-xSrx``, ``Y1-x-yCaxPry``); any other varying amount gets its own
-    variable (``O7-x``).  Variables are named x, y, z... in order of appearance.
-
-    Args:
-        vectors: member amounts, shape (n_members, 96), atoms per formula unit.
-        element_order: writing order of the elements (default: electronegativity).
-        tolerance: amounts that differ by at most this count as equal.
-        allow_absent: if False, members must share one element set; if True an element
-            missing from a member counts as amount 0 (``La2CuO4`` joins ``La2-xSrxCuO4``),
-            provided at least half of all their elements are in every member and the
-            formula needs at most :data:`MAX_VARIABLES_MIXED` variables.
-
-    Returns:
-        The formula, or None when the members are not one family: fewer than two, no
-        amount varies (the same compound), or different element sets when not allowed.
-    """
-    order = element_order or ElementOrder()
-    vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
-    if vectors.shape[0] < 2:
-        return None
-    rounded = np.round(vectors, 4)
-    columns = np.flatnonzero(np.any(rounded > 0, axis=0))
-    amounts = rounded[:, columns]
-    absent = amounts <= 0
-    if absent.any():
-        in_every_member = np.count_nonzero(~absent.any(axis=0))
-        if not allow_absent or 2 * in_every_member < len(columns):
-            return None
-    amounts = _align_formula_units(amounts, tolerance)
-    spans = _spans(amounts)
-    varying = [c for c in range(len(columns)) if spans[c] > tolerance]
-    if not varying:
-        return None
-    constant = [c for c in range(len(columns)) if spans[c] <= tolerance]
-    groups = _substitution_groups(amounts, varying, constant, tolerance)
-    formula = _write_formula(amounts, columns, groups, constant, order, tolerance)
-    if allow_absent and absent.any() and len(formula.variables) > MAX_VARIABLES_MIXED:
-        return None
-    return formula
-
-
-def _variable_name(position: int) -> str:
-    return VARIABLE_NAMES[position] if position < len(VARIABLE_NAMES) else f"x{position + 1}"
-
-
-def _write_formula(
-    amounts: np.ndarray,
-    columns: np.ndarray,
-    groups: list[tuple[int, list[int]]],
-    constant: list[int],
-    order: ElementOrder,
-    tolerance: float,
-) -> GeneralFormula:
-    """Write the formula text: elements in writing order, each dopant right after its host."""
-    decimals = _decimals(tolerance)
-    writing_rank = {column: rank for rank, column in enumerate(list(columns).index(i) for i in order.sort(columns))}
-    host_dopants = {host: sorted(dopants, key=writing_rank.get) for host, dopants in groups}
-    dopant_columns = {dopant for dopants in host_dopants.values() for dopant in dopants}
-    pieces: list[str] = []
-    variables: list[FormulaVariable] = []
-    values: list[np.ndarray] = []
-    sequence: list[int] = []
-
-    def add_variable(column: int, member_values: np.ndarray) -> None:
-        symbol = ELEMENT_SYMBOLS[columns[column]]
-        variables.append(FormulaVariable(_variable_name(len(variables)), symbol, float(member_values.min()), float(member_values.max())))
-        values.append(member_values)
-
-    for column in sorted(writing_rank, key=writing_rank.get):
-        if column in dopant_columns:
-            continue
-        symbol = ELEMENT_SYMBOLS[columns[column]]
-        if column in host_dopants:
-            dopants = host_dopants[column]
-            names = [_variable_name(len(variables) + k) for k in range(len(dopants))]
-            for dopant in dopants:
-                add_variable(dopant, amounts[:, dopant])
-            total = float(np.median(amounts[:, [column, *dopants]].sum(axis=1)))
-            pieces.append(f"{symbol}{_number(total, decimals)}" + "".join(f"-{name}" for name in names))
-            pieces.extend(f"{ELEMENT_SYMBOLS[columns[d]]}{name}" for d, name in zip(dopants, names))
-            sequence.extend([column, *dopants])
-        elif column in constant:
-            amount = _number(float(np.median(amounts[:, column])), decimals)
-            pieces.append(symbol + ("" if amount == "1" else amount))
-            sequence.append(column)
-        else:
-            text, member_values = _free_term(symbol, amounts[:, column], _variable_name(len(variables)), tolerance)
-            add_variable(column, member_values)
-            pieces.append(text)
-            sequence.append(column)
-    value_array = np.column_stack(values) if values else np.zeros((amounts.shape[0], 0))
-    return GeneralFormula(
-        "".join(pieces), tuple(variables), np.round(value_array, 6), tuple(int(columns[c]) for c in sequence)
-    )
+VALID_COLUMNS: tuple[str, ...] = ("smact_valid_mixed_valence", "smact_valid")
+"""Candidate-table columns holding SMACT verdicts, the default check first."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -476,12 +247,14 @@ def annotate_candidates(
     min_members: int = 3,
     tolerance: float = AMOUNT_TOLERANCE,
     n_jobs: int = 1,
+    valid_column: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Add the map columns to a candidate table and find its families.
+    """Add the map columns to a candidate table and find and rank its families.
 
     Args:
         table: one row per candidate with a ``formula`` column and optionally
-            ``tc_kelvin`` (predicted Tc, K); not modified.
+            ``reference`` (the formula it was generated from), ``tc_kelvin`` (predicted
+            Tc, K) and SMACT verdicts (:data:`VALID_COLUMNS`); not modified.
         vectors: the candidates' amounts, shape (len(table), 96).
         class_map: from :func:`load_class_map`; not modified (thread-safe).
         preview: fast median-of-neighbours placement instead of the t-SNE optimisation.
@@ -489,31 +262,40 @@ def annotate_candidates(
         tolerance: amounts (atoms per formula unit) that differ by at most this count as
             equal in general formulas; noisy unrounded amounts need a larger one.
         n_jobs: threads for openTSNE.
+        valid_column: the column with the verdict of the run's SMACT check; None: the
+            first of :data:`VALID_COLUMNS` the table has (none: every member counts valid).
 
     Returns:
         ``(annotated, families)``: a copy of ``table`` with :data:`MAP_COLUMNS`
         (``tsne_x``, ``tsne_y``, ``cluster`` (-1 outside), ``cluster_name``, ``family_id``
-        ("N1".. new, "K1".. inside a known cluster, "" none), ``family_formula``,
-        ``is_new_family``), and one row per family with :data:`FAMILY_COLUMNS`.
+        ("N1".. new, "K1".. inside a known cluster, "" none, numbered in ranked order),
+        ``family_formula``, ``is_new_family``), and one row per family with
+        :data:`FAMILY_COLUMNS`, headline families first.
     """
     vectors = np.asarray(vectors, dtype=np.float64).reshape(-1, N_ELEMENTS)
     if len(vectors) != len(table):
         raise InputError(f"{len(table)} table rows but {len(vectors)} composition vectors")
     if "formula" not in table.columns:
         raise InputError("the candidate table needs a 'formula' column")
+    if valid_column is not None and valid_column not in table.columns:
+        raise InputError(f"the candidate table has no {valid_column!r} column")
     annotated = table.copy()
     placement = place_and_assign(vectors, class_map, preview, n_jobs)
     fractions, coords, assignment = placement.fractions, placement.coords, placement.assignment
     names = np.array([*class_map.cluster_names, OUTSIDE_NAME], dtype=object)
+    references = _column_text(annotated, "reference")
+    valid_column = valid_column or next((c for c in VALID_COLUMNS if c in annotated.columns), None)
+    valid = annotated[valid_column].astype(bool).to_numpy() if valid_column else np.ones(len(table), dtype=bool)
     groups, general_formulas = [], []
     for group in group_candidates(vectors, fractions, assignment.cluster, class_map.link_distance, min_members):
-        formula = family_formula(vectors[group.rows], class_map.element_order, tolerance)
+        order = members_order(class_map.element_order, references[group.rows])
+        formula = family_formula(vectors[group.rows], order, tolerance)
         if formula is not None or not has_one_element_set(vectors[group.rows]):  # else: no amount varies
             groups.append(group)
             general_formulas.append(formula)
     tc = pd.to_numeric(annotated["tc_kelvin"], errors="coerce").to_numpy(dtype=float) if "tc_kelvin" in annotated.columns else None
     formulas = annotated["formula"].astype(str).to_numpy()
-    family_rows = _describe_families(groups, general_formulas, vectors, fractions, tc, formulas, class_map)
+    family_rows, groups = _describe_families(groups, general_formulas, vectors, fractions, tc, formulas, references, valid, class_map)
 
     id_column = np.full(len(table), "", dtype=object)
     formula_column = np.full(len(table), "", dtype=object)
@@ -536,6 +318,89 @@ def annotate_candidates(
     return annotated, pd.DataFrame(family_rows, columns=list(FAMILY_COLUMNS))
 
 
+def _column_text(table: pd.DataFrame, column: str) -> np.ndarray:
+    """A text column as an object array ("" where missing or absent)."""
+    if column not in table.columns:
+        return np.full(len(table), "", dtype=object)
+    return table[column].fillna("").astype(str).to_numpy(dtype=object)
+
+
+def members_order(order: ElementOrder | None, references: Sequence[str]) -> ElementOrder:
+    """The writing order of a family's general formula: ``order`` (default:
+    electronegativity) led by the most common reference among its members' ``reference``
+    values (the same as :func:`annotate_candidates` uses, so x, y match)."""
+    return (order or ElementOrder()).led_by(_most_common(np.asarray(references, dtype=object)))
+
+
+def _most_common(texts: np.ndarray) -> str:
+    """The most frequent non-empty text ("" if none)."""
+    counts = Counter(t for t in texts if t)
+    return counts.most_common(1)[0][0] if counts else ""
+
+
+def family_kind(members: np.ndarray, reference: str) -> tuple[str, tuple[str, ...]]:
+    """What a family is relative to its reference (:data:`FAMILY_KINDS`).
+
+    Args:
+        members: member amounts, shape (n_members, 96).
+        reference: the formula the members were generated from ("" for none).
+
+    Returns:
+        ``(kind, new_elements)``: new elements are those in some member but not in the
+        reference, by atomic number.
+    """
+    if not reference:
+        return "unconditional", ()
+    try:
+        wanted = set(np.flatnonzero(parse_formula(reference, max_elements=N_ELEMENTS) > 0))
+    except FormulaError:
+        return "unconditional", ()
+    present = np.round(np.asarray(members, dtype=np.float64), 4) > 0
+    in_some = set(np.flatnonzero(present.any(axis=0)))
+    new = tuple(ELEMENT_SYMBOLS[i] for i in sorted(in_some - wanted))
+    if not all(present[:, i].all() for i in wanted):
+        return "other", new
+    every = set(np.flatnonzero(present.all(axis=0)))
+    if len(new) == 1 and SYMBOL_TO_INDEX[new[0]] in every:
+        return "extension", new
+    return "reference", new
+
+
+def is_headline(is_new: bool, kind: str, n_valid: int, has_formula: bool) -> bool:
+    """Whether a family is worth headlining as a discovery.
+
+    It must lie outside every SuperCon cluster, have a general formula (one element set
+    varying regularly), at least :data:`MIN_HEADLINE_MEMBERS` members passing the run's
+    SMACT check, and, when generated from a reference, keep every reference element
+    (kind ``extension`` or ``reference``).  A family that loses reference elements is the
+    model's own prior, not a relative of the reference: a pnictide reference on the
+    cuprate model gives Ba-Mn-Fe-Cu-Ge-Se-O "families" that are outside every cluster only
+    because they are nothing at all.  Nearness to a known cluster is no test here: a
+    headline family is by definition outside the known ones.
+    """
+    return bool(is_new and has_formula and n_valid >= MIN_HEADLINE_MEMBERS and kind in ("extension", "reference", "unconditional"))
+
+
+def _rank_key(row: dict) -> tuple:
+    """Headline families first, then new before known, the reference's extensions first,
+    then more members, a larger valid share and a higher mean predicted Tc."""
+    tc = row["mean_tc_kelvin"]
+    return (
+        not row["headline"],
+        not row["is_new_family"],
+        FAMILY_KINDS.index(row["family_kind"]),
+        -row["n_members"],
+        -row["n_valid"] / max(row["n_members"], 1),
+        -(tc if np.isfinite(tc) else -np.inf),
+    )
+
+
+def rank_families(rows: list[dict]) -> list[int]:
+    """Positions of families-table rows (dicts with :data:`FAMILY_COLUMNS`) in display
+    order (see :func:`_rank_key`); stable for ties."""
+    return sorted(range(len(rows)), key=lambda k: (_rank_key(rows[k]), k))
+
+
 def _describe_families(
     groups: Sequence[CandidateGroup],
     general_formulas: Sequence[GeneralFormula | None],
@@ -543,34 +408,40 @@ def _describe_families(
     fractions: np.ndarray,
     tc: np.ndarray | None,
     formulas: np.ndarray,
+    references: np.ndarray,
+    valid: np.ndarray,
     class_map: ClassMap,
-) -> list[dict]:
-    """One families-table row per group (ids N1.. for new, K1.. for known-cluster
-    families); a group of mixed element sets without a general formula is described by
-    its elements, ``"... (mixed)"``.
+) -> tuple[list[dict], list[CandidateGroup]]:
+    """One families-table row per group, ranked (:func:`rank_families`), with ids N1.. for
+    new and K1.. for known-cluster families in that order; a group of mixed element sets
+    without a general formula is described by its elements, ``"... (mixed)"``.  Returns
+    the rows and the groups in the same order.
 
     The nearest SuperCon family is the cluster of the SuperCon composition nearest to the
     family's mean atomic fractions; the distance is Euclidean in atomic fractions."""
     centroids = np.array([fractions[group.rows].mean(axis=0) for group in groups]).reshape(-1, N_ELEMENTS)
     distances, indices = class_map.neighbours(centroids, 1)
     rows = []
-    counters: Counter = Counter()
     for group, formula, distance, index in zip(groups, general_formulas, distances[:, 0], indices[:, 0]):
         members = vectors[group.rows]
         elements = class_map.element_order.name(np.flatnonzero(np.any(np.round(members, 4) > 0, axis=0)))
-        prefix = "N" if group.is_new else "K"
-        counters[prefix] += 1
+        kind, new_elements = family_kind(members, _most_common(references[group.rows]))
+        n_valid = int(valid[group.rows].sum())
         nearest = int(class_map.labels[index])
         member_tc = tc[group.rows] if tc is not None else np.zeros(0)
         member_tc = member_tc[np.isfinite(member_tc)]
         rows.append(
             {
-                "family_id": f"{prefix}{counters[prefix]}",
+                "family_id": "",
                 "general_formula": formula.text if formula else f"{elements} (mixed)",
                 "variable_ranges": formula.ranges_text() if formula else "",
                 "n_members": len(group.rows),
+                "n_valid": n_valid,
                 "elements": elements,
                 "is_new_family": group.is_new,
+                "family_kind": kind,
+                "new_elements": "-".join(new_elements),
+                "headline": is_headline(group.is_new, kind, n_valid, formula is not None),
                 "mean_tc_kelvin": float(member_tc.mean()) if member_tc.size else np.nan,
                 "max_tc_kelvin": float(member_tc.max()) if member_tc.size else np.nan,
                 "nearest_cluster": nearest,
@@ -579,4 +450,11 @@ def _describe_families(
                 "example_formulas": "; ".join(formulas[group.rows][:3]),
             }
         )
-    return rows
+    order = rank_families(rows)
+    rows, groups = [rows[k] for k in order], [groups[k] for k in order]
+    counters: Counter = Counter()
+    for row in rows:
+        prefix = "N" if row["is_new_family"] else "K"
+        counters[prefix] += 1
+        row["family_id"] = f"{prefix}{counters[prefix]}"
+    return rows, groups

@@ -5,6 +5,9 @@ back up to L, with MATLAB-``imresize``-style bicubic interpolation: Keys kernel 
 a = −0.5, the kernel stretched by 1/scale when shrinking (antialiasing), weights
 normalised to sum to 1, and mirror (symmetric) boundary handling. Both resizes are
 linear, so phi_N = U · D is built once per N and applied to a whole batch.
+
+The filter can smooth along another element order than Z (``order="pettifor"``):
+phi = Pᵀ phi_N P with P the permutation of :mod:`superdiff_core.chemical_order`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import functools
 import math
 
 import numpy as np
+
+from .chemical_order import DEFAULT_FILTER_ORDER, permutation_matrix
 
 MIN_SCALE_FACTOR = 1
 MAX_SCALE_FACTOR = 32
@@ -62,16 +67,22 @@ def check_scale_factor(scale_factor: int) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def low_pass_matrix(scale_factor: int, length: int = 96) -> np.ndarray:
-    """phi_N as a (length, length) matrix: ``phi_N(x) = x @ low_pass_matrix(N).T``.
+def low_pass_matrix(scale_factor: int, length: int = 96, order: str = DEFAULT_FILTER_ORDER) -> np.ndarray:
+    """phi_N as a (length, length) matrix acting on Z-ordered vectors: ``phi_N(x) = x @ low_pass_matrix(N).T``.
 
-    N = 1 is the identity. The result is read-only (it is cached and shared).
+    ``order`` is the element order the filter smooths along (``"z"`` or ``"pettifor"``):
+    the matrix is Pᵀ phi_N P, so it still maps Z-ordered vectors to Z-ordered vectors, and
+    keeps constants (rows sum to 1) in either order. N = 1 is the identity. The result is
+    read-only (it is cached and shared).
     """
     scale_factor = check_scale_factor(scale_factor)
     reduced = max(length // scale_factor, 1)
     down = resize_matrix(length, reduced)
     up = resize_matrix(reduced, length)
     matrix = up @ down
+    if order != "z":
+        permutation = permutation_matrix(order, length)
+        matrix = permutation.T @ matrix @ permutation
     matrix.setflags(write=False)
     return matrix
 

@@ -14,27 +14,29 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .checkpoints import DEFAULT_MODELS_DIR, DiffusionCheckpoint, load_diffusion
+from .artifacts import DEFAULT_MODELS_DIR
+from .checkpoints import DiffusionCheckpoint, load_diffusion
+from .chemical_order import DEFAULT_FILTER_ORDER, FILTER_ORDERS
 from .composition import ParsedFormula
-from .data import check_model_class, load_training_set, vector_keys
+from .data import load_training_set, vector_keys
 from .device import select_device
 from .errors import InputError
 from .ilvr import check_scale_factor
+from .model_classes import MODEL_CLASSES, check_model_class, get_model_class
 from .results import ordered_columns
 from .sampler import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CONDITIONING_STOP,
     DEFAULT_METHOD,
-    RECOMMENDED_STEPS,
     CancelFlag,
     ProgressCallback,
     Sampler,
+    SamplingCancelled,
     SamplingMethod,
     check_num_steps,
-    default_steps,
     step_schedule,
 )
-from .screening import ScreeningOptions, StageCount, screen_samples
+from .screening import STAGE_NAMES, ScreeningOptions, StageCount, screen_samples
 
 MAX_SAMPLES_PER_RUN = 100_000
 """Cap on samples per reference and per N (a laptop CPU draws ~1,000 per second at the default steps)."""
@@ -73,6 +75,8 @@ class GenerationSettings:
         seed: random seed of the first run (run i uses seed + i).
         method: ``ddpm`` or ``ddim``.
         conditioning_stop: ILVR acts at timesteps ≥ this (0: every step, as in the paper).
+        filter_order: element order ILVR's low-pass filter smooths along, ``z`` (the paper's)
+            or ``pettifor`` (:mod:`superdiff_core.chemical_order`).
         screening: screening options.
     """
 
@@ -84,11 +88,12 @@ class GenerationSettings:
     seed: int = 0
     method: SamplingMethod = DEFAULT_METHOD
     conditioning_stop: int = DEFAULT_CONDITIONING_STOP
+    filter_order: str = DEFAULT_FILTER_ORDER
     screening: ScreeningOptions = field(default_factory=ScreeningOptions)
 
     def __post_init__(self) -> None:
-        if self.steps is None and self.model_class in RECOMMENDED_STEPS:
-            object.__setattr__(self, "steps", default_steps(self.model_class))
+        if self.steps is None and self.model_class in MODEL_CLASSES:
+            object.__setattr__(self, "steps", get_model_class(self.model_class).recommended_steps)
 
     def validate(self) -> None:
         """Raise InputError with one clear line for any out-of-range value."""
@@ -103,6 +108,8 @@ class GenerationSettings:
                 check_scale_factor(n)
         except ValueError as error:
             raise InputError(str(error)) from None
+        if self.filter_order not in FILTER_ORDERS:
+            raise InputError(f"filter order must be one of {', '.join(FILTER_ORDERS)}, got {self.filter_order!r}")
         if self.references and not self.scale_factors:
             raise InputError("give at least one scale factor N with a reference")
 
@@ -130,6 +137,8 @@ class GenerationResult:
         raw_samples: everything the sampler drew.
         settings: what was asked.
         families: new families found among the candidates (after map placement), or None.
+        partial: True when the run was stopped: only the (reference, N) runs finished
+            before the stop are in it (``raw_samples`` counts those).
     """
 
     table: pd.DataFrame
@@ -140,6 +149,7 @@ class GenerationResult:
     raw_samples: int
     settings: GenerationSettings
     families: pd.DataFrame | None = None
+    partial: bool = False
 
 
 def plan_runs(references: list[ParsedFormula], scale_factors: tuple[int, ...]) -> list[RunSpec]:
@@ -155,10 +165,13 @@ def generate(
     references: list[ParsedFormula],
     progress: ProgressCallback | None = None,
     cancel: CancelFlag | None = None,
+    keep_partial: bool = False,
 ) -> GenerationResult:
     """Sample and screen every (reference, N) run of ``settings``.
 
-    ``progress(done, total)`` counts reverse steps over all runs.
+    ``progress(done, total)`` counts reverse steps over all runs. When ``cancel`` is set
+    the sampler stops at its next step; with ``keep_partial`` the runs finished so far are
+    returned (``partial=True``), otherwise :class:`SamplingCancelled` propagates.
     """
     settings.validate()
     if engine.model_class != settings.model_class:
@@ -167,23 +180,19 @@ def generate(
     steps_per_run = len(step_schedule(settings.steps).timesteps) * -(-settings.samples // DEFAULT_BATCH_SIZE)
     tables, vectors, stage_totals = [], [], None
     unique_weighted = novel_weighted = basic_total = 0.0
+    finished = 0
     for run_index, run in enumerate(runs):
         def run_progress(done: int, total: int, offset: int = run_index * steps_per_run) -> None:
             if progress is not None:
                 progress(offset + done, steps_per_run * len(runs))
 
-        samples = engine.sampler.sample(
-            settings.samples,
-            settings.steps,
-            reference=None if run.reference is None else run.reference.vector,
-            scale_factor=run.scale_factor,
-            seed=settings.seed + run_index,
-            batch_size=DEFAULT_BATCH_SIZE,
-            method=settings.method,
-            conditioning_stop=settings.conditioning_stop,
-            progress=run_progress,
-            cancel=cancel,
-        )
+        try:
+            samples = _sample_run(engine, settings, run, run_index, run_progress, cancel)
+        except SamplingCancelled:
+            if not keep_partial:
+                raise
+            break
+        finished += 1
         screened = screen_samples(samples, settings.model_class, engine.training_keys, settings.screening)
         basic = screened.stages[2].remaining
         if basic:
@@ -197,6 +206,9 @@ def generate(
         table.insert(3, "scale_factor", pd.array([run.scale_factor] * len(table), dtype="Int64"))
         tables.append(table)
         vectors.append(screened.vectors)
+    if not tables:  # stopped before the first run finished
+        tables = [pd.DataFrame(columns=["formula", "model_class", "reference", "scale_factor"])]
+        stage_totals = [StageCount(stage, 0, 0) for stage in STAGE_NAMES]
     table = pd.concat(tables, ignore_index=True)
     return GenerationResult(
         table[ordered_columns(table)],
@@ -204,8 +216,29 @@ def generate(
         stage_totals,
         unique_weighted / basic_total if basic_total else float("nan"),
         novel_weighted / basic_total if basic_total else float("nan"),
-        settings.samples * len(runs),
+        settings.samples * finished,
         settings,
+        partial=finished < len(runs),
+    )
+
+
+def _sample_run(
+    engine: Engine, settings: GenerationSettings, run: RunSpec, run_index: int,
+    progress: ProgressCallback | None, cancel: CancelFlag | None,
+) -> np.ndarray:
+    """The raw samples of one (reference, N) run; run i uses seed + i."""
+    return engine.sampler.sample(
+        settings.samples,
+        settings.steps,
+        reference=None if run.reference is None else run.reference.vector,
+        scale_factor=run.scale_factor,
+        seed=settings.seed + run_index,
+        batch_size=DEFAULT_BATCH_SIZE,
+        method=settings.method,
+        conditioning_stop=settings.conditioning_stop,
+        filter_order=settings.filter_order,
+        progress=progress,
+        cancel=cancel,
     )
 
 
@@ -213,16 +246,6 @@ def _add_stages(total: list[StageCount] | None, stages: list[StageCount]) -> lis
     if total is None:
         return [StageCount(s.stage, s.removed, s.remaining) for s in stages]
     return [StageCount(a.stage, a.removed + b.removed, a.remaining + b.remaining) for a, b in zip(total, stages)]
-
-
-def funnel_lines(result: GenerationResult) -> list[str]:
-    """The per-stage counts as printable lines."""
-    lines = []
-    for stage in result.stages:
-        removed = f"  (removed {stage.removed})" if stage.stage != "raw" else ""
-        lines.append(f"{stage.stage:<14} {stage.remaining:>8}{removed}")
-    lines.append(f"unique {result.unique_percent:.2f} %, novel {result.novel_percent:.2f} % (of samples passing the basic filters)")
-    return lines
 
 
 def reference_distance(vectors: np.ndarray, reference: np.ndarray) -> np.ndarray:

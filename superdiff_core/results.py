@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from .errors import InputError
+from .artifacts import write_text_atomically
 
 ENGINE_COLUMNS: tuple[str, ...] = (
     "formula",
@@ -23,6 +22,7 @@ ENGINE_COLUMNS: tuple[str, ...] = (
     "scale_factor",
     "n_elements",
     "smact_valid",
+    "smact_valid_mixed_valence",
     "novel",
 )
 """Columns written by generation and screening (issue: engine)."""
@@ -46,7 +46,19 @@ MAP_COLUMNS: tuple[str, ...] = (
 )
 """Columns added by map placement and family discovery."""
 
-CANDIDATE_COLUMNS: tuple[str, ...] = ENGINE_COLUMNS + PROPERTY_COLUMNS + MAP_COLUMNS
+KNOWN_COLUMNS: tuple[str, ...] = (
+    "nearest_known_formula",
+    "nearest_known_tc_kelvin",
+    "distance_to_known",
+    "known_close_count",
+    "known_close_tc_median_kelvin",
+    "known_close_tc_max_kelvin",
+    "outside_training_domain",
+)
+"""Columns added by :func:`superdiff_core.known_compounds.nearest_known` (the measured
+SuperCon compounds nearest to each row)."""
+
+CANDIDATE_COLUMNS: tuple[str, ...] = ENGINE_COLUMNS + PROPERTY_COLUMNS + KNOWN_COLUMNS + MAP_COLUMNS
 """Every known column, in the order they are written."""
 
 
@@ -61,28 +73,6 @@ def candidates_to_csv(table: pd.DataFrame) -> str:
     buffer = io.StringIO()
     table[ordered_columns(table)].to_csv(buffer, index=False)
     return buffer.getvalue()
-
-
-def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename, so an interrupted
-    run never leaves half a file.
-
-    Raises:
-        InputError: if the folder does not exist or is not writable.
-    """
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"cannot write {path}: folder {folder} does not exist")
-    try:
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)  # mkstemp makes 0600; no umask juggling (not thread-safe)
-        os.replace(temporary, path)
-    except OSError as error:
-        raise InputError(f"cannot write {path}: {error.strerror or error}") from None
-    return path
 
 
 def write_candidates_csv(table: pd.DataFrame, path: str | os.PathLike) -> Path:

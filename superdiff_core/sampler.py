@@ -1,11 +1,28 @@
 """Reverse diffusion: unconditional and ILVR-conditioned sampling, batched.
 
 One loop serves both (the reference is optional). Each reverse step uses the
-x0-parameterised posterior q(x_{t-1} | x_t, x0_hat) with x0_hat clipped to the range
-of the training data per element (improved-diffusion's ``clip_denoised``, with the
-data's range instead of [−1, 1]); the plain eps-form update of Ho et al. blows up at
-few steps with the cosine schedule (method section 2). ``method="ddim"`` is the
-deterministic DDIM update (eta = 0) with the same clipping.
+x0-parameterised posterior q(x_{t-1} | x_t, x0_hat) with x0_hat clipped (improved-diffusion's
+``clip_denoised``, with the data's range instead of [−1, 1]); the plain eps-form update of
+Ho et al. blows up at few steps with the cosine schedule (method section 2).
+``method="ddim"`` is the deterministic DDIM update (eta = 0) with the same clipping.
+
+Clipping (:data:`ClipMode`). Unconditional sampling clips x0_hat per element to the class's
+training range. With a reference that range would forbid every element the class never
+contained (the cuprate set has no As, so As is clipped to 0) and cap rare reference elements
+below the reference's own amount (Se at 0.50 < 0.51): conditioning could not extend the
+reference. ILVR therefore clips by default with the per-element range *widened* on the
+reference's elements and on the support of the filtered reference phi_N(y) (the elements
+the filter spreads it onto) to the widest range of any element (``"widened"``); the other
+elements keep their training range. ``"global"`` (one range for all elements),
+``"lower"`` (from below only, at 0) and ``"training"`` (the old per-element range) are
+there for the measurements in benchmarks/README.md ("New families").
+
+ILVR noise. y_{t-1} ~ q(y_{t-1} | y) is drawn per sample and at the level of the step's
+*output* x_{t-1} (Choi et al.'s algorithm: the correction replaces the low frequencies of
+x'_{t-1} with those of a reference noised to the same level). The paper's code noised y to
+the level of the step's *input* and shared one noise draw across the batch; we keep ours
+because the levels then match exactly, and because independent draws keep the samples of
+a batch independent (a shared draw correlates them, so results would depend on batch size).
 
 Long runs report progress through a callback and stop when a cancel flag is set, so
 the CLI (tqdm) and the app (st.progress) share this loop.
@@ -24,30 +41,38 @@ import numpy as np
 import torch
 
 from . import schedule
+from .chemical_order import DEFAULT_FILTER_ORDER, check_filter_order, order_permutation
 from .ilvr import SAFE_SCALE_FACTOR, check_scale_factor, ilvr_correction, low_pass_matrix
 from .unet1d import UNet1D
 
 DEFAULT_NUM_STEPS = 50
-"""Fallback number of sampling steps (respaced from T = 1000)."""
+"""Fallback number of sampling steps (respaced from T = 1000); each model class has its own
+default (:attr:`superdiff_core.model_classes.ModelClass.recommended_steps`)."""
 
-RECOMMENDED_STEPS: dict[str, int] = {"cuprates": 50, "pnictides": 50, "others": 100, "everything": 100}
-"""Default steps per class, the fewest that keep the 1,000-step quality (benchmarks/README.md):
-the others/everything data (alloys written per 100 atoms, amounts up to 120) need more."""
+DEFAULT_CONDITIONING_STOP = 1
+"""ILVR acts on every step but the last (t = 0): the final denoising step runs unconditioned,
+which removes the negative amounts the last correction would leave (13 % → 0 % at N = 2 on
+the paper's example). Stopping earlier (t < 100, the old default) lets the unconditional
+model remove the reference's rare elements (Se kept by 1 % instead of 100 %); measured in
+benchmarks/README.md ("New families")."""
 
-DEFAULT_CONDITIONING_STOP = 100
-"""ILVR acts on timesteps 1000..100; the last 10 % of the steps run unconditioned and clean up
-the amounts that the low-pass filter smears onto neighbouring elements (measured in
-benchmarks/README.md)."""
+ClipMode = Literal["widened", "global", "lower", "training"]
+"""How x0_hat is clipped under ILVR (see the module docstring); unconditional sampling
+always uses the class's per-element training range."""
+
+CLIP_MODES: tuple[str, ...] = ("widened", "global", "lower", "training")
+
+DEFAULT_CLIP: ClipMode = "widened"
+
+FILTER_NEIGHBOURS = 1
+"""Under ``"widened"`` clipping, the elements this many places either side of a reference
+element in the filter's order (:mod:`superdiff_core.chemical_order`) are widened too: the
+filter spreads the reference most onto them (Se onto As and Br in Z order)."""
 
 DEFAULT_METHOD = "ancestral"
 """The x0-parameterised posterior with sigma² = beta-tilde keeps quality at few steps; the
 paper's sigma² = beta ("ddpm") needs ~1,000 steps, DDIM loses the others class at 50
 (measured in benchmarks/README.md)."""
-
-
-def default_steps(model_class: str) -> int:
-    """The recommended number of sampling steps for a class."""
-    return RECOMMENDED_STEPS.get(model_class, DEFAULT_NUM_STEPS)
 
 
 DEFAULT_BATCH_SIZE = 1000
@@ -119,6 +144,20 @@ def check_num_steps(num_steps: int, num_train_timesteps: int = schedule.NUM_TRAI
     return int(num_steps)
 
 
+def widened_elements(reference: np.ndarray, filter_order: str = DEFAULT_FILTER_ORDER) -> np.ndarray:
+    """Bool mask, shape (96,): the reference's elements and their :data:`FILTER_NEIGHBOURS`
+    nearest neighbours in the filter's element order."""
+    permutation = order_permutation(check_filter_order(filter_order), len(reference))
+    present = np.asarray(reference)[permutation] > 0  # in filter order
+    spread = present.copy()
+    for shift in range(1, FILTER_NEIGHBOURS + 1):
+        spread[shift:] |= present[:-shift]
+        spread[:-shift] |= present[shift:]
+    mask = np.zeros(len(reference), dtype=bool)
+    mask[permutation] = spread
+    return mask
+
+
 class Sampler:
     """Draws samples from a trained eps-model.
 
@@ -147,6 +186,8 @@ class Sampler:
         progress: ProgressCallback | None = None,
         cancel: CancelFlag | None = None,
         conditioning_stop: int = DEFAULT_CONDITIONING_STOP,
+        filter_order: str = DEFAULT_FILTER_ORDER,
+        clip: ClipMode = DEFAULT_CLIP,
     ) -> np.ndarray:
         """Draw ``num_samples`` vectors.
 
@@ -164,6 +205,9 @@ class Sampler:
             cancel: an object with ``is_set()`` (e.g. ``threading.Event``), checked every step.
             conditioning_stop: ILVR is applied at the steps with timestep t ≥ this (Choi et al.'s
                 conditioning range [T, t_stop]); 0 applies it at every step, as in the paper.
+            filter_order: the element order phi_N smooths along, ``"z"`` (the paper's) or
+                ``"pettifor"`` (see :mod:`superdiff_core.chemical_order`); ILVR only.
+            clip: how x0_hat is clipped with a reference (:data:`ClipMode`); ILVR only.
 
         Returns:
             Raw samples, shape (num_samples, 96), float64, before any rounding.
@@ -176,6 +220,7 @@ class Sampler:
             raise ValueError(f"number of samples must be at least 1, got {num_samples}")
         steps = step_schedule(check_num_steps(num_steps))
         low_pass = None
+        lower, upper = self.x0_lower, self.x0_upper
         if reference is not None:
             if scale_factor is None:
                 raise ValueError("ILVR needs a scale factor N")
@@ -186,8 +231,10 @@ class Sampler:
                     "compounds (negative amounts) above N = 4",
                     stacklevel=2,
                 )
-            low_pass = torch.tensor(low_pass_matrix(scale_factor), dtype=torch.float32, device=self.device)
+            phi = low_pass_matrix(scale_factor, order=check_filter_order(filter_order))
+            low_pass = torch.tensor(phi, dtype=torch.float32, device=self.device)
             reference_tensor = torch.as_tensor(np.asarray(reference), dtype=torch.float32, device=self.device)
+            lower, upper = self.conditioning_clip_range(np.asarray(reference, dtype=np.float64), filter_order, clip)
         generator = torch.Generator(device=self.device).manual_seed(int(seed))
         batches = [min(batch_size, num_samples - start) for start in range(0, num_samples, batch_size)]
         total_steps = len(steps.timesteps) * len(batches)
@@ -199,7 +246,7 @@ class Sampler:
                 for k in reversed(range(len(steps.timesteps))):
                     if cancel is not None and cancel.is_set():
                         raise SamplingCancelled("sampling was stopped")
-                    x = self._reverse_step(x, k, steps, method, generator)
+                    x = self._reverse_step(x, k, steps, method, generator, lower, upper)
                     if low_pass is not None and steps.timesteps[k] >= conditioning_stop:
                         x = ilvr_correction(x, self._noised_reference(reference_tensor, k, steps, generator, size), low_pass)
                     done += 1
@@ -208,15 +255,48 @@ class Sampler:
                 outputs.append(x.double().cpu().numpy())
         return np.concatenate(outputs)
 
+    def conditioning_clip_range(
+        self, reference: np.ndarray, filter_order: str = DEFAULT_FILTER_ORDER, clip: ClipMode = DEFAULT_CLIP
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The (lower, upper) clipping range of x0_hat for ILVR with ``reference``.
+
+        Args:
+            reference: y, shape (96,) amounts.
+            filter_order: the order the filter smooths along (sets the neighbours widened).
+            clip: see :data:`ClipMode`.
+
+        Returns:
+            lower, upper: shape (96,) tensors on the sampler's device (upper is None for
+            ``"lower"``: no upper bound). Every reference amount lies inside the range.
+        """
+        if clip not in CLIP_MODES:
+            raise ValueError(f"unknown clip mode {clip!r}: choose one of {', '.join(CLIP_MODES)}")
+        if clip == "training":
+            return self.x0_lower, self.x0_upper
+        widest_lower = torch.minimum(self.x0_lower.min(), torch.tensor(0.0, device=self.device))
+        if clip == "lower":
+            return torch.full_like(self.x0_lower, float(widest_lower)), None
+        widest_upper = torch.maximum(self.x0_upper.max(), torch.tensor(float(reference.max()), device=self.device))
+        if clip == "global":
+            return torch.full_like(self.x0_lower, float(widest_lower)), torch.full_like(self.x0_upper, float(widest_upper))
+        mask = torch.as_tensor(widened_elements(reference, filter_order), device=self.device)
+        return (
+            torch.where(mask, widest_lower, self.x0_lower),
+            torch.where(mask, widest_upper, self.x0_upper),
+        )
+
     def _reverse_step(
-        self, x: torch.Tensor, k: int, steps: StepSchedule, method: SamplingMethod, generator: torch.Generator
+        self, x: torch.Tensor, k: int, steps: StepSchedule, method: SamplingMethod, generator: torch.Generator,
+        lower: torch.Tensor, upper: torch.Tensor | None,
     ) -> torch.Tensor:
-        """x_{k-1} from x_k with the clipped x0 prediction."""
+        """x_{k-1} from x_k with the x0 prediction clipped to [lower, upper] (no upper bound if None)."""
         timestep = torch.full((x.shape[0],), int(steps.timesteps[k]), device=self.device, dtype=torch.long)
         eps = self.model(x, timestep)
         alpha_cumprod = float(steps.alphas_cumprod[k])
         x0 = schedule.predict_x0_from_eps(x, eps, alpha_cumprod)
-        x0 = torch.maximum(torch.minimum(x0, self.x0_upper), self.x0_lower)
+        if upper is not None:
+            x0 = torch.minimum(x0, upper)
+        x0 = torch.maximum(x0, lower)
         if method == "ddim":
             eps = (x - math.sqrt(alpha_cumprod) * x0) / math.sqrt(1.0 - alpha_cumprod)
             previous = float(steps.alphas_cumprod_prev[k])

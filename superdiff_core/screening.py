@@ -4,7 +4,8 @@
 2. reject vectors with a negative amount;
 3. reject vectors with fewer than 2 or more than the class's limit of elements;
 4. unique % and novel % (against the class's training set), then de-duplication;
-5. SMACT validity (see :mod:`superdiff_core.smact_check`).
+5. SMACT validity (see :mod:`superdiff_core.smact_check`): both the paper's check and the
+   mixed-valence variant are recorded; the one chosen in the options filters.
 
 Each stage reports how many candidates it removed, so a run can be read as a funnel.
 """
@@ -17,15 +18,18 @@ import numpy as np
 import pandas as pd
 
 from .composition import vectors_to_formulas
-from .data import check_model_class, vector_keys
-from .smact_check import DEFAULT_TIMEOUT_SECONDS, smact_check
+from .data import vector_keys
+from .model_classes import check_model_class, get_model_class
+from .smact_check import DEFAULT_TIMEOUT_SECONDS, smact_check_both
 
 ROUNDING_DECIMALS = 2
 RESIDUAL_THRESHOLD = 0.08
 """Amounts below this (in absolute value) are residual noise of the reference code."""
 
 MIN_ELEMENTS = 2
-MAX_ELEMENTS_PER_CLASS: dict[str, int] = {"cuprates": 7, "everything": 7, "pnictides": 5, "others": 5}
+
+STAGE_NAMES: tuple[str, ...] = ("raw", "non-negative", "element count", "unique", "novel", "SMACT-valid")
+"""The funnel stages of :func:`screen_samples`, in order."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class ScreeningOptions:
     keep_invalid: bool = False
 
     def element_limit(self, model_class: str) -> int:
-        return self.max_elements if self.max_elements is not None else MAX_ELEMENTS_PER_CLASS[model_class]
+        return self.max_elements if self.max_elements is not None else get_model_class(model_class).max_elements
 
 
 @dataclass
@@ -68,8 +72,11 @@ class ScreeningResult:
 
     Attributes:
         vectors: surviving candidates, shape (m, 96), rounded amounts.
-        table: one row per survivor: formula, n_elements, novel, smact_valid, smact_status,
-            and ``sample_index`` (row in the raw array).
+        table: one row per survivor: formula, n_elements, novel, ``smact_valid`` (the
+            paper's integer-ratio check), ``smact_valid_mixed_valence`` (the mixed-valence
+            variant; both computed whatever the chosen check), ``smact_status`` (of the
+            chosen check: valid, invalid or timeout) and ``sample_index`` (row in the raw
+            array).
         stages: the funnel, from ``raw`` to the last stage.
         unique_percent: distinct / total among vectors that passed the basic filters.
         novel_percent: not in the training set / total among the same vectors.
@@ -140,16 +147,17 @@ def screen_samples(
     novel = novel[unique_mask]
     novel = novel[keep("novel", novel, drop=not options.keep_known)]
 
-    statuses = np.array(smact_check(vectors, options.mixed_valence, options.smact_timeout_s), dtype=object)
-    valid = statuses == "valid"
-    kept = keep("SMACT-valid", valid, drop=not options.keep_invalid)
-    statuses, valid, novel = statuses[kept], valid[kept], novel[kept]
+    paper, mixed = (np.array(verdicts, dtype=object) for verdicts in smact_check_both(vectors, options.smact_timeout_s))
+    statuses = mixed if options.mixed_valence else paper
+    kept = keep("SMACT-valid", statuses == "valid", drop=not options.keep_invalid)
+    statuses, paper, mixed, novel = statuses[kept], paper[kept], mixed[kept], novel[kept]
 
     table = pd.DataFrame(
         {
             "formula": vectors_to_formulas(vectors),
             "n_elements": (vectors > 0).sum(axis=1).astype(int),
-            "smact_valid": valid,
+            "smact_valid": paper == "valid",
+            "smact_valid_mixed_valence": mixed == "valid",
             "novel": novel,
             "smact_status": statuses.astype(str),
             "sample_index": index,

@@ -122,35 +122,58 @@ def smact_status(
     amounts: dict[str, float], mixed_valence: bool = False, timeout_s: float = DEFAULT_TIMEOUT_SECONDS
 ) -> SmactStatus:
     """SMACT validity of one composition given as ``{symbol: amount}`` (amounts > 0)."""
+    paper, mixed = smact_status_pair(amounts, timeout_s, mixed_valence)
+    return mixed if mixed_valence else paper
+
+
+def smact_status_pair(
+    amounts: dict[str, float], timeout_s: float = DEFAULT_TIMEOUT_SECONDS, mixed_valence: bool = True
+) -> tuple[SmactStatus, SmactStatus]:
+    """``(paper's verdict, mixed-valence verdict)`` of one composition, sharing the work:
+    the mixed-valence check is only run where the paper's fails (it accepts everything
+    the paper's does).  With ``mixed_valence=False`` the second verdict is not computed
+    and repeats the first.  One ``timeout_s`` bounds both."""
     symbols = list(amounts)
     if len(symbols) <= 1:
-        return "valid"
+        return "valid", "valid"
     data = [_element_data(s) for s in symbols]
     if all(is_metal for _, _, is_metal in data):
-        return "valid"
+        return "valid", "valid"
     if any(not states for states, _, _ in data):
-        return "invalid"
+        return "invalid", "invalid"
     counts = integer_ratio([amounts[s] for s in symbols])
     deadline = time.monotonic() + timeout_s
     electronegativities = [e for _, e, _ in data]
     try:
         for combination in _neutral_combinations([states for states, _, _ in data], counts, deadline):
             if _passes_pauling(combination, electronegativities):
-                return "valid"
-        if mixed_valence and any(s in MIXED_VALENCE_ELEMENTS for s in symbols):
-            return "valid" if _mixed_valence_valid(symbols, counts, deadline) else "invalid"
+                return "valid", "valid"
     except TimeoutError:
-        return "timeout"
-    return "invalid"
+        return "timeout", "timeout"
+    if not mixed_valence or not any(s in MIXED_VALENCE_ELEMENTS for s in symbols):
+        return "invalid", "invalid"
+    try:
+        return "invalid", "valid" if _mixed_valence_valid(symbols, counts, deadline) else "invalid"
+    except TimeoutError:
+        return "invalid", "timeout"
+
+
+def _rows_as_amounts(vectors: np.ndarray) -> list[dict[str, float]]:
+    rows = np.asarray(vectors, dtype=float)
+    return [{ELEMENT_SYMBOLS[i]: float(row[i]) for i in np.flatnonzero(row > 0)} for row in rows]
 
 
 def smact_check(
     vectors: np.ndarray, mixed_valence: bool = False, timeout_s: float = DEFAULT_TIMEOUT_SECONDS
 ) -> list[SmactStatus]:
     """:func:`smact_status` of each row of an (n, 96) amount array."""
-    statuses: list[SmactStatus] = []
-    for row in np.asarray(vectors, dtype=float):
-        nonzero = np.flatnonzero(row > 0)
-        amounts = {ELEMENT_SYMBOLS[i]: float(row[i]) for i in nonzero}
-        statuses.append(smact_status(amounts, mixed_valence, timeout_s))
-    return statuses
+    return [smact_status(amounts, mixed_valence, timeout_s) for amounts in _rows_as_amounts(vectors)]
+
+
+def smact_check_both(
+    vectors: np.ndarray, timeout_s: float = DEFAULT_TIMEOUT_SECONDS
+) -> tuple[list[SmactStatus], list[SmactStatus]]:
+    """Both verdicts of each row of an (n, 96) amount array: ``(paper's integer-ratio
+    check, mixed-valence check)``, see :func:`smact_status_pair`."""
+    pairs = [smact_status_pair(amounts, timeout_s) for amounts in _rows_as_amounts(vectors)]
+    return [p for p, _ in pairs], [m for _, m in pairs]

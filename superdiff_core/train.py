@@ -23,9 +23,10 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import schedule
-from .checkpoints import save_diffusion, train_command
-from .data import SuperConSet, check_model_class
+from .checkpoints import save_diffusion
+from .data import SuperConSet
 from .device import select_device
+from .model_classes import check_model_class, get_model_class
 from .unet1d import UNet1D, UNetConfig, count_parameters, flops_per_sample
 
 
@@ -246,6 +247,6 @@ def _model_card(model_class, dataset, subset, config, settings, result, model, n
             "device": str(device),
             "threads": torch.get_num_threads(),
         },
-        "rebuild_command": train_command(model_class, out_dir),
+        "rebuild_command": get_model_class(model_class).train_command(out_dir),
         "metrics": {},
     }

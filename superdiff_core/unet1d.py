@@ -11,7 +11,7 @@ convolution: on CPUs PyTorch runs these 2–4× faster than ``Conv1d`` (see
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F

@@ -7,7 +7,8 @@ import os
 import pytest
 import torch
 
-from superdiff_core.checkpoints import DEFAULT_MODELS_DIR, available_classes
+from superdiff_core.artifacts import DEFAULT_MODELS_DIR
+from superdiff_core.checkpoints import available_classes
 
 # Tests run on the CPU with the committed artifacts; keep them quick and deterministic.
 os.environ.setdefault("SUPERDIFF_DEVICE", "cpu")

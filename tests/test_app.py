@@ -15,14 +15,16 @@ import pandas as pd
 import pytest
 import torch
 
-from superdiff_core.checkpoints import DEFAULT_MODELS_DIR, available_classes
+from superdiff_core import formula_lists, funnel, model_classes, run_settings
+from superdiff_core.artifacts import DEFAULT_MODELS_DIR
+from superdiff_core.checkpoints import available_classes
 from superdiff_core.composition import ELEMENT_SYMBOLS, parse_formula
 from superdiff_core.errors import InputError
 from superdiff_core.pipeline import GenerationSettings
 from superdiff_core.results import CANDIDATE_COLUMNS, candidates_to_csv
+from superdiff_core.run import RunModels, RunRecord, screen_formulas
 from superdiff_core.screening import ScreeningOptions, StageCount
-from ui import logic, plots
-from ui.runs import RunRecord, screen_formulas
+from ui import candidate_table, formatting, model_facts, periodic_table, plots
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 RUN_TIMEOUT = 180
@@ -64,33 +66,33 @@ def elements(formula: str) -> frozenset[str]:
     ],
 )
 def test_suggest_class(formula, expected):
-    suggestion = logic.suggest_class(elements(formula))
+    suggestion = model_classes.suggest_class(elements(formula))
     assert suggestion.model_class == expected
     assert suggestion.reason
 
 
 def test_suggestion_for_several_references():
-    assert logic.suggest_class_for([]) is None
-    assert logic.suggest_class_for([elements("YBa2Cu3O7"), elements("HgBa2CuO4")]).model_class == "cuprates"
-    mixed = logic.suggest_class_for([elements("YBa2Cu3O7"), elements("BaFe2As2")])
+    assert model_classes.suggest_class_for([]) is None
+    assert model_classes.suggest_class_for([elements("YBa2Cu3O7"), elements("HgBa2CuO4")]).model_class == "cuprates"
+    mixed = model_classes.suggest_class_for([elements("YBa2Cu3O7"), elements("BaFe2As2")])
     assert mixed.model_class == "everything" and "cuprates" in mixed.reason and "pnictides" in mixed.reason
 
 
 def test_default_class_and_mismatch():
-    cuprate = logic.ClassSuggestion("cuprates", "it contains Cu and O")
-    assert logic.default_class(cuprate, ["cuprates", "pnictides"]) == "cuprates"
-    assert logic.default_class(cuprate, ["pnictides", "everything"]) == "everything"
-    assert logic.default_class(cuprate, ["pnictides", "others"]) == "pnictides"
-    assert logic.default_class(None, []) is None
-    assert logic.class_mismatch_warning("cuprates", cuprate) is None
-    assert logic.class_mismatch_warning("everything", cuprate) is None
-    assert logic.class_mismatch_warning("pnictides", None) is None
-    warning = logic.class_mismatch_warning("pnictides", cuprate)
+    cuprate = model_classes.ClassSuggestion("cuprates", "it contains Cu and O")
+    assert model_classes.default_class(cuprate, ["cuprates", "pnictides"]) == "cuprates"
+    assert model_classes.default_class(cuprate, ["pnictides", "everything"]) == "everything"
+    assert model_classes.default_class(cuprate, ["pnictides", "others"]) == "pnictides"
+    assert model_classes.default_class(None, []) is None
+    assert model_classes.class_mismatch_warning("cuprates", cuprate) is None
+    assert model_classes.class_mismatch_warning("everything", cuprate) is None
+    assert model_classes.class_mismatch_warning("pnictides", None) is None
+    warning = model_classes.class_mismatch_warning("pnictides", cuprate)
     assert "cuprates" in warning and "pnictides" in warning
-    assert "everything" in logic.class_mismatch_warning("others", logic.ClassSuggestion("everything", "x (cuprates, others)"))
+    assert "everything" in model_classes.class_mismatch_warning("others", model_classes.ClassSuggestion("everything", "x (cuprates, others)"))
 
 
-def candidate_table() -> pd.DataFrame:
+def five_candidates() -> pd.DataFrame:
     """Five candidates covering the funnel's cases."""
     return pd.DataFrame({
         "formula": ["A", "B", "C", "D", "E"],
@@ -110,37 +112,37 @@ def test_funnel_counts_and_thresholds():
         StageCount("raw", 0, 100), StageCount("non-negative", 40, 60), StageCount("element count", 10, 50),
         StageCount("unique", 2, 48), StageCount("novel", 1, 47), StageCount("SMACT-valid", 42, 5),
     ]
-    shown, mask = logic.engine_funnel(stages, candidate_table(), logic.Thresholds(5.0, 0.0))
+    shown, mask = funnel.engine_funnel(stages, five_candidates(), funnel.Thresholds(5.0, 0.0))
     assert [s.label for s in shown][:4] == ["raw samples", "basic filters", "unique", "novel"]
     assert [s.count for s in shown] == [100, 50, 48, 47, 3, 2, 1, 1]  # E is known, D invalid, C not SC, B Tc 4 K
     assert shown[-2].label == "Tc > 5 K" and shown[-1].label == "formation energy < 0 eV/atom"
     assert mask.tolist() == [True, False, False, False, False]
-    looser, _ = logic.table_funnel(candidate_table(), logic.Thresholds(3.0, 0.0))
+    looser, _ = funnel.table_funnel(five_candidates(), funnel.Thresholds(3.0, 0.0))
     assert [s.count for s in looser] == [3, 2, 2, 2]
 
 
 def test_funnel_without_property_models():
-    table = candidate_table()[["formula", "smact_valid", "novel"]]
-    shown, mask = logic.table_funnel(table, logic.Thresholds())
+    table = five_candidates()[["formula", "smact_valid", "novel"]]
+    shown, mask = funnel.table_funnel(table, funnel.Thresholds())
     assert [s.count for s in shown] == [3, None, None, None]
     assert not mask.any()
-    frame = logic.funnel_frame(shown)
+    frame = funnel.funnel_frame(shown)
     assert frame["remaining"].isna().sum() == 3 and frame.loc[0, "of first stage"] == "100.0 %"
 
 
 def test_filter_candidates():
-    table = candidate_table()
-    assert list(logic.filter_candidates(table, logic.CandidateFilter())["formula"]) == list("ABCDE")
-    assert list(logic.filter_candidates(table, logic.CandidateFilter(min_tc_kelvin=30))["formula"]) == ["A", "D", "E"]
-    assert list(logic.filter_candidates(table, logic.CandidateFilter(max_formation_ev=-0.25))["formula"]) == ["A", "D"]
-    assert list(logic.filter_candidates(table, logic.CandidateFilter(families=("N1",)))["formula"]) == ["A", "B"]
-    assert list(logic.filter_candidates(table, logic.CandidateFilter(scale_factors=(4,)))["formula"]) == ["D", "E"]
-    assert list(logic.filter_candidates(table, logic.CandidateFilter(rows=(1, 3, 99)))["formula"]) == ["B", "D"]
-    assert list(logic.filter_candidates(table, logic.CandidateFilter(text="C"))["formula"]) == ["C"]
+    table = five_candidates()
+    assert list(candidate_table.filter_candidates(table, candidate_table.CandidateFilter())["formula"]) == list("ABCDE")
+    assert list(candidate_table.filter_candidates(table, candidate_table.CandidateFilter(min_tc_kelvin=30))["formula"]) == ["A", "D", "E"]
+    assert list(candidate_table.filter_candidates(table, candidate_table.CandidateFilter(max_formation_ev=-0.25))["formula"]) == ["A", "D"]
+    assert list(candidate_table.filter_candidates(table, candidate_table.CandidateFilter(families=("N1",)))["formula"]) == ["A", "B"]
+    assert list(candidate_table.filter_candidates(table, candidate_table.CandidateFilter(scale_factors=(4,)))["formula"]) == ["D", "E"]
+    assert list(candidate_table.filter_candidates(table, candidate_table.CandidateFilter(rows=(1, 3, 99)))["formula"]) == ["B", "D"]
+    assert list(candidate_table.filter_candidates(table, candidate_table.CandidateFilter(text="C"))["formula"]) == ["C"]
     mask = np.array([True, False, False, False, True])
-    assert list(logic.filter_candidates(table, logic.CandidateFilter(only_funnel=True), mask)["formula"]) == ["A", "E"]
+    assert list(candidate_table.filter_candidates(table, candidate_table.CandidateFilter(only_funnel=True), mask)["formula"]) == ["A", "E"]
     # a Tc filter without predictions leaves nothing rather than everything
-    assert logic.filter_candidates(table[["formula"]], logic.CandidateFilter(min_tc_kelvin=1)).empty
+    assert candidate_table.filter_candidates(table[["formula"]], candidate_table.CandidateFilter(min_tc_kelvin=1)).empty
 
 
 def test_selected_rows_keep_candidates_only():
@@ -151,8 +153,8 @@ def test_selected_rows_keep_candidates_only():
         {"legendgroup": "reference", "customdata": ["BaFe2As2", "n/a"]},
         {"legendgroup": "candidates"},
     ]
-    assert logic.selected_rows(points) == (1, 4)
-    assert logic.selected_rows([]) == ()
+    assert candidate_table.selected_rows(points) == (1, 4)
+    assert candidate_table.selected_rows([]) == ()
 
 
 def settings(**changes) -> GenerationSettings:
@@ -162,28 +164,30 @@ def settings(**changes) -> GenerationSettings:
 
 
 def test_file_stem_names_the_run():
-    assert logic.file_stem(settings()) == "superdiff_BaFe2As2_pnictides_N2-4_200x50ancestral_seed7"
-    assert logic.file_stem(settings(references=("Ba(Fe0.9Co0.1)2As2",), scale_factors=(2, 4))).startswith(
+    assert run_settings.file_stem(settings()) == "superdiff_BaFe2As2_pnictides_N2-4_200x50ancestral_seed7"
+    assert run_settings.file_stem(settings(references=("Ba(Fe0.9Co0.1)2As2",), scale_factors=(2, 4))).startswith(
         "superdiff_BaFe1.8Co0.2As2_pnictides_N2_4_"
     )
-    many = logic.file_stem(settings(references=("YBa2Cu3O7", "HgBa2CuO4", "La2CuO4", "Bi2Sr2CaCu2O8"), model_class="cuprates"))
+    many = run_settings.file_stem(settings(references=("YBa2Cu3O7", "HgBa2CuO4", "La2CuO4", "Bi2Sr2CaCu2O8"), model_class="cuprates"))
     assert many.startswith("superdiff_YBa2Cu3O7+HgBa2CuO4+2more_cuprates_N2-4")
     unconditional = settings(references=(), model_class="others", method="ddpm")
-    assert logic.file_stem(unconditional) == "superdiff_unconditional_others_200x50ddpm_seed7"
-    assert logic.screen_file_stem(["A", "B"], "everything") == "superdiff_screen_2formulas_everything"
+    assert run_settings.file_stem(unconditional) == "superdiff_unconditional_others_200x50ddpm_seed7"
+    assert run_settings.screen_file_stem(["A", "B"], "everything") == "superdiff_screen_2formulas_everything"
 
 
 def test_run_settings_json_round_trip():
     original = settings(screening=ScreeningOptions(residual_threshold=0.1, max_elements=4, mixed_valence=True))
     card = {"data": {"sha256": "abc"}, "architecture": {"parameters": 10}, "training": {"best_epoch": 3}}
-    text = logic.run_settings_json(original, logic.Thresholds(10.0, -0.1), card)
+    text = run_settings.run_settings_json(original, funnel.Thresholds(10.0, -0.1), card)
     document = json.loads(text)
     assert document["model"] == {"model_class": "pnictides", "data_sha256": "abc", "parameters": 10, "best_epoch": 3}
     assert document["command"].startswith("superdiff generate --model pnictides --reference 'BaFe₂As₂' --scale-factor 2 3 4")
-    assert "--mixed-valence" in document["command"] and "--ilvr-stop 100" in document["command"]
-    restored, thresholds = logic.settings_from_json(text)
+    from superdiff_core.sampler import DEFAULT_CONDITIONING_STOP
+
+    assert "--mixed-valence" in document["command"] and f"--ilvr-stop {DEFAULT_CONDITIONING_STOP}" in document["command"]
+    restored, thresholds = run_settings.settings_from_json(text)
     assert restored == original
-    assert thresholds == logic.Thresholds(10.0, -0.1)
+    assert thresholds == funnel.Thresholds(10.0, -0.1)
 
 
 @pytest.mark.parametrize(
@@ -198,52 +202,52 @@ def test_run_settings_json_round_trip():
 )
 def test_bad_run_settings_json(text, message):
     with pytest.raises(InputError, match=message):
-        logic.settings_from_json(text)
+        run_settings.settings_from_json(text)
 
 
 def test_formulas_from_uploads_and_text():
-    assert logic.formulas_from_text("YBa2Cu3O7\n# a comment\nMgB2, Nb3Sn\n\n") == ["YBa2Cu3O7", "MgB2", "Nb3Sn"]
-    assert logic.formulas_from_upload("list.txt", b"# mine\nYBa2Cu3O7\n\nMgB2\n") == ["YBa2Cu3O7", "MgB2"]
-    assert logic.formulas_from_upload("t.csv", b"formula,tc\nYBa2Cu3O7,92\nMgB2,39\n") == ["YBa2Cu3O7", "MgB2"]
+    assert formula_lists.formulas_from_text("YBa2Cu3O7\n# a comment\nMgB2, Nb3Sn\n\n") == ["YBa2Cu3O7", "MgB2", "Nb3Sn"]
+    assert formula_lists.formulas_from_upload("list.txt", b"# mine\nYBa2Cu3O7\n\nMgB2\n") == ["YBa2Cu3O7", "MgB2"]
+    assert formula_lists.formulas_from_upload("t.csv", b"formula,tc\nYBa2Cu3O7,92\nMgB2,39\n") == ["YBa2Cu3O7", "MgB2"]
     with pytest.raises(InputError, match="no 'formula' column"):
-        logic.formulas_from_upload("t.csv", b"name,tc\nx,1\n")
+        formula_lists.formulas_from_upload("t.csv", b"name,tc\nx,1\n")
     with pytest.raises(InputError, match="not a UTF-8"):
-        logic.formulas_from_upload("t.txt", b"\xff\xfe\x00Y")
+        formula_lists.formulas_from_upload("t.txt", b"\xff\xfe\x00Y")
     with pytest.raises(InputError, match="no formula"):
-        logic.formulas_from_upload("t.txt", b"# only a comment\n")
+        formula_lists.formulas_from_upload("t.txt", b"# only a comment\n")
     with pytest.raises(InputError, match="at most"):
-        logic.check_formula_count(["MgB2"] * (logic.MAX_SCREEN_FORMULAS + 1))
+        formula_lists.check_formula_count(["MgB2"] * (formula_lists.MAX_SCREEN_FORMULAS + 1))
 
 
 def test_periodic_table_positions_and_heat_map_data():
-    positions = {symbol: logic.periodic_position(i + 1) for i, symbol in enumerate(ELEMENT_SYMBOLS)}
+    positions = {symbol: periodic_table.periodic_position(i + 1) for i, symbol in enumerate(ELEMENT_SYMBOLS)}
     assert positions["H"] == (1, 1) and positions["He"] == (1, 18)
     assert positions["B"] == (2, 13) and positions["Fe"] == (4, 8) and positions["Cu"] == (4, 11)
     assert positions["Ba"] == (6, 2) and positions["Hf"] == (6, 4) and positions["Rn"] == (6, 18)
     assert positions["La"] == (9, 3) and positions["Lu"] == (9, 17) and positions["Cm"] == (10, 10)
     assert len(set(positions.values())) == len(ELEMENT_SYMBOLS)  # no two elements share a cell
     vectors = np.array([parse_formula(f) for f in ("YBa2Cu3O7", "La2CuO4", "MgB2", "MgO")])
-    data = logic.element_tc_probability(vectors, np.array([92.0, 0.0, 39.0, np.nan]), 3.0)
+    data = periodic_table.element_tc_probability(vectors, np.array([92.0, 0.0, 39.0, np.nan]), 3.0)
     by_symbol = data.set_index("symbol")
     assert by_symbol.loc["Cu", "compounds"] == 2 and by_symbol.loc["Cu", "probability"] == 0.5
     assert by_symbol.loc["Mg", "compounds"] == 1 and by_symbol.loc["Mg", "probability"] == 1.0  # MgO has no Tc
-    values, labels = logic.periodic_grid(data, min_compounds=2)
+    values, labels = periodic_table.periodic_grid(data, min_compounds=2)
     assert values.shape == labels.shape == (10, 18)
     assert values[3, 10] == 0.5 and np.isnan(values[2, 1])  # Cu coloured, Mg (1 compound) grey
     assert labels[0, 0] == "H" and labels[9, 9] == "Cm"
 
 
 def test_table_1_and_card_helpers():
-    frame = logic.table_1_frame({"novel_percent": 99.5, "tc_mean_kelvin": float("nan"), "published": {"novel_percent": 100.0}})
+    frame = model_facts.table_1_frame({"novel_percent": 99.5, "tc_mean_kelvin": float("nan"), "published": {"novel_percent": 100.0}})
     assert frame.loc[0, "this run"] == 99.5 and frame.loc[0, "published (500,000 samples)"] == 100.0
     assert pd.isna(frame.loc[4, "this run"])
     card = {"training": {"best_epoch": 4, "loss": [1, 2]}, "flag": True, "config": {"k": 3, "scaling": "fraction"}}
-    assert logic.card_value(card, "training.best_epoch") == 4 and logic.card_value(card, "training.x.y", 0) == 0
+    assert model_facts.card_value(card, "training.best_epoch") == 4 and model_facts.card_value(card, "training.x.y", 0) == 0
     rows = [("epoch", "training.best_epoch"), ("loss", "training.loss"), ("flag", "flag"), ("none", "x"), ("config", "config")]
-    facts = logic.facts_frame(card, rows)
+    facts = model_facts.facts_frame(card, rows)
     assert facts["value"].tolist() == ["4", "1, 2", "yes", "k: 3; scaling: fraction"]
-    assert logic.progress_text(30, 120, 6.0) == "Sampling: step 30 of 120 · 6.0 s elapsed · about 18.0 s left"
-    assert logic.format_seconds(65) == "1 min 05 s"
+    assert formatting.progress_text(30, 120, 6.0) == "Sampling: step 30 of 120 · 6.0 s elapsed · about 18.0 s left"
+    assert formatting.format_seconds(65) == "1 min 05 s"
 
 
 def test_figures_build():
@@ -251,19 +255,55 @@ def test_figures_build():
         "formula": ["BaFe2As2", "SrFe2As2", "FeSe"], "tsne_x": [0.0, 1.0, 5.0], "tsne_y": [0.0, 1.0, 5.0],
         "cluster_name": ["Ba-Fe-As", "Ba-Fe-As", "Fe-Se"], "tc_kelvin": [38.0, 37.0, 8.0],
     })
-    candidates = candidate_table().assign(tsne_x=np.arange(5.0), tsne_y=np.arange(5.0), cluster_name="Ba-Fe-As")
+    candidates = five_candidates().assign(tsne_x=np.arange(5.0), tsne_y=np.arange(5.0), cluster_name="Ba-Fe-As")
     stars = pd.DataFrame({"formula": ["BaFe2As2"], "tsne_x": [0.0], "tsne_y": [0.0], "tc_kelvin": [np.nan]})
     figure = plots.map_figure(reference, candidates, stars, max_named=1)
     groups = [trace.legendgroup for trace in figure.data]
-    assert groups == ["supercon:other SuperCon clusters", "supercon:Ba-Fe-As", logic.CANDIDATE_GROUP, plots.REFERENCE_GROUP]
-    assert figure.data[2].marker.symbol == "circle-open" and figure.data[3].marker.symbol == "star"
+    assert groups == ["supercon:other SuperCon clusters", "supercon:Ba-Fe-As", candidate_table.CANDIDATE_GROUP, "reference:BaFe2As2"]
+    assert figure.data[2].marker.symbol == "circle" and figure.data[2].marker.size >= 9 and figure.data[3].marker.symbol == "star"
     assert [row[-1] for row in figure.data[2].customdata] == [0, 1, 2, 3, 4]
-    stages = [logic.FunnelStage("raw", 10), logic.FunnelStage("SC", None)]
+    stages = [funnel.FunnelStage("raw", 10), funnel.FunnelStage("SC", None)]
     assert list(plots.funnel_figure(stages).data[0].y) == ["raw"]
     histogram = plots.histogram_figure([1.0, np.nan, 2.0], "Tc", "K", {"ref": 1.5}, threshold=5.0)
     assert "1 without a prediction" in histogram.layout.title.text
-    heat = logic.element_tc_probability(np.array([parse_formula("MgB2")]), np.array([39.0]), 3.0)
+    assert histogram.layout.yaxis.tickformat == ",d" and histogram.layout.yaxis.dtick == 1  # whole counts
+    heat = periodic_table.element_tc_probability(np.array([parse_formula("MgB2")]), np.array([39.0]), 3.0)
     assert len(plots.periodic_table_figure(heat, 3.0, "t").data) == 3
+
+
+def test_per_reference_markers_and_histogram_colours():
+    reference = pd.DataFrame({"formula": ["X"], "tsne_x": [0.0], "tsne_y": [0.0], "cluster_name": ["c"], "tc_kelvin": [1.0]})
+    candidates = five_candidates().assign(
+        tsne_x=np.arange(5.0), tsne_y=np.arange(5.0), reference=["BaFe2As2", "BaFe2As2", "FeSe", "FeSe", "FeSe"],
+    )
+    stars = pd.DataFrame({"formula": ["BaFe2As2", "FeSe"], "tsne_x": [0.0, 4.0], "tsne_y": [0.0, 4.0], "tc_kelvin": [30.0, 8.0]})
+    figure = plots.map_figure(reference, candidates, stars)
+    candidate_traces = [t for t in figure.data if t.legendgroup == candidate_table.CANDIDATE_GROUP]
+    star_traces = [t for t in figure.data if t.marker.symbol == "star"]
+    assert [t.name for t in candidate_traces] == ["candidates from BaFe2As2", "candidates from FeSe"]
+    assert [t.name for t in star_traces] == ["★ BaFe2As2", "★ FeSe"] and [t.text[0] for t in star_traces] == ["BaFe2As2", "FeSe"]
+    assert candidate_traces[0].marker.color == star_traces[0].marker.color != star_traces[1].marker.color
+    assert candidate_traces[1].marker.color == star_traces[1].marker.color
+    assert sorted(r[-1] for t in candidate_traces for r in t.customdata) == [0, 1, 2, 3, 4]  # rows map back
+    histogram = plots.histogram_figure(candidates["tc_kelvin"], "Tc", "K", {"BaFe2As2": 30.0, "FeSe": 8.0}, groups=candidates["reference"])
+    assert len(histogram.data) == 2 and histogram.data[0].marker.color != histogram.data[1].marker.color
+    heights = [a.y for a in histogram.layout.annotations if a.text.startswith("★")]
+    assert len(set(heights)) == 2  # labels at their own heights, no overlap
+    spec = candidate_table.CandidateFilter(references=("FeSe",))
+    assert candidate_table.filter_candidates(candidates, spec)["formula"].tolist() == ["C", "D", "E"]
+
+
+def test_doping_plot_draws_points_and_a_fit():
+    curve = pd.DataFrame({"x": [0.1, 0.3, 0.2, 0.4, 0.1], "tc_kelvin": [10.0, 30.0, 25.0, 20.0, 12.0], "formula": list("abcde")})
+    figure = plots.doping_figure(curve)
+    assert figure.data[0].mode == "markers" and figure.data[1].mode == "lines"
+    assert np.all(np.diff(figure.data[1].x) > 0)  # the fitted curve is drawn left to right
+    assert plots.doping_fit(np.array([1.0, 1.0]), np.array([2.0, 3.0])) is None
+
+
+def test_format_seconds_in_hours():
+    assert formatting.format_seconds(2 * 3600 + 5 * 60) == "2 h 05 min"
+    assert formatting.format_seconds(59.0) == "59.0 s"
 
 
 def test_screen_formulas_keeps_every_row():
@@ -271,7 +311,8 @@ def test_screen_formulas_keeps_every_row():
 
     class_map = load_class_map(DEFAULT_MODELS_DIR, "pnictides")
     formulas = ["BaFe2As2", "Xx2O", "BaFe1.9Co0.1As2", "LaFeAsO0.9F0.1"]
-    table, vectors, _, leading = screen_formulas(formulas, None, class_map)
+    record = screen_formulas(formulas, RunModels(class_map=class_map), map_class="pnictides")
+    table, vectors, leading = record.table, record.vectors, record.leading_stages
     assert list(table["formula"]) == formulas
     assert [stage.count for stage in leading] == [4, 3]
     assert table.loc[1, "note"].startswith("unparsable formula") and pd.isna(table.loc[1, "tsne_x"])
@@ -292,6 +333,20 @@ def new_app():
 
 def no_exception(at) -> None:
     assert not at.exception, [e.value for e in at.exception]
+
+
+def wait_for_run(at, kind: str, timeout: float = RUN_TIMEOUT):
+    """Rerun the page (as the progress fragment does in a browser) until its background
+    run is finished and stored; returns the app."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while at.session_state[f"active:{kind}"] if f"active:{kind}" in at.session_state else False:
+        assert time.monotonic() < deadline, "the run did not finish in time"
+        active = at.session_state[f"active:{kind}"]
+        active.background.wait(0.5)
+        at.run(timeout=RUN_TIMEOUT)
+    return at
 
 
 @pytest.fixture(scope="module")
@@ -315,7 +370,7 @@ def generated(test_class):
     at.number_input(key="generate_steps").set_value(20)
     at.toggle(key="generate_keep_invalid").set_value(True)  # a few rows whatever the yield of the checkpoint
     at.button(key="generate_go").click().run(timeout=RUN_TIMEOUT)
-    return at
+    return wait_for_run(at, "generate")
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -415,9 +470,9 @@ def test_class_suggestion_mismatch_and_n_warning(test_class):
 
 
 def test_run_settings_file_fills_the_form(test_class):
-    text = logic.run_settings_json(
+    text = run_settings.run_settings_json(
         GenerationSettings(model_class=test_class, references=("MgB2",), scale_factors=(1, 2), samples=33, steps=17, seed=5),
-        logic.Thresholds(12.0, -0.2),
+        funnel.Thresholds(12.0, -0.2),
     )
     at = new_app().run()
     at.file_uploader(key="generate_settings_file").upload("run.json", text.encode(), "application/json").run()
@@ -432,14 +487,14 @@ def test_run_settings_file_fills_the_form(test_class):
 
 
 def test_steps_follow_the_class_until_changed():
-    from superdiff_core.sampler import default_steps
+    from superdiff_core.model_classes import get_model_class
 
     classes = available_classes(DEFAULT_MODELS_DIR)
     at = new_app().run()
     at.switch_page("pages/explore.py").run()
     for model_class in classes:
         at.selectbox(key="explore_class").set_value(model_class).run()
-        assert at.number_input(key="explore_steps").value == default_steps(model_class)
+        assert at.number_input(key="explore_steps").value == get_model_class(model_class).recommended_steps
     at.number_input(key="explore_steps").set_value(7).run()
     at.selectbox(key="explore_class").set_value(classes[0]).run()
     assert at.number_input(key="explore_steps").value == 7  # the user's choice stays
@@ -453,6 +508,7 @@ def test_explore_shows_table_1(test_class):
     at.number_input(key="explore_samples").set_value(48)
     at.number_input(key="explore_steps").set_value(20)
     at.button(key="explore_go").click().run(timeout=RUN_TIMEOUT)
+    wait_for_run(at, "explore")
     no_exception(at)
     table_1 = next(f.value for f in at.dataframe if "metric" in f.value.columns)
     assert table_1["metric"].iloc[0] == "novel %"
@@ -495,5 +551,5 @@ def test_missing_checkpoints_are_explained(tmp_path, monkeypatch):
     at.text_area(key="screen_text").input("MgB2").run()
     at.button(key="screen_go").click().run(timeout=RUN_TIMEOUT)
     no_exception(at)
-    assert any("No property scores" in i.value for i in at.info)
+    assert any("no property scores" in i.value.lower() for i in at.info)
     assert len(at.session_state["run:screen"].table) == 1

@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -70,13 +71,22 @@ def test_evaluate_prints_and_writes_table_1_metrics(tmp_path, capsys, test_class
         (["generate", "--model", "{cls}", "--models", "{tmp}"], "superdiff train --model"),
         (["evaluate", "--model", "{cls}", "--samples", "abc"], "whole number"),
         (["train-formation", "--ensemble", "0"], "at least 1"),
-        (["train-formation", "--dropout", "1"], "below 1"),
-        (["train-formation", "--weight-decay", "-0.1"], "at least 0"),
-        (["train-formation", "--weight-decay", "lots"], "expected a number"),
+        (["train-formation", "--architecture", "gnn"], "invalid choice"),
+        (["train-formation", "--epochs", "0"], "at least 1"),
+        (["train-formation", "--epochs", "lots"], "whole number"),
         (["train-formation", "--threads", "0"], "at least 1"),
+        (["screen", "--in", "{tmp}/f.txt", "--out", "{tmp}/o.csv", "--smact-timeout", "-1"], "must be a positive number"),
+        (["screen", "--in", "{tmp}/f.txt", "--out", "{tmp}/o.csv", "--smact-timeout", "0"], "must be a positive number"),
+        (["generate", "--model", "{cls}", "--reference", "YBa2Cu3O1e3"], "exponents are not amounts"),
+        (["generate", "--model", "{cls}", "--reference", "YBa2Cu3O7e-1"], "exponents are not amounts"),
+        (["generate", "--samples", "5"], "give --model CLASS"),
+        (["generate", "--settings", "{tmp}/missing.json"], "settings file not found"),
+        (["generate", "--settings", "{tmp}/run.json", "--seed", "3"], "leave out --seed"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv, fragment, tmp_path, capsys, test_class):
+    (tmp_path / "f.txt").write_text("MgB2\n")
+    (tmp_path / "run.json").write_text("{}")
     argv = [a.format(cls=test_class, tmp=tmp_path) for a in argv]
     status, _, stderr = run_cli(capsys, *argv)
     assert status == 2
@@ -103,3 +113,37 @@ def _check_one_line(stderr: str, fragment: str) -> None:
     assert "Traceback" not in stderr
     assert len(stderr.strip().splitlines()) == 1, stderr
     assert fragment in stderr
+
+
+def test_settings_file_reproduces_a_run_and_help_shows_defaults(tmp_path, capsys, test_class):
+    first = tmp_path / "a.csv"
+    common = ["--samples", "12", "--steps", "8", "--keep-invalid", "--no-map"]
+    assert run_cli(capsys, "generate", "--model", test_class, "--reference", "BaFe2As2", "--scale-factor", "2",
+                   "--seed", "4", "--out", str(first), *common)[0] == 0
+    settings = tmp_path / "a.settings.json"
+    assert json.loads(settings.read_text())["settings"]["seed"] == 4
+    second = tmp_path / "b.csv"
+    status, stdout, stderr = run_cli(capsys, "generate", "--settings", str(settings), "--no-map", "--out", str(second))
+    assert status == 0, stderr
+    assert pd.read_csv(first).equals(pd.read_csv(second))
+    help_text = subprocess.run([sys.executable, "-m", "superdiff_core", "generate", "--help"], capture_output=True, text=True).stdout
+    for fragment in ("--seed", "same seed gives the same candidates", "default: 500", "default: 2 3 4", "default: candidates.csv"):
+        assert fragment in " ".join(help_text.split()), fragment
+
+
+def test_screen_prints_the_funnel(tmp_path, capsys):
+    source = tmp_path / "f.txt"
+    source.write_text("formula,actual\nYBa2Cu3O7,92\nMgB2,39\nNotAFormula,0\n")
+    status, stdout, _ = run_cli(capsys, "screen", "--in", str(source), "--out", str(tmp_path / "o.csv"), "--quiet")
+    assert status == 0
+    assert "funnel:" in stdout and "parsed" in stdout and "predicted superconductor" in stdout
+    table = pd.read_csv(tmp_path / "o.csv")
+    assert table["formula"].tolist() == ["YBa2Cu3O7", "MgB2", "NotAFormula"] and "actual" in table.columns
+
+
+def test_unconditional_run_with_no_basic_candidate_says_so(tmp_path, capsys, test_class):
+    from superdiff_core.commands.generate import funnel_lines
+    from superdiff_core.run import RunRecord
+
+    record = RunRecord("generate", test_class, pd.DataFrame(), np.zeros((0, 96)))
+    assert funnel_lines(record) == ["unique –, novel – (no sample passed the basic filters)"]

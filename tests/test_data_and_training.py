@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from superdiff_core.checkpoints import load_diffusion
-from superdiff_core.data import SuperConSet, LoadReport, load_supercon, load_training_set, write_training_set
+from superdiff_core.data import LoadReport, SuperConSet, load_supercon, load_training_set, write_training_set
 from superdiff_core.errors import CheckpointError, InputError
 from superdiff_core.train import TrainingSettings, clipping_range, split_indices, train_diffusion
 from superdiff_core.unet1d import UNet1D, UNetConfig

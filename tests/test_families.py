@@ -6,21 +6,35 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from superdiff_core.artifacts import DEFAULT_MODELS_DIR
 from superdiff_core.composition import SYMBOL_TO_INDEX, parse_formula, vector_to_formula
 from superdiff_core.errors import InputError
 from superdiff_core.families import (
+    FAMILY_COLUMNS,
+    MIN_HEADLINE_MEMBERS,
+    annotate_candidates,
     derive_general_formula,
     doping_curve,
     family_formula,
+    family_kind,
     group_candidates,
+    is_headline,
     vectors_from_formulas,
 )
-from superdiff_core.maps import ElementOrder
+from superdiff_core.formula_notation import VARIABLE_NAMES, ElementOrder
 
 # How SuperCon writes these elements (host before dopant, cations before anions).
 CHEMIST_ORDER = ElementOrder.learn(
-    ["La1.85Sr0.15Cu1O4", "Y1Ba2Cu3O7", "Y0.9Ca0.1Ba2Cu3O7", "Y0.9Pr0.1Ba2Cu3O7", "Ba1Fe1.8Co0.2As2", "Ca0.9Pr0.1Fe2As2"]
+    ["La1.85Sr0.15Cu1O4", "Y1Ba2Cu3O7", "Y0.9Ca0.1Ba2Cu3O7", "Y0.9Pr0.1Ba2Cu3O7", "Ba1Fe1.8Co0.2As2", "Ca0.9Pr0.1Fe2As2",
+     "LiCu2O2"]
 )
+
+# The paper's own new families (Table 2): members and general formula as printed there.
+PAPER_FAMILIES = {
+    "Ba2-xCsxCuO3.3": ("Ba1.88Cs0.12CuO3.28", "Ba1.91Cs0.09CuO3.28", "Ba1.77Cs0.23CuO3.3", "Ba1.84Cs0.16CuO3.29"),
+    "Li1-xBexCu2O2": ("Li0.67Be0.34Cu2O2", "Li0.89Be0.11Cu2O2", "Li0.72Be0.28Cu2O2", "Li0.8Be0.2Cu2O2"),
+    "BaFe2-x-yCoxNiyAs2": ("BaFe1.72Co0.13Ni0.15As2", "BaFe1.74Co0.08Ni0.08As2", "BaFe1.7Co0.12Ni0.11As2", "BaFe1.8Co0.1Ni0.1As2"),
+}
 
 
 def vectors(*formulas: str) -> np.ndarray:
@@ -216,3 +230,129 @@ def test_doping_curve_rejects_bad_members() -> None:
         doping_curve(pd.DataFrame({"formula": ["MgB2", "Nb3Sn"], "tc_kelvin": [39, 18]}))
     with pytest.raises(InputError, match="row 2"):
         vectors_from_formulas(["MgB2", "Qq3"])
+
+
+# ---------------------------------------------------------------------------------------
+# The paper's Table 2 families (issue 9, item 4)
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cuprate_map():
+    from superdiff_core.maps import load_class_map
+
+    return load_class_map(DEFAULT_MODELS_DIR, "cuprates")
+
+
+@pytest.mark.parametrize("expected", list(PAPER_FAMILIES))
+def test_paper_table_2_families_are_written_as_the_paper_writes_them(expected: str, cuprate_map) -> None:
+    members = PAPER_FAMILIES[expected]
+    assert derive(*members).text == expected
+    assert derive_general_formula(vectors(*members), cuprate_map.element_order).text == expected  # SuperCon's order
+    assert derive_general_formula(vectors(*members[::-1]), ElementOrder()).text == expected  # no learned order
+
+
+def test_paper_families_ranges_are_the_observed_dopant_amounts() -> None:
+    cs = derive(*PAPER_FAMILIES["Ba2-xCsxCuO3.3"])
+    assert [(v.name, v.element) for v in cs.variables] == [("x", "Cs")]  # O3.28-3.30 is one constant, not y
+    assert (cs.variables[0].low, cs.variables[0].high) == pytest.approx((0.09, 0.23))
+    nickel = derive(*PAPER_FAMILIES["BaFe2-x-yCoxNiyAs2"])
+    assert nickel.ranges_text() == "x = 0.08–0.13; y = 0.08–0.15"
+    assert (nickel.values >= 0).all()
+
+
+def test_a_site_sum_off_by_rounding_still_shares_the_site() -> None:
+    # 0.67 + 0.34 = 1.01: the sampler's 2-decimal amounts, not a second variable
+    assert derive("Li0.67Be0.34Cu2O2", "Li0.8Be0.2Cu2O2", "Li0.9Be0.1Cu2O2").text == "Li1-xBexCu2O2"
+
+
+def test_a_slight_spread_is_rounded_to_what_it_supports() -> None:
+    assert derive("La1.9Sr0.1CuO4.01", "La1.8Sr0.2CuO4.03", "La1.85Sr0.15CuO4.02").text == "La2-xSrxCuO4"
+    # a real spread keeps its variable (test_anion_above_a_whole_number_and_a_dopant_together)
+    assert derive("La1.9Sr0.1CuO3.9", "La1.8Sr0.2CuO4.1", "La1.85Sr0.15CuO4").text == "La2-xSrxCuO3.9+y"
+
+
+def test_free_amounts_are_never_negative() -> None:
+    formula = derive("La1.9Sr0.1CuO3.9", "La1.8Sr0.2CuO4.1", "La1.85Sr0.15CuO4")
+    assert all(v.low >= 0 for v in formula.variables)
+    assert (formula.values >= 0).all()
+
+
+def test_more_free_amounts_than_the_members_support_is_not_a_family() -> None:
+    noise = ("Ba0.14Mn0.31Fe0.3Cu0.38Se0.49O0.52", "Ba0.3Mn0.2Fe0.5Cu0.2Se0.3O0.9", "Ba0.2Mn0.5Fe0.1Cu0.6Se0.2O0.4")
+    assert derive(*noise) is None  # 3 members, 6 unrelated varying amounts
+
+
+def test_the_reference_leads_the_writing_order() -> None:
+    members = vectors("YBa1.4Sr0.6Cu3O6Se0.51", "YBa1.3Sr0.7Cu3O6Se0.51", "YBa1.5Sr0.5Cu3O6Se0.51")
+    assert derive_general_formula(members, ElementOrder()).text.startswith("Ba")  # electronegativity: Ba before Y
+    assert derive_general_formula(members, ElementOrder().led_by("YBa1.4Sr0.6Cu3O6Se0.51")).text == "YBa2-xSrxCu3O6Se0.51"
+
+
+def test_variable_letters_cannot_join_the_symbol_before_them() -> None:
+    from superdiff_core.composition import ELEMENT_SYMBOLS
+
+    for letter in VARIABLE_NAMES:
+        assert not any(symbol + letter in ELEMENT_SYMBOLS for symbol in ELEMENT_SYMBOLS if len(symbol) == 1), letter
+    assert "u" not in VARIABLE_NAMES  # C + u = Cu
+
+
+# ---------------------------------------------------------------------------------------
+# Families worth headlining (issue 9, item 5)
+# ---------------------------------------------------------------------------------------
+
+REFERENCE = "YBa2Cu3O7"
+
+
+def test_family_kind_relative_to_the_reference() -> None:
+    extension = vectors("YBa2Cu3O6.9Se0.1", "YBa2Cu3O6.8Se0.2", "YBa2Cu3O6.7Se0.3")
+    assert family_kind(extension, REFERENCE) == ("extension", ("Se",))
+    assert family_kind(vectors("YBa2Cu3O6.9", "YBa2Cu3O6.8"), REFERENCE) == ("reference", ())
+    assert family_kind(vectors("YBa2Cu3O6.9Se0.1As0.1", "YBa2Cu3O6.8Se0.2As0.1"), REFERENCE) == ("reference", ("As", "Se"))
+    lost = vectors("Ba0.14Mn0.31Fe0.3Cu0.38Se0.49O0.52", "Ba0.2Mn0.3Fe0.3Cu0.4Se0.5O0.5")
+    assert family_kind(lost, "BaFe2As2")[0] == "other"
+    assert family_kind(extension, "")[0] == "unconditional"
+
+
+def test_headline_needs_enough_valid_members_a_formula_and_the_reference_kept() -> None:
+    assert is_headline(True, "extension", MIN_HEADLINE_MEMBERS, True)
+    assert not is_headline(True, "extension", MIN_HEADLINE_MEMBERS - 1, True)  # too few valid members
+    assert not is_headline(False, "extension", 10, True)  # inside a known cluster
+    assert not is_headline(True, "extension", 10, False)  # no general formula ("(mixed)")
+    assert not is_headline(True, "other", 10, True)  # lost a reference element: the model's prior
+
+
+def candidate_table(rows: list[tuple[str, str, bool]]) -> tuple[pd.DataFrame, np.ndarray]:
+    table = pd.DataFrame(rows, columns=["formula", "reference", "smact_valid"])
+    table["tc_kelvin"] = 10.0
+    return table, vectors(*table["formula"])
+
+
+def test_annotate_ranks_extensions_first_and_never_headlines_a_mismatched_model(cuprate_map) -> None:
+    reference = "Ag2Pd3Ge"  # far from every cuprate: all its families are new
+    extension = [(f"Ag2Pd{3 - x:.2f}Pt{x:.2f}GeSe0.2", reference, True) for x in (0.1, 0.2, 0.3)]
+    kept = [(f"Ag{2 - x:.2f}Au{x:.2f}Pd3Ge", reference, True) for x in (0.1, 0.2, 0.3, 0.4)]  # reference + Au
+    same = [(f"Ag2Pd3Ge{x:.2f}", reference, True) for x in (0.5, 0.6, 0.7, 0.8, 0.9)]
+    mismatched = [(f"Ba0.1Mn{m:.2f}Fe0.3Ge0.1Se0.5", reference, True) for m in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)]
+    few_valid = [(f"Ag2Pd3Ge{1 + x:.2f}S0.3", reference, ok) for x, ok in ((0.1, True), (0.2, False), (0.3, False))]
+    table, amounts = candidate_table(same + mismatched + kept + few_valid + extension)
+    annotated, families = annotate_candidates(table, amounts, cuprate_map, preview=True)
+    assert list(families.columns) == list(FAMILY_COLUMNS)
+    by_formula = families.set_index("general_formula")
+    assert by_formula.loc["Ag2-xAuxPd3Ge", "family_kind"] == "extension"
+    assert by_formula.loc["Ag2Pd3-xPtxGeSe0.2", "family_kind"] == "reference"  # two new elements
+    assert by_formula.loc["Ag2Pd3Ge1-x", "family_kind"] == "reference"
+    mismatched_row = families[families["family_kind"] == "other"]
+    assert len(mismatched_row) == 1 and not mismatched_row["headline"].any()
+    low_validity = families[families["elements"].str.contains("S") & ~families["elements"].str.contains("Se")]
+    assert len(low_validity) == 1 and low_validity["n_valid"].iloc[0] == 1 and not low_validity["headline"].iloc[0]
+    headlines = families[families["headline"]]
+    assert headlines["general_formula"].tolist()[0] == "Ag2-xAuxPd3Ge"  # the extension first, although smaller
+    assert headlines["family_kind"].tolist() == ["extension", "reference", "reference"]
+    assert headlines["n_members"].tolist()[1:] == [5, 3]  # then by members
+    assert families["headline"].tolist() == sorted(families["headline"].tolist(), reverse=True)  # headlines first
+    assert families["family_id"].iloc[0] == "N1"
+    first = annotated[annotated["family_id"] == "N1"]
+    assert sorted(vector_to_formula(v) for v in vectors(*first["formula"])) == sorted(
+        vector_to_formula(v) for v in vectors(*(f for f, _, _ in kept))
+    )

@@ -82,3 +82,39 @@ def test_ilvr_correction_replaces_the_low_frequencies_with_the_reference():
     corrected = ilvr_correction(proposal, reference, phi)
     expected = reference @ phi.T + proposal - proposal @ phi.T
     assert np.allclose(corrected, expected)
+
+
+def test_pettifor_permutation_is_a_permutation_and_orders_by_mendeleev_number():
+    from pymatgen.core import Element
+
+    from superdiff_core.chemical_order import order_permutation, permutation_matrix
+
+    permutation = order_permutation("pettifor")
+    assert sorted(permutation.tolist()) == list(range(96))
+    mendeleev = [Element.from_Z(int(i) + 1).mendeleev_no for i in permutation]
+    assert mendeleev == sorted(mendeleev)
+    assert np.array_equal(order_permutation("z"), np.arange(96))
+    matrix = permutation_matrix("pettifor")
+    assert np.allclose(matrix @ matrix.T, np.eye(96))
+
+
+@pytest.mark.parametrize("scale_factor", [2, 3, 4])
+def test_pettifor_filter_keeps_constants_and_smooths_along_chemical_neighbours(scale_factor):
+    from superdiff_core.composition import SYMBOL_TO_INDEX
+
+    phi = low_pass_matrix(scale_factor, order="pettifor")
+    assert np.allclose(phi @ np.full(96, 2.0), 2.0)
+    assert not np.allclose(phi, low_pass_matrix(scale_factor))
+    spike = np.zeros(96)
+    spike[SYMBOL_TO_INDEX["Se"]] = 1.0
+    z_spread, pettifor_spread = low_pass_matrix(scale_factor) @ spike, phi @ spike
+    # Z order spreads Se onto As/Br; Pettifor order onto S/Te (its chemical neighbours)
+    assert z_spread[SYMBOL_TO_INDEX["As"]] > abs(z_spread[SYMBOL_TO_INDEX["S"]])
+    assert pettifor_spread[SYMBOL_TO_INDEX["S"]] > abs(pettifor_spread[SYMBOL_TO_INDEX["As"]])
+
+
+def test_unknown_filter_order_is_rejected():
+    from superdiff_core.chemical_order import check_filter_order
+
+    with pytest.raises(ValueError, match="filter order"):
+        check_filter_order("alphabetical")

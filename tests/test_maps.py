@@ -11,27 +11,29 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from superdiff_core.artifacts import DEFAULT_MODELS_DIR
 from superdiff_core.cli import main
 from superdiff_core.composition import parse_formula
-from superdiff_core.data import MODEL_CLASSES
 from superdiff_core.errors import CheckpointError, InputError
 from superdiff_core.families import FAMILY_COLUMNS, annotate_candidates, derive_general_formula
+from superdiff_core.map_building import (
+    RADIUS_QUANTILE,
+    RANDOM_INSIDE_SHARE,
+    build_maps,
+    inside_radius,
+    nearest_other_distances,
+    random_compositions,
+)
 from superdiff_core.maps import (
-    DEFAULT_MODELS_DIR,
     MAPS_FOLDER,
     OUTSIDE_NAME,
     assign_clusters,
-    build_maps,
-    RADIUS_QUANTILE,
-    RANDOM_INSIDE_SHARE,
     fraction_outside_known_clusters,
-    inside_radius,
     load_class_map,
-    nearest_other_distances,
     place_candidates,
-    random_compositions,
     to_fractions,
 )
+from superdiff_core.model_classes import MODEL_CLASSES
 from superdiff_core.results import MAP_COLUMNS, write_candidates_csv
 
 MAPS_DIR = DEFAULT_MODELS_DIR / MAPS_FOLDER
@@ -215,6 +217,16 @@ def test_families_command_rejects_bad_input(tmp_path: Path, capsys, arguments: l
     assert status == 2
     assert message in error and len(error.strip().splitlines()) == 1 and "Traceback" not in error
     assert not (tmp_path / "f.csv").exists()
+
+
+def test_families_command_skips_unparsable_rows_of_screen_output(tmp_path: Path, capsys) -> None:
+    source = tmp_path / "scored.csv"
+    pd.DataFrame({"formula": ["La1.85Sr0.15CuO4", "NotAFormula", "La1.9Sr0.1CuO4", "La1.8Sr0.2CuO4"],
+                  "note": ["", "unparsable formula", "", ""]}).to_csv(source, index=False)
+    status = main(["families", "--in", str(source), "--model", "cuprates", "--out", str(tmp_path / "f.csv")])
+    output = capsys.readouterr().out
+    assert status == 0
+    assert "skipped 1 rows whose formula does not parse" in output and "3 candidates" in output
 
 
 def test_families_command_names_a_missing_file_and_missing_maps(tmp_path: Path, capsys) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -18,19 +19,35 @@ from superdiff_core.properties import (
     load_property_models,
     superconductivity_summary,
 )
-from superdiff_core.properties.features import FORMATION_ELEMENTS, composition_property_features, element_property_table
+from superdiff_core.properties.features import composition_property_features, element_property_table
 from superdiff_core.properties.formation import (
-    ElemNet, ElemNetEnsemble, FormationConfig, fit_formation_ensemble, fit_formation_network, save_state_atomically,
+    STD_COLUMN,
+    WEIGHTS_FILE,
+    FormationModel,
+    load_formation_weights,
+    save_formation_weights,
+    tokens_from_amounts,
 )
+from superdiff_core.properties.formation_training import FormationConfig, FormationData, fit_formation, load_element_table
 from superdiff_core.properties.superconductor import (
+    BoostedClassifierConfig,
     ClassifierConfig,
+    GuidanceConfig,
     RegressorConfig,
     SuperconductorModels,
-    fit_classifier,
-    fit_regressor,
+    TcInterval,
     pack_vectors,
     regression_features,
     unpack_vectors,
+)
+from superdiff_core.properties.superconductor_training import (
+    conformal_interval,
+    fit_boosted_logit,
+    fit_classifier,
+    fit_guidance,
+    fit_regressor,
+    isotonic_knots,
+    neighbourhood_median,
 )
 from superdiff_core.properties.tree_ensemble import export_ensemble
 
@@ -47,22 +64,104 @@ def score(models, formulas: list[str]) -> pd.DataFrame:
 # ---------------------------------------------------------------- committed artifacts
 
 
-def test_cuprate_is_a_superconductor_with_cuprate_tc(models):
+def test_cuprate_is_a_superconductor_with_its_measured_tc(models):
     row = score(models, ["YBa2Cu3O7"]).loc["YBa2Cu3O7"]
     assert bool(row["is_superconductor"]) and row["sc_probability"] > 0.5
-    assert 30.0 <= row["tc_kelvin"] <= 130.0
+    assert 80.0 <= row["tc_kelvin"] <= 95.0  # measured about 92 K (SuperCon's own row says 30.3 K)
     assert row["note"] == ""
 
 
-def test_simple_salt_is_not_a_superconductor(models):
-    row = score(models, ["NaCl"]).loc["NaCl"]
+@pytest.mark.parametrize("formula", ["NaCl", "Al2O3", "Cu", "Au"])
+def test_ordinary_compounds_and_metals_are_not_superconductors(models, formula):
+    row = score(models, [formula]).loc[formula]
     assert not bool(row["is_superconductor"])
     assert row["tc_kelvin"] == 0.0
 
 
-def test_alumina_has_clearly_negative_formation_energy(models):
-    energy = score(models, ["Al2O3"]).loc["Al2O3", "formation_energy_ev_per_atom"]
-    assert energy < -1.5  # OQMD: about -3.4 eV/atom
+def test_superconductor_columns_carry_a_calibrated_probability_and_an_interval():
+    models = SuperconductorModels.load("checkpoints")
+    vectors = np.array([parse_formula(f) for f in ("YBa2Cu3O7", "MgB2", "NaCl")])
+    predicted = models.predict(vectors)
+    assert predicted["is_superconductor"].tolist() == [True, True, False]
+    low, tc, high = predicted["tc_low_kelvin"], predicted["tc_kelvin"], predicted["tc_high_kelvin"]
+    assert np.all(low[:2] < tc[:2]) and np.all(tc[:2] < high[:2]) and (low[2], tc[2], high[2]) == (0.0, 0.0, 0.0)
+    card = models.card
+    coverage = card["regressor"]["interval"]["held_out_coverage"]
+    assert abs(coverage - card["regressor"]["interval"]["level"]) < 0.05  # measured on folds it was not calibrated on
+    assert card["classifier"]["calibration"].startswith("isotonic")
+    for source in ("supercon_non_superconductor", "cod", "pooled"):
+        assert 0.5 < card["classifier"]["cross_validated"][source]["roc_auc"] <= 1.0
+
+
+def test_guidance_network_gradients_match_finite_differences():
+    network = SuperconductorModels.load("checkpoints").guidance.double()
+    amounts = torch.tensor(np.array([parse_formula(f) for f in ("YBa2Cu3O6.9", "MgB2")]), dtype=torch.float64, requires_grad=True)
+    logit, tc = network(amounts)
+    (gradient,) = torch.autograd.grad(tc.sum() + logit.sum(), amounts)
+    assert gradient.shape == (2, 96) and torch.isfinite(gradient).all() and gradient.abs().sum() > 0
+    step = 1e-6
+    for row, element in ((0, 7), (0, 28), (1, 4), (1, 30)):  # O, Cu, B, and Ga (absent from MgB2)
+        # amounts >= 0 is the domain: at an absent element (amount 0) only the one-sided
+        # difference into the domain is defined (a central one would step to a negative amount)
+        absent = float(amounts.detach()[row, element]) == 0.0
+        shifted = amounts.detach().clone()
+        shifted[row, element] += step
+        with torch.no_grad():
+            up = sum(part[row] for part in network(shifted))
+            shifted[row, element] -= step if absent else 2 * step
+            down = sum(part[row] for part in network(shifted))
+        numeric = float((up - down) / (step if absent else 2 * step))
+        assert numeric == pytest.approx(float(gradient[row, element]), rel=1e-3, abs=1e-5)
+
+
+def test_textbook_compounds_have_negative_formation_energy(models):
+    energy = score(models, ["NaCl", "Al2O3", "MgO"])["formation_energy_ev_per_atom"]
+    # the issue asks for the right sign; OQMD gives about -2.1, -3.4 and -3.0 (the shipped model: -2.05, -3.06, -1.71)
+    assert energy["NaCl"] < -1.5 and energy["Al2O3"] < -2.5 and energy["MgO"] < -1.0
+
+
+@pytest.mark.xfail(strict=True, reason="known miss of the shipped formation model: MgB2 comes out at +0.28 eV/atom "
+                   "(OQMD about -0.3); open in issue 10. strict: this test fails once the model gets it right, "
+                   "so the mark is removed then")
+def test_mgb2_has_negative_formation_energy(models):
+    energy = score(models, ["MgB2"])["formation_energy_ev_per_atom"]
+    assert -0.6 < energy["MgB2"] < -0.05  # OQMD about -0.3 eV/atom (the first model said +0.20)
+
+
+def test_formation_spread_is_positive_and_nan_with_the_energy():
+    model = FormationModel.load("checkpoints")
+    vectors = np.array([parse_formula(f) for f in ("MgB2", "NaCl", "Cm2O3")])
+    energies, stds, notes = model.predict_with_spread(vectors)
+    assert np.all(stds[:2] > 0.001) and np.all(stds[:2] < 1.0) and np.isnan(stds[2]) and np.isnan(energies[2])
+    assert model.card["metrics"]["spread"]["column"] == STD_COLUMN
+    np.testing.assert_allclose(model.predict(vectors)[0][:2], energies[:2])
+    coverage = model.card["metrics"]["spread"]["test_coverage"]["within_1_std"]
+    assert 0.55 < coverage < 0.8  # calibrated to 68.3 % on validation, measured on test
+
+
+def test_formation_gradient_matches_finite_differences():
+    import copy
+
+    reference = FormationModel.load("checkpoints")
+    model = FormationModel.load("checkpoints")
+    model.network = copy.deepcopy(model.network).double()
+    amounts = torch.tensor(np.array([parse_formula("MgB2"), parse_formula("Al2O3")]), dtype=torch.float64, requires_grad=True)
+    for all_elements in (False, True):
+        energy = model.energy_of_amounts(amounts, all_elements=all_elements)
+        (gradient,) = torch.autograd.grad(energy.sum(), amounts)
+        with torch.no_grad():
+            loaded = reference.predict(amounts.detach().numpy())[0]
+            np.testing.assert_allclose(energy.detach().numpy(), loaded, rtol=2e-4, atol=1e-4)  # same function as predict (float64 vs float32)
+            for row, column in ((0, 11), (0, 4), (1, 12), (1, 7)):  # Mg, B, Al, O
+                step = torch.zeros_like(amounts)
+                step[row, column] = 1e-5
+                numeric = (model.energy_of_amounts(amounts + step, all_elements) - model.energy_of_amounts(amounts - step, all_elements))[row] / 2e-5
+                assert abs(float(numeric) - float(gradient[row, column])) < 1e-5 + 1e-3 * abs(float(numeric))
+    assert float(gradient.abs().sum()) > 0
+    # with all 96 tokens the function is smooth in an absent element too (one-sided derivative at 0)
+    energy = model.energy_of_amounts(amounts, all_elements=True)
+    (gradient,) = torch.autograd.grad(energy[0], amounts)
+    assert float(gradient[0, 12]) != 0.0  # Al is absent from MgB2
 
 
 def test_elements_outside_formation_coverage_get_a_reason_not_a_number(models):
@@ -159,6 +258,23 @@ def test_classifier_refits_on_tiny_subset():
     assert balanced.predict(vectors).tolist() == labels.tolist()  # exact matches decide alone
 
 
+def test_boosted_classifier_refits_on_tiny_subset_and_matches_scikit_learn():
+    vectors, labels = tiny_data()
+    config = BoostedClassifierConfig(n_estimators=20, max_leaf_nodes=4, min_samples_leaf=2, features="fraction+properties")
+    classifier = fit_boosted_logit(vectors, labels, config, element_property_table())
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    reference = HistGradientBoostingClassifier(max_iter=20, max_leaf_nodes=4, min_samples_leaf=2, early_stopping=False,
+                                               random_state=0)
+    features = regression_features(vectors, config.features, element_property_table())
+    reference.fit(features, labels)
+    np.testing.assert_allclose(classifier.logit(vectors), reference.decision_function(features), rtol=1e-6, atol=1e-6)
+    classifier.calibration_logit, classifier.calibration_probability = isotonic_knots(classifier.logit(vectors), labels)
+    probability = classifier.probability(vectors)
+    assert np.all(np.diff(classifier.calibration_probability) >= 0) and np.all((probability >= 0) & (probability <= 1))
+    assert probability[labels].mean() > 0.8 and probability[~labels].mean() < 0.2
+
+
 @pytest.mark.parametrize("model", ["random_forest", "extra_trees", "hist_gradient_boosting"])
 def test_regressor_refits_and_exported_trees_match_scikit_learn(model):
     vectors = np.array([parse_formula(f) for f in TINY_SUPERCONDUCTORS])
@@ -168,7 +284,7 @@ def test_regressor_refits_and_exported_trees_match_scikit_learn(model):
     predicted = regressor.predict(vectors)
     assert predicted.shape == (len(tc),) and np.all(predicted >= 0)
     assert np.corrcoef(predicted, tc)[0, 1] > 0.6
-    from superdiff_core.properties.superconductor import _make_estimator
+    from superdiff_core.properties.superconductor_training import _make_estimator
 
     estimator = _make_estimator(config)
     features = regression_features(vectors, config.features, element_property_table())
@@ -178,31 +294,70 @@ def test_regressor_refits_and_exported_trees_match_scikit_learn(model):
     np.testing.assert_allclose(export_ensemble(estimator).predict(probes), estimator.predict(probes), rtol=1e-6, atol=1e-5)
 
 
+def test_neighbourhood_median_replaces_an_outlier_by_its_close_relatives():
+    vectors = np.array([parse_formula(f) for f in ("YBa2Cu3O7", "YBa2Cu3O6.95", "YBa2Cu3O6.9", "MgB2", "YBa2Cu3O6")])
+    tc = np.array([30.3, 88.0, 85.0, 33.0, 0.5])
+    smoothed = neighbourhood_median(vectors, tc, radius=0.01)
+    assert smoothed.tolist() == [85.0, 85.0, 85.0, 33.0, 0.5]  # O6 is 0.04 away: not a relative
+    np.testing.assert_array_equal(neighbourhood_median(vectors, tc, radius=0.0), tc)
+
+
+def test_conformal_interval_covers_its_level_on_fresh_errors():
+    rng = np.random.default_rng(0)
+    predicted = rng.uniform(0, 100, 4000)
+    actual = predicted + rng.normal(size=4000) * (1 + predicted / 10)  # errors grow with Tc
+    interval = conformal_interval(predicted[:2000], actual[:2000], level=0.9, bins=5)
+    low, high = interval.bounds(predicted[2000:])
+    assert 0.87 < np.mean((actual[2000:] >= low) & (actual[2000:] <= high)) < 0.93
+    assert interval.half_widths[-1] > 3 * interval.half_widths[0] and np.all(low >= 0)
+
+
 def test_tc_models_round_trip_through_npz(tmp_path):
     vectors, labels = tiny_data()
-    classifier_config = ClassifierConfig(n_neighbors=3, scaling="sqrt_fraction")
+    table = element_property_table()
+    classifier_config = BoostedClassifierConfig(n_estimators=5, max_leaf_nodes=4, min_samples_leaf=2, threshold=0.4)
+    classifier = fit_boosted_logit(vectors, labels, classifier_config, table)
+    classifier.calibration_logit, classifier.calibration_probability = isotonic_knots(classifier.logit(vectors), labels)
     regressor_config = RegressorConfig(model="extra_trees", features="fraction", n_estimators=5)
+    tc = np.array(list(TINY_SUPERCONDUCTORS.values()))
+    guidance_config = GuidanceConfig(hidden=8, epochs=2, batch_size=8)
+    guidance = fit_guidance(vectors, labels, np.r_[tc, np.zeros((~labels).sum())], guidance_config, table)
     models = SuperconductorModels(
-        fit_classifier(vectors, labels, classifier_config),
-        fit_regressor(vectors[labels], np.array(list(TINY_SUPERCONDUCTORS.values())), regressor_config),
-        0.9, 0.2, card={},
+        classifier, fit_regressor(vectors[labels], tc, regressor_config), 0.9, 0.2, card={},
+        interval=TcInterval(np.array([20.0]), np.array([5.0, 15.0]), 0.9), guidance=guidance,
     )
     folder = tmp_path / "tc"
     folder.mkdir()
     models.save(folder)
-    from dataclasses import asdict
-
     from superdiff_core.properties.artifacts import write_card
 
     write_card(folder, {
-        "classifier": {"config": asdict(classifier_config), "rates_used_for_rho": {"true_positive_rate": 0.9, "false_positive_rate": 0.2}},
-        "regressor": {"config": asdict(regressor_config)},
+        "classifier": {"kind": "boosted", "config": dataclasses.asdict(classifier_config),
+                       "rates_used_for_rho": {"true_positive_rate": 0.9, "false_positive_rate": 0.2}},
+        "regressor": {"config": dataclasses.asdict(regressor_config)},
+        "guidance": {"config": dataclasses.asdict(guidance_config)},
     })
     loaded = SuperconductorModels.load(tmp_path)
     queries = np.array([parse_formula(f) for f in ("YBa2Cu3O6.5", "NaI", "MgB1.9C0.1")])
-    np.testing.assert_array_equal(loaded.classifier.probability(queries), models.classifier.probability(queries))
-    np.testing.assert_array_equal(loaded.regressor.predict(queries), models.regressor.predict(queries))
-    assert loaded.rho(0.55) == pytest.approx(0.5)
+    for name, values in models.predict(queries).items():
+        np.testing.assert_array_equal(loaded.predict(queries)[name], values)
+    np.testing.assert_array_equal(loaded.guidance.predict(queries)[1], models.guidance.predict(queries)[1])
+    assert loaded.classifier.config.threshold == 0.4 and loaded.rho(0.55) == pytest.approx(0.5)
+    np.testing.assert_array_equal(loaded.interval.bounds(np.array([10.0, 30.0]))[1], [15.0, 45.0])
+
+
+def test_tc_artifact_loads_without_unpickling(tmp_path, monkeypatch):
+    import pickle
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("something was unpickled")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    models = SuperconductorModels.load("checkpoints")
+    assert models.guidance is not None and models.interval is not None
+    with np.load("checkpoints/tc/tc_models.npz", allow_pickle=False) as stored:
+        assert all(stored[name].dtype != object for name in stored.files)
 
 
 def test_pack_vectors_round_trip():
@@ -218,75 +373,76 @@ def test_property_features_match_a_hand_computed_mean():
     assert (z_mean, z_deviation, z_min, z_max) == (14.0, 3.0, 11.0, 17.0)
 
 
-def test_formation_network_refits_keeps_best_epoch_and_loads_weights_only(tmp_path):
-    rng = np.random.default_rng(0)
-    inputs = rng.dirichlet(np.ones(len(FORMATION_ELEMENTS)) * 0.1, size=300).astype(np.float32)
-    energies = inputs @ rng.normal(size=len(FORMATION_ELEMENTS))
-    config = FormationConfig(hidden_widths=(32, 16), dropout=0.2, epochs=4, batch_size=32, learning_rate=3e-3)
-    path = tmp_path / "weights.pt"
-    fit = fit_formation_network(inputs[:240], energies[:240], inputs[240:], energies[240:], config, checkpoint_path=path, progress=False)
-    best = min(fit.history, key=lambda row: row["validation_mae"])
-    assert fit.best_epoch == best["epoch"] and fit.epochs_run == 4
-    network = ElemNet((32, 16), 0.2)
-    network.load_state_dict(torch.load(path, weights_only=True))
-    network.eval()
-    x = torch.from_numpy(inputs[240:])
+def _tiny_formation_data(seed: int, n: int) -> FormationData:
+    rng = np.random.default_rng(seed)
+    vectors = np.zeros((n, 96))
+    for row in vectors:
+        chosen = rng.choice([2, 3, 10, 11, 12, 13, 25, 28, 55], size=rng.integers(1, 4), replace=False)
+        row[chosen] = rng.integers(1, 4, size=len(chosen))
+    energies = -0.8 * (vectors[:, 10] > 0) + (vectors / vectors.sum(1, keepdims=True)) @ rng.normal(size=96) * 0.1
+    return FormationData(np.array([f"row{i}" for i in range(n)]), vectors, energies, "", None)
+
+
+def test_formation_refits_on_a_tiny_subset_and_resumes(tmp_path):
+    table, source = load_element_table(None)  # the committed weight file carries the element table
+    assert table.shape == (96, 200) and "mat2vec" in source["citation"]
+    train, validation = _tiny_formation_data(0, 160), _tiny_formation_data(1, 40)
+    config = FormationConfig(width=16, heads=2, layers=1, feedforward=32, batch_size=32, epochs=3, learning_rate=3e-3, max_minutes=1e-6)
+    resume = tmp_path / "resume.pt"
+    first = fit_formation(train, validation, table, config, resume_path=resume, progress=False)
+    assert first.epochs_run == 1 and first.stopped_because == "time limit" and resume.is_file()
+    second = fit_formation(train, validation, table, dataclasses.replace(config, max_minutes=60.0), resume_path=resume, progress=False)
+    assert second.epochs_run == 3 and second.history[0] == first.history[0]  # continued, not restarted
+    best = min(second.history, key=lambda row: row["validation_mae"])
+    assert second.best_epoch == best["epoch"]
+    assert best["validation_mae"] < np.mean(np.abs(validation.energies - train.energies.mean()))  # learnt something
+    path = tmp_path / WEIGHTS_FILE
+    save_formation_weights(path, second.network, config.network_config(), {"std_scale": 1.5})
+    network, stored_config, calibration = load_formation_weights(path)
+    assert stored_config["width"] == 16 and calibration["std_scale"] == 1.5 and not list(tmp_path.glob(".*tmp*"))
+    tokens, fractions = tokens_from_amounts(validation.vectors)
     with torch.inference_mode():
-        first, second, fitted = network(x), network(x), fit.network(x)
-    torch.testing.assert_close(first, second)  # dropout is off at inference
-    torch.testing.assert_close(first, fitted)  # the file holds the best epoch's weights
-    save_state_atomically(network.state_dict(), path)
-    assert not list(tmp_path.glob(".*tmp"))
+        torch.testing.assert_close(network(torch.from_numpy(tokens), torch.from_numpy(fractions))[0],
+                                   second.network(torch.from_numpy(tokens), torch.from_numpy(fractions))[0])
 
 
-def test_formation_ensemble_averages_its_members_and_reloads_from_the_checkpoint(tmp_path):
-    rng = np.random.default_rng(1)
-    inputs = rng.dirichlet(np.ones(len(FORMATION_ELEMENTS)) * 0.1, size=200).astype(np.float32)
-    energies = inputs @ rng.normal(size=len(FORMATION_ELEMENTS))
-    config = FormationConfig(hidden_widths=(16, 8), epochs=2, batch_size=32, ensemble_size=2, seed=5)
-    path = tmp_path / "ensemble.pt"
-    fit = fit_formation_ensemble(inputs[:160], energies[:160], inputs[160:], energies[160:], config, checkpoint_path=path, progress=False)
-    assert [member.seed for member in fit.members] == [5, 6]
-    reloaded = ElemNetEnsemble.empty(2, (16, 8), 0.0)
-    reloaded.load_state_dict(torch.load(path, weights_only=True))
-    reloaded.eval()
-    x = torch.from_numpy(inputs[160:])
-    with torch.inference_mode():
-        mean_of_members = (fit.members[0].network(x) + fit.members[1].network(x)) / 2
-        torch.testing.assert_close(reloaded(x), mean_of_members)
-        assert not torch.allclose(fit.members[0].network(x), fit.members[1].network(x))  # different seeds
+def test_formation_weights_load_without_unpickling(tmp_path):
+    payload = torch.load(f"checkpoints/formation/{WEIGHTS_FILE}", weights_only=True)
+    assert payload["config"]["architecture"] in ("attention", "mlp") and "element_table" in payload["state_dict"]
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("unpickled!",))
+
+    bad = tmp_path / "formation"
+    bad.mkdir()
+    torch.save({"format": "superdiff-formation-v2", "config": Evil()}, bad / WEIGHTS_FILE)
+    (bad / "card.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        FormationModel.load(tmp_path)
 
 
-def test_enrichment_uses_models_already_loaded_without_reading_the_folder(tmp_path):
-    from superdiff_core.enrich import add_properties
-    from superdiff_core.pipeline import GenerationResult, GenerationSettings
-
-    vectors = np.array([parse_formula("YBa2Cu3O7"), parse_formula("NaCl")])
-    result = GenerationResult(pd.DataFrame({"formula": ["YBa2Cu3O7", "NaCl"]}), vectors, [], 100.0, 100.0, 2,
-                              GenerationSettings("cuprates"))
-    empty_folder = tmp_path / "no-models"
-    assert "no property scores" in add_properties(result, empty_folder)  # nothing to load there
-    assert add_properties(result, empty_folder, models=load_property_models()) is None
-    assert result.table["is_superconductor"].tolist() == [True, False]
-
-
-def test_train_formation_command_writes_a_loadable_ensemble_card_and_plot(tmp_path, capsys):
+def test_train_formation_command_writes_a_loadable_model_card_and_plot(tmp_path, capsys):
     from superdiff_core.cli import main
-    from superdiff_core.properties.formation import FormationModel
 
     rng = np.random.default_rng(2)
     symbols = ["Li", "Na", "Mg", "Al", "Si", "Cu", "Zn", "Nb", "Ba", "La"]
-    rows = []
-    for _ in range(150):
-        metal, amount = rng.choice(symbols), rng.integers(1, 4)
-        rows.append((f"{metal}{amount}O{rng.integers(1, 4)}", -0.5 * amount))
-    csv = tmp_path / "energies.csv"
-    pd.DataFrame(rows, columns=["formula", "formation_energy_per_atom"]).to_csv(csv, index=False)
+    for name, n in (("train.csv", 150), ("eval.csv", 120)):
+        rows = []
+        for _ in range(n):
+            metal, amount = rng.choice(symbols), int(rng.integers(1, 4))
+            rows.append((f"{metal}{amount}O{rng.integers(1, 5)}", -0.5 * amount))
+        rows.append(("Na1Cl1", 7.5))  # a failed DFT row: dropped from training and counted
+        pd.DataFrame(rows, columns=["formula", "formation_energy_per_atom"]).to_csv(tmp_path / name, index=False)
     out = tmp_path / "models" / "formation"
-    status = main(["train-formation", "--data", str(csv), "--out", str(out), "--epochs", "2", "--ensemble", "2", "--quiet"])
-    assert status == 0 and "2 networks" in capsys.readouterr().out
+    status = main(["train-formation", "--train", str(tmp_path / "train.csv"), "--data", str(tmp_path / "eval.csv"),
+                   "--out", str(out), "--epochs", "2", "--ensemble", "2", "--quiet", "--threads", "1"])
+    assert status == 0 and "test MAE" in capsys.readouterr().out
     card = json.loads((out / "card.json").read_text())
-    assert card["training"]["members"] == 2 and len(card["metrics"]["member_test_mae_ev_per_atom"]) == 2
-    assert (out / "parity.png").is_file() and not list(out.glob("*.partial"))
+    assert card["split"]["training_file_outliers_dropped"] == 1 and card["training"]["epochs_run"] == 4  # 2 members x 2 epochs
+    assert len(card["data"]["training"]["sha256"]) == 64 and len(card["data"]["evaluation"]["sha256"]) == 64
+    assert len(card["metrics"]["member_test_mae_without_dft_outliers"]) == 2 and card["hyperparameters"]["members"] == 2
+    assert (out / "parity.png").is_file() and not (out / "formation.resume.pt").exists() and not (out / "members").exists()
     energies, notes = FormationModel.load(tmp_path / "models").predict(np.array([parse_formula("MgO"), parse_formula("Cm2O3")]))
     assert np.isfinite(energies[0]) and np.isnan(energies[1]) and "Cm" in notes[1]
+    assert main(["train-formation", "--train", str(tmp_path / "missing.csv"), "--out", str(out), "--quiet"]) == 2

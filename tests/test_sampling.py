@@ -3,9 +3,9 @@ import threading
 import numpy as np
 import pytest
 
-from superdiff_core.composition import parse_formula, ParsedFormula
-from superdiff_core.pipeline import GenerationSettings, generate
-from superdiff_core.sampler import SamplingCancelled
+from superdiff_core.composition import SYMBOL_TO_INDEX, ParsedFormula, parse_formula
+from superdiff_core.pipeline import GenerationSettings, generate, load_engine
+from superdiff_core.sampler import CLIP_MODES, SamplingCancelled, widened_elements
 from superdiff_core.screening import ScreeningOptions
 
 REFERENCE = "BaFe2As2"
@@ -28,7 +28,8 @@ def test_ilvr_pulls_samples_towards_the_reference(engine):
     reference = parse_formula(REFERENCE)
     conditioned = engine.sampler.sample(16, 10, reference=reference, scale_factor=2, seed=0, method="ddim")
     unconditioned = engine.sampler.sample(16, 10, seed=0, method="ddim")
-    distance = lambda x: np.abs(x - reference).sum(axis=1).mean()
+    def distance(x):
+        return np.abs(x - reference).sum(axis=1).mean()
     assert distance(conditioned) < distance(unconditioned)
 
 
@@ -58,3 +59,54 @@ def test_screening_counts_add_up_in_a_small_generation(engine, test_class):
     assert len(result.table) == result.stages[-2].remaining == len(result.vectors)
     assert set(result.table["scale_factor"]) <= {2, 3}
     assert (result.table["reference"] == REFERENCE).all()
+
+
+PAPER_REFERENCE = "YBa1.4Sr0.6Cu3O6Se0.51"
+
+
+@pytest.fixture(scope="module")
+def cuprate_engine():
+    return load_engine("cuprates")
+
+
+@pytest.mark.parametrize("clip", [c for c in CLIP_MODES if c != "training"])
+def test_conditioning_clip_never_forbids_a_reference_element(cuprate_engine, clip):
+    reference = parse_formula(PAPER_REFERENCE + "As0.2")  # As is absent from the cuprate training data
+    assert cuprate_engine.checkpoint.x0_upper[SYMBOL_TO_INDEX["As"]] == 0
+    for order in ("z", "pettifor"):
+        lower, upper = cuprate_engine.sampler.conditioning_clip_range(reference, order, clip)
+        present = reference > 0
+        assert (lower.numpy()[present] <= 0).all()
+        if upper is not None:
+            assert (upper.numpy()[present] >= reference[present]).all()
+
+
+def test_widened_clip_covers_the_filters_neighbours_of_the_reference():
+    reference = parse_formula(PAPER_REFERENCE)
+    z, pettifor = widened_elements(reference, "z"), widened_elements(reference, "pettifor")
+    assert z[SYMBOL_TO_INDEX["As"]] and z[SYMBOL_TO_INDEX["Br"]]
+    assert pettifor[SYMBOL_TO_INDEX["S"]] and pettifor[SYMBOL_TO_INDEX["Te"]]
+    assert (z[reference > 0]).all() and (pettifor[reference > 0]).all()
+    assert not z[SYMBOL_TO_INDEX["Au"]]
+
+
+def test_a_reference_element_absent_from_the_training_data_survives_conditioning(cuprate_engine):
+    """As never occurs in the cuprate training set; under ILVR it must not be clipped away."""
+    reference = parse_formula("YBa2Cu3O6As0.5")
+    arsenic = SYMBOL_TO_INDEX["As"]
+    samples = cuprate_engine.sampler.sample(16, 10, reference=reference, scale_factor=2, seed=0)
+    kept = np.round(samples[:, arsenic], 2) >= 0.08
+    assert kept.mean() >= 0.5
+    old = cuprate_engine.sampler.sample(16, 10, reference=reference, scale_factor=2, seed=0, clip="training", conditioning_stop=100)
+    assert (np.round(old[:, arsenic], 2) >= 0.08).mean() < kept.mean()
+
+
+def test_filter_order_is_a_setting_and_changes_the_samples(cuprate_engine):
+    reference = parse_formula(PAPER_REFERENCE)
+    z = cuprate_engine.sampler.sample(8, 5, reference=reference, scale_factor=3, seed=0)
+    pettifor = cuprate_engine.sampler.sample(8, 5, reference=reference, scale_factor=3, seed=0, filter_order="pettifor")
+    assert not np.allclose(z, pettifor)
+    with pytest.raises(ValueError, match="filter order"):
+        cuprate_engine.sampler.sample(8, 5, reference=reference, scale_factor=3, filter_order="alphabetical")
+    settings = GenerationSettings("cuprates", references=(PAPER_REFERENCE,), filter_order="pettifor")
+    assert settings.to_dict()["filter_order"] == "pettifor"

@@ -13,7 +13,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
-from .logic import CANDIDATE_GROUP, FunnelStage, periodic_grid
+from superdiff_core.funnel import FunnelStage
+
+from .candidate_table import CANDIDATE_GROUP
+from .periodic_table import periodic_grid
 
 REFERENCE_GROUP = "reference"
 SUPERCON_OTHER = "other SuperCon clusters"
@@ -22,6 +25,10 @@ MAX_NAMED_CLUSTERS = 20
 
 PALETTE: tuple[str, ...] = tuple(qualitative.Dark24) + tuple(qualitative.Light24)
 REFERENCE_COLOUR = "#ffd21f"
+REFERENCE_PALETTE: tuple[str, ...] = (
+    REFERENCE_COLOUR, "#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324", "#800000",
+)
+"""One colour per reference compound (its stars, its candidates, its histogram bars and line)."""
 THRESHOLD_COLOUR = "#7f7f7f"
 
 _LAYOUT = dict(margin=dict(l=10, r=10, t=50, b=10), template="plotly_white")
@@ -32,6 +39,20 @@ def _text(value: float, digits: int = 1, unit: str = "") -> str:
     if value is None or not np.isfinite(value):
         return "n/a"
     return f"{value:.{digits}f}{unit}"
+
+
+def reference_colours(references: Sequence[str]) -> dict[str, str]:
+    """Colour per reference formula, in the order given (distinct formulas only)."""
+    unique = list(dict.fromkeys(str(r) for r in references if str(r)))
+    return {name: REFERENCE_PALETTE[i % len(REFERENCE_PALETTE)] for i, name in enumerate(unique)}
+
+
+def whole_count_axis(counts_max: float) -> dict:
+    """A count axis with whole numbers only (tick every 1 when the counts are small)."""
+    axis = dict(tickformat=",d", rangemode="tozero")
+    if counts_max <= 10:
+        axis["dtick"] = 1
+    return axis
 
 
 # ---------------------------------------------------------------------------------------
@@ -69,34 +90,56 @@ def histogram_figure(
     threshold: float | None = None,
     threshold_label: str = "threshold",
     bins: int = 40,
+    groups: Sequence[str] | None = None,
 ) -> go.Figure:
     """Histogram of one predicted property with the references and a threshold marked.
 
     Args:
         values: one value per candidate; NaN (no prediction) is left out and counted in
             the title.
-        reference_values: label -> the reference compound's predicted value (solid line).
+        reference_values: label -> the reference compound's predicted value (a solid line
+            in the reference's colour, its label at its own height so labels do not overlap).
         threshold: the user's funnel threshold (dashed line).
+        groups: the reference of each candidate (same length as ``values``); with more
+            than one reference the bars are stacked, one colour per reference.
     """
     data = np.asarray(values, dtype=float)
-    finite = data[np.isfinite(data)]
+    finite_mask = np.isfinite(data)
+    finite = data[finite_mask]
     missing = len(data) - len(finite)
-    figure = go.Figure(go.Histogram(x=finite, nbinsx=bins, name="candidates", marker=dict(color=PALETTE[0]), opacity=0.85))
+    labels = [str(g) for g in groups] if groups is not None else []
+    colours = reference_colours([*labels, *(reference_values or {})])
+    figure = go.Figure()
+    if groups is not None and len(set(labels)) > 1:
+        group_array = np.asarray(labels, dtype=object)[finite_mask]
+        for label in dict.fromkeys(group_array):
+            figure.add_trace(go.Histogram(
+                x=finite[group_array == label], nbinsx=bins, name=f"from {label}", marker=dict(color=colours.get(label, PALETTE[0])),
+                opacity=0.85, bingroup=1,
+            ))
+        figure.update_layout(barmode="stack", showlegend=True)
+    else:
+        figure.add_trace(go.Histogram(x=finite, nbinsx=bins, name="candidates", marker=dict(color=PALETTE[0]), opacity=0.85))
+        figure.update_layout(showlegend=False)
     if threshold is not None:
         figure.add_vline(
             x=threshold, line=dict(color=THRESHOLD_COLOUR, dash="dash"),
             annotation_text=threshold_label, annotation_position="bottom left", annotation_font_color=THRESHOLD_COLOUR,
         )
-    for index, (label, value) in enumerate((reference_values or {}).items()):
-        if value is not None and np.isfinite(value):
-            figure.add_vline(
-                x=float(value), line=dict(color="black", width=2),
-                annotation_text=f"★ {label}", annotation_position="top right" if index % 2 == 0 else "top left",
-            )
+    shown = [(label, float(value)) for label, value in (reference_values or {}).items() if value is not None and np.isfinite(value)]
+    for index, (label, value) in enumerate(shown):
+        colour = colours.get(label, "black") if len(shown) > 1 else "black"
+        figure.add_vline(x=value, line=dict(color=colour, width=2))
+        figure.add_annotation(
+            x=value, y=1.0 - 0.09 * index, xref="x", yref="paper", text=f"★ {label}", showarrow=False, xanchor="left",
+            yanchor="top", font=dict(color="black" if colour == REFERENCE_COLOUR else colour, size=11),
+            bgcolor="rgba(255,255,255,0.8)",
+        )
+    counts_max = float(np.histogram(finite, bins=bins)[0].max()) if len(finite) else 0.0
     subtitle = f" ({missing} without a prediction)" if missing else ""
     figure.update_layout(
         title=f"{title}{subtitle}", xaxis_title=axis_title, yaxis_title="candidates", bargap=0.05,
-        height=340, showlegend=False, **_LAYOUT,
+        yaxis=whole_count_axis(counts_max), height=340, **_LAYOUT,
     )
     return figure
 
@@ -130,7 +173,7 @@ def map_figure(
             tsne_x, tsne_y, cluster_name, tc_kelvin.
         candidates: rows with formula, tsne_x, tsne_y and optionally tc_kelvin and
             cluster_name; their positions in this table are put in ``customdata`` so a
-            selection maps back to rows (see :func:`ui.logic.selected_rows`).
+            selection maps back to rows (see :func:`ui.candidate_table.selected_rows`).
         references: rows with formula, tsne_x, tsne_y (the reference compounds).
     """
     figure = go.Figure()
@@ -153,6 +196,10 @@ def map_figure(
     for name, colour in colours.items():
         figure.add_trace(supercon_trace((names == name).to_numpy(), name, colour))
 
+    reference_names = list(references["formula"].astype(str)) if references is not None and len(references) else []
+    if candidates is not None and "reference" in candidates and len(candidates):
+        reference_names += list(candidates["reference"].astype(str))
+    colours_by_reference = reference_colours(reference_names)
     if candidates is not None and len(candidates):
         rows = np.arange(len(candidates))
         tc_values = candidates["tc_kelvin"].to_numpy(dtype=float) if "tc_kelvin" in candidates else np.full(len(candidates), np.nan)
@@ -162,28 +209,36 @@ def map_figure(
         data[:, 1] = [_text(t, 1, " K") for t in tc_values]
         data[:, 2] = cluster.to_numpy()
         data[:, 3] = rows
-        figure.add_trace(
-            go.Scatter(
-                x=candidates["tsne_x"], y=candidates["tsne_y"], mode="markers", name=candidate_label,
-                legendgroup=CANDIDATE_GROUP,
-                marker=dict(symbol="circle-open", size=9, color="black", line=dict(width=1.5)),
-                customdata=data,
-                hovertemplate=(
-                    "<b>%{customdata[0]}</b><br>predicted Tc %{customdata[1]}<br>cluster: %{customdata[2]}<extra>candidate</extra>"
-                ),
+        origin = candidates["reference"].astype(str).to_numpy() if "reference" in candidates else np.full(len(candidates), "")
+        several = len(set(origin)) > 1
+        for name in dict.fromkeys(origin):
+            mask = origin == name
+            colour = colours_by_reference.get(name, "#111111") if several else "#111111"
+            label = f"candidates from {name}" if several else candidate_label
+            figure.add_trace(
+                go.Scatter(
+                    x=candidates["tsne_x"].to_numpy()[mask], y=candidates["tsne_y"].to_numpy()[mask], mode="markers",
+                    name=label, legendgroup=CANDIDATE_GROUP,
+                    marker=dict(symbol="circle", size=10, color=colour, opacity=0.9, line=dict(color="white", width=1.5)),
+                    customdata=data[mask],
+                    hovertemplate=(
+                        "<b>%{customdata[0]}</b><br>predicted Tc %{customdata[1]}<br>cluster: %{customdata[2]}<extra>candidate</extra>"
+                    ),
+                )
             )
-        )
     if references is not None and len(references):
         tc_reference = references["tc_kelvin"].to_numpy(dtype=float) if "tc_kelvin" in references else np.full(len(references), np.nan)
-        figure.add_trace(
-            go.Scatter(
-                x=references["tsne_x"], y=references["tsne_y"], mode="markers", name="reference",
-                legendgroup=REFERENCE_GROUP,
-                marker=dict(symbol="star", size=20, color=REFERENCE_COLOUR, line=dict(color="black", width=1.5)),
-                customdata=np.column_stack([references["formula"].astype(str), [_text(t, 1, " K") for t in tc_reference]]),
-                hovertemplate="<b>%{customdata[0]}</b><br>predicted Tc %{customdata[1]}<extra>reference</extra>",
+        for index, row in enumerate(references.itertuples(index=False)):
+            formula = str(row.formula)
+            figure.add_trace(
+                go.Scatter(
+                    x=[row.tsne_x], y=[row.tsne_y], mode="markers+text", name=f"★ {formula}", legendgroup=f"{REFERENCE_GROUP}:{formula}",
+                    text=[formula], textposition="top center", textfont=dict(size=12, color="black"),
+                    marker=dict(symbol="star", size=22, color=colours_by_reference.get(formula, REFERENCE_COLOUR), line=dict(color="black", width=1.5)),
+                    customdata=[[formula, _text(tc_reference[index], 1, " K")]],
+                    hovertemplate="<b>%{customdata[0]}</b><br>predicted Tc %{customdata[1]}<extra>reference</extra>",
+                )
             )
-        )
     figure.update_layout(
         title=title, height=620, dragmode="lasso", legend=dict(itemsizing="constant", font=dict(size=11)),
         xaxis=dict(showticklabels=False, title="t-SNE 1", zeroline=False),
@@ -198,17 +253,34 @@ def map_figure(
 # ---------------------------------------------------------------------------------------
 
 
+def doping_fit(x: np.ndarray, tc: np.ndarray, points: int = 100) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """A least-squares curve through (x, Tc): quadratic with 4+ distinct x, linear with 2–3,
+    None otherwise; returns ``(x grid, fitted Tc, label)``."""
+    finite = np.isfinite(x) & np.isfinite(tc)
+    x, tc = x[finite], tc[finite]
+    distinct = len(np.unique(x))
+    if distinct < 2:
+        return None
+    degree = 2 if distinct >= 4 else 1
+    coefficients = np.polyfit(x, tc, degree)
+    grid = np.linspace(x.min(), x.max(), points)
+    return grid, np.polyval(coefficients, grid), "quadratic fit" if degree == 2 else "linear fit"
+
+
 def doping_figure(curve: pd.DataFrame) -> go.Figure:
     """Predicted Tc against a family's varying amount (``families.doping_curve`` output)."""
     variable = curve.attrs.get("variable", "x")
     formula = curve.attrs.get("general_formula", "")
     figure = go.Figure(
         go.Scatter(
-            x=curve["x"], y=curve["tc_kelvin"], mode="lines+markers", customdata=curve["formula"],
-            marker=dict(size=9, color=PALETTE[0]), line=dict(color=PALETTE[0], width=1),
+            x=curve["x"], y=curve["tc_kelvin"], mode="markers", customdata=curve["formula"], name="candidates",
+            marker=dict(size=9, color=PALETTE[0], line=dict(color="white", width=1)),
             hovertemplate="<b>%{customdata}</b><br>" + variable + " = %{x}<br>predicted Tc %{y:.1f} K<extra></extra>",
         )
     )
+    fit = doping_fit(curve["x"].to_numpy(dtype=float), curve["tc_kelvin"].to_numpy(dtype=float))
+    if fit is not None:
+        figure.add_trace(go.Scatter(x=fit[0], y=fit[1], mode="lines", name=fit[2], line=dict(color=PALETTE[1], width=2), hoverinfo="skip"))
     figure.update_layout(
         title=f"Predicted Tc against {variable} in {formula}", xaxis_title=f"{variable} (atoms per formula unit)",
         yaxis_title="predicted Tc (K)", height=380, **_LAYOUT,
@@ -243,7 +315,7 @@ def loss_figure(train_loss: Sequence[float], validation_loss: Sequence[float] | 
 
 def periodic_table_figure(data: pd.DataFrame, threshold_kelvin: float, title: str, min_compounds: int = 1) -> go.Figure:
     """Periodic table coloured by the share of compounds containing each element whose
-    Tc is above ``threshold_kelvin`` (``ui.logic.element_tc_probability`` output).
+    Tc is above ``threshold_kelvin`` (``ui.periodic_table.element_tc_probability`` output).
     Elements without data (or fewer than ``min_compounds`` compounds) are grey."""
     values, labels = periodic_grid(data, min_compounds)
     counts = {(r.row, r.column): r for r in data.itertuples(index=False)}

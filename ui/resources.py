@@ -11,13 +11,13 @@ points elsewhere (the CLI's ``--models``).
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import streamlit as st
 
-from superdiff_core.checkpoints import DEFAULT_MODELS_DIR, available_classes
+from superdiff_core.artifacts import DEFAULT_MODELS_DIR, read_card
+from superdiff_core.checkpoints import available_classes
 
 MODELS_DIR_VARIABLE = "SUPERDIFF_MODELS_DIR"
 TORCH_THREADS_VARIABLE = "SUPERDIFF_TORCH_THREADS"
@@ -78,6 +78,13 @@ def class_map(folder: str, model_class: str):
     return load_class_map(folder, model_class)
 
 
+def run_models(folder: str, model_class: str | None, with_map: bool = True):
+    """The optional models of a run (cached ones), with a note for each that is missing."""
+    from superdiff_core.run import load_run_models
+
+    return load_run_models(folder, model_class, with_map, load_properties=property_models, load_map=class_map)
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
 def map_points(folder: str, model_class: str):
     """The SuperCon points of a class map as a table (built once per class)."""
@@ -103,7 +110,21 @@ def device_description() -> str:
 def read_json_card(*parts: str) -> dict:
     """A ``card.json`` under the models folder, or {} when absent or unreadable."""
     path = models_dir().joinpath(*parts)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    return read_card(path.parent) if path.name == "card.json" else {}
+
+
+RATE_SAMPLES, RATE_STEPS = 250, 4
+"""The tiny sampling call timed once per class to estimate run times."""
+
+
+@st.cache_resource(show_spinner="Measuring the sampling speed of this machine…", max_entries=8)
+def sampling_rate(model_class: str, folder: str) -> float:
+    """Sample-steps per second of the class's model on this machine: one tiny
+    unconditional call (:data:`RATE_SAMPLES` × :data:`RATE_STEPS`), timed once per process.
+    A rough figure: the machine may be shared, and ILVR adds a little per step."""
+    import time
+
+    sampler = engine(model_class, folder).sampler
+    start = time.perf_counter()
+    sampler.sample(RATE_SAMPLES, RATE_STEPS, seed=0)
+    return RATE_SAMPLES * RATE_STEPS / max(time.perf_counter() - start, 1e-6)

@@ -7,12 +7,14 @@ state is per browser tab; only the loaded models are shared, see :mod:`ui.resour
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
-from .runs import RunRecord
+from superdiff_core.run import RunRecord
 
 RUN_KINDS: dict[str, str] = {"generate": "Generate", "explore": "Explore the model", "screen": "Screen formulas"}
 """Pages that keep a run, and how they are named to the user."""
@@ -32,10 +34,6 @@ def save_run(record: RunRecord) -> None:
 def get_run(kind: str) -> RunRecord | None:
     """The page's latest run, or None."""
     return st.session_state.get(_run_key(kind))
-
-
-def clear_run(kind: str) -> None:
-    st.session_state.pop(_run_key(kind), None)
 
 
 def stored_runs() -> dict[str, RunRecord]:
@@ -58,3 +56,65 @@ def flag(key: str) -> bool:
 
 def set_flag(key: str, value: Any = True) -> None:
     st.session_state[key] = value
+
+
+# ---------------------------------------------------------------------------------------
+# Runs in progress and the history of finished runs
+# ---------------------------------------------------------------------------------------
+
+HISTORY_KEY = "run_history"
+HISTORY_LIMIT = 10
+"""Finished runs the session keeps to reopen and compare (oldest dropped first)."""
+
+
+def get_active(kind: str):
+    """The page's run in progress (a :class:`ui.runs.ActiveRun`), or None."""
+    return st.session_state.get(f"active:{kind}")
+
+
+def set_active(kind: str, active) -> None:
+    st.session_state[f"active:{kind}"] = active
+
+
+def clear_active(kind: str) -> None:
+    st.session_state.pop(f"active:{kind}", None)
+
+
+@dataclass
+class HistoryEntry:
+    """One finished run of the session: its record and when it finished (UTC)."""
+
+    number: int
+    record: RunRecord
+    finished_at: datetime.datetime
+
+    @property
+    def label(self) -> str:
+        """e.g. ``#3 14:05 generate pnictides BaFe2As2 N 2–4, 150 samples, 41 candidates (partial)``."""
+        settings = self.record.settings
+        what = self.record.model_class
+        if settings is not None:
+            if settings.references:
+                n = settings.scale_factors
+                what += f" {', '.join(settings.references)} N {n[0]}–{n[-1]}" if len(n) > 1 else f" {', '.join(settings.references)} N {n[0]}"
+            what += f", {settings.samples:,} samples × {settings.steps} steps"
+        partial = " (partial)" if self.record.partial else ""
+        return (
+            f"#{self.number} {self.finished_at:%H:%M:%S} {RUN_KINDS.get(self.record.kind, self.record.kind)}: {what}, "
+            f"{len(self.record.table):,} candidates{partial}"
+        )
+
+
+def history() -> list[HistoryEntry]:
+    """The session's finished runs, oldest first (at most :data:`HISTORY_LIMIT`)."""
+    return st.session_state.setdefault(HISTORY_KEY, [])
+
+
+def add_to_history(record: RunRecord) -> HistoryEntry:
+    """Append ``record`` to the history (dropping the oldest beyond the limit)."""
+    entries = history()
+    number = entries[-1].number + 1 if entries else 1
+    entry = HistoryEntry(number, record, datetime.datetime.now(datetime.timezone.utc))
+    entries.append(entry)
+    del entries[:-HISTORY_LIMIT]
+    return entry

@@ -7,6 +7,7 @@ Pages stay thin: they read their own inputs and call these. Figures come from
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 
@@ -14,16 +15,18 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from superdiff_core import funnel, run_settings
 from superdiff_core.composition import ParsedFormula
-from superdiff_core.data import MODEL_CLASSES
 from superdiff_core.errors import CheckpointError, SuperDiffError
+from superdiff_core.model_classes import MODEL_CLASSES, get_model_class
 from superdiff_core.pipeline import MAX_SAMPLES_PER_RUN, GenerationSettings
 from superdiff_core.results import candidates_to_csv
-from superdiff_core.sampler import DEFAULT_CONDITIONING_STOP, DEFAULT_METHOD, SamplingCancelled, default_steps
-from superdiff_core.screening import MAX_ELEMENTS_PER_CLASS, RESIDUAL_THRESHOLD, ScreeningOptions
+from superdiff_core.run import RunRecord, run_generation
+from superdiff_core.sampler import DEFAULT_CONDITIONING_STOP, DEFAULT_METHOD, SamplingCancelled
+from superdiff_core.screening import RESIDUAL_THRESHOLD, ScreeningOptions
 
-from . import logic, plots, resources, state
-from .runs import BackgroundRun, RunProgress, RunRecord, load_optional, run_generation
+from . import candidate_table, formatting, plots, resources, state
+from .runs import ActiveRun, RunProgress
 
 LOGGER = logging.getLogger(__name__)
 
@@ -78,11 +81,10 @@ def model_class_picker(key: str, label: str = "Model class", help_text: str | No
         st.session_state[key] = available[0]
     chosen = st.selectbox(label, MODEL_CLASSES, key=key, format_func=class_label, help=help_text, persist_state="session")
     if chosen not in available:
-        from superdiff_core.checkpoints import train_command
 
         st.warning(
             f"The {chosen} model is not trained yet (trained: {', '.join(available)}). "
-            f"It is built with `{train_command(chosen, 'checkpoints')}`."
+            f"It is built with `{get_model_class(chosen).train_command('checkpoints')}`."
         )
         return None
     return chosen
@@ -91,7 +93,7 @@ def model_class_picker(key: str, label: str = "Model class", help_text: str | No
 def sampling_inputs(prefix: str, model_class: str, default_samples: int, samples_label: str) -> tuple[int, int, int]:
     """Samples, steps and seed in one row; returns ``(samples, steps, seed)``. The steps
     start at the class's recommended count and follow the class until the user changes them."""
-    recommended = default_steps(model_class)
+    recommended = get_model_class(model_class).recommended_steps
     state.init_defaults({f"{prefix}_samples": default_samples, f"{prefix}_seed": 0})
     _follow_class_default(f"{prefix}_steps", model_class, recommended)
     left, middle, right = st.columns(3)
@@ -131,10 +133,10 @@ def _follow_class_default(key: str, model_class: str, default) -> None:
 def advanced_inputs(prefix: str, model_class: str, conditioning: bool = False) -> tuple[str, int, ScreeningOptions]:
     """The Advanced section: update rule, ILVR stop (with references), residual threshold,
     element limits, SMACT variant; returns ``(method, conditioning_stop, screening options)``."""
-    class_limit = MAX_ELEMENTS_PER_CLASS[model_class]
+    class_limit = get_model_class(model_class).max_elements
     state.init_defaults({
         f"{prefix}_method": DEFAULT_METHOD, f"{prefix}_ilvr_stop": DEFAULT_CONDITIONING_STOP,
-        f"{prefix}_residual": RESIDUAL_THRESHOLD, f"{prefix}_mixed": False,
+        f"{prefix}_residual": RESIDUAL_THRESHOLD, f"{prefix}_mixed": True,  # measured default (benchmarks/README.md)
         f"{prefix}_keep_invalid": False, f"{prefix}_keep_known": False,
     })
     _follow_class_default(f"{prefix}_elements", model_class, (2, class_limit))
@@ -185,67 +187,133 @@ def advanced_inputs(prefix: str, model_class: str, conditioning: bool = False) -
 # ---------------------------------------------------------------------------------------
 
 
-def _stop_key(key: str) -> str:
-    return f"{key}_stopped"
+CONFIRM_SECONDS = 180.0
+"""Estimated runs longer than this ask for a confirmation before they start."""
 
 
-def execute_run(kind: str, settings: GenerationSettings, references: list[ParsedFormula], key: str) -> RunRecord | None:
-    """Run a generation with live progress and a Stop button; store and return its record.
+def plan_size(settings: GenerationSettings) -> int:
+    """How many (reference, N) sampling runs ``settings`` make (1 without references)."""
+    return max(1, len(settings.references) * len(settings.scale_factors)) if settings.references else 1
 
-    The engine works on a background thread; this script thread redraws the step
-    counter and elapsed time every :data:`POLL_SECONDS`. A click on Stop (or any other
-    widget, or leaving the page) interrupts the script at its next redraw, and the
-    ``finally`` clause sets the engine's cancel flag, so sampling stops at its next step.
-    """
+
+def estimated_seconds(settings: GenerationSettings) -> tuple[float, float] | None:
+    """``(seconds, rate)``: the sampling time of ``settings`` from the rate measured on this
+    machine (sample-steps per second, :func:`ui.resources.sampling_rate`); None when the
+    class's model cannot be loaded."""
+    try:
+        rate = resources.sampling_rate(settings.model_class, str(resources.models_dir()))
+    except SuperDiffError:
+        return None
+    return plan_size(settings) * settings.samples * settings.steps / rate, rate
+
+
+def cost_and_confirm(settings: GenerationSettings, key: str) -> bool:
+    """Show the estimated time before Start; above :data:`CONFIRM_SECONDS` ask for a
+    confirmation. Returns whether the run may start."""
+    estimate = estimated_seconds(settings)
+    if estimate is None:
+        return True
+    seconds, rate = estimate
+    st.caption(
+        f"Estimated time: **about {formatting.format_seconds(seconds)}** of sampling "
+        f"({rate:,.0f} sample-steps/s measured on this machine at start-up; scoring and the map add a little)."
+    )
+    if seconds <= CONFIRM_SECONDS:
+        return True
+    return st.checkbox(
+        f"Yes, run for about {formatting.format_seconds(seconds)}", key=f"{key}_confirm",
+        help="Long runs ask first: fewer samples, steps, N values or references make it shorter.",
+    )
+
+
+def start_run(kind: str, settings: GenerationSettings, references: list[ParsedFormula]) -> bool:
+    """Start a generation in the background of the session (it keeps going while the user
+    looks at other pages); :func:`show_active_run` shows its progress and stores its
+    record once finished. Returns False (after a message) when it cannot start."""
     folder = str(resources.models_dir())
     try:
         settings.validate()
         engine = resources.engine(settings.model_class, folder)
     except SuperDiffError as error:
         st.error(str(error))
-        return None
-    property_models, _ = load_optional(resources.property_models, folder)
-    class_map, _ = load_optional(resources.class_map, folder, settings.model_class)
+        return False
+    models = resources.run_models(folder, settings.model_class)
 
-    progress, cancel = RunProgress(), threading.Event()
-    holder = st.empty()
-    with holder.container(border=True):
-        bar = st.progress(0.0, text="Starting…")
-        st.button(
-            "Stop", key=f"{key}_stop", icon=":material/stop_circle:", on_click=state.set_flag, args=(_stop_key(key),),
-            help="Stops the run; nothing of it is kept.",
+    def work(progress: RunProgress, cancel: threading.Event) -> RunRecord:
+        return run_generation(
+            engine, settings, references, models, kind=kind, evaluate=kind == "explore",
+            progress=progress.update, cancel=cancel, keep_partial=True,
         )
-    background = BackgroundRun(
-        run_generation, kind, engine, settings, references, folder, progress, cancel, property_models, class_map,
-        kind == "explore",
-    )
+
+    state.set_active(kind, ActiveRun(kind, settings, plan_size(settings), work))
+    return True
+
+
+def run_in_progress(kind: str) -> bool:
+    """Whether the page's run is still working."""
+    active = state.get_active(kind)
+    return active is not None and not active.background.finished
+
+
+def show_active_run(kind: str, key: str) -> None:
+    """Progress of the page's background run (redrawn every :data:`POLL_SECONDS`), with a
+    Stop button; once finished, store its record (and add it to the history)."""
+    active = state.get_active(kind)
+    if active is None:
+        return
+    if active.background.finished:
+        _collect(kind, active)
+        return
+    _progress_fragment(kind, key)
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def _progress_fragment(kind: str, key: str) -> None:
+    active = state.get_active(kind)
+    if active is None or active.background.finished:
+        st.rerun(scope="app")
+        return
+    with st.container(border=True):
+        stopping = active.cancel.is_set()
+        text = "Stopping after the current step…" if stopping else _progress_line(active.progress)
+        st.progress(_fraction(active.progress), text=text)
+        st.caption(
+            f"{active.runs} sampling run(s). The run keeps going while you look at other pages; its results "
+            "appear here when it is done."
+        )
+        st.button(
+            "Stop", key=f"{key}_stop", icon=":material/stop_circle:", on_click=active.stop, disabled=stopping,
+            help="Stops the run at its next step and keeps the candidates of the sampling runs already finished.",
+        )
+
+
+def _collect(kind: str, active: ActiveRun) -> None:
+    state.clear_active(kind)
     try:
-        while not background.wait(POLL_SECONDS):
-            bar.progress(_fraction(progress), text=_progress_line(progress))
-        record = background.result()
+        record = active.background.result()
     except SamplingCancelled:
-        holder.empty()
-        st.warning("The run was stopped; nothing of it was kept.")
-        return None
+        st.warning("The run was stopped before its first sampling run finished; nothing to keep.")
+        return
     except SuperDiffError as error:
-        holder.empty()
         st.error(str(error))
-        return None
+        return
     except Exception as error:  # anything else: one line for the user, traceback in the log
-        holder.empty()
         show_unexpected(error, "generating")
-        return None
-    finally:
-        cancel.set()  # no-op after a normal finish; stops the engine when the script was interrupted
-    holder.empty()
+        return
     state.save_run(record)
-    return record
+    state.add_to_history(record)
 
 
-def show_stopped_notice(key: str) -> None:
-    """After a Stop click (which reruns the page), say that the run was stopped."""
-    if state.flag(_stop_key(key)):
-        st.warning("The run was stopped; nothing of it was kept. Your inputs are unchanged.")
+def partial_notice(record: RunRecord) -> str | None:
+    """"Partial: stopped after k of n runs …" for a stopped run, else None."""
+    if not record.partial or record.settings is None:
+        return None
+    total = plan_size(record.settings)
+    finished = record.raw_samples // max(1, record.settings.samples)
+    return (
+        f"Partial: stopped after {finished} of {total} sampling run(s). The candidates of the {finished} finished "
+        "run(s) are kept below."
+    )
 
 
 def _fraction(progress: RunProgress) -> float:
@@ -254,9 +322,9 @@ def _fraction(progress: RunProgress) -> float:
 
 def _progress_line(progress: RunProgress) -> str:
     if progress.phase == "sampling":
-        return logic.progress_text(progress.done, progress.total, progress.elapsed)
+        return formatting.progress_text(progress.done, progress.total, progress.elapsed)
     words = {"scoring": "Scoring the candidates and placing them on the map", "references": "Placing the references"}
-    return f"{words.get(progress.phase, progress.phase)}… {logic.format_seconds(progress.elapsed)} elapsed"
+    return f"{words.get(progress.phase, progress.phase)}… {formatting.format_seconds(progress.elapsed)} elapsed"
 
 
 # ---------------------------------------------------------------------------------------
@@ -264,15 +332,80 @@ def _progress_line(progress: RunProgress) -> str:
 # ---------------------------------------------------------------------------------------
 
 
+def changed_inputs(record_settings: GenerationSettings | None, current: GenerationSettings | None) -> list[str]:
+    """Names of the settings that differ between a stored run and the inputs on screen
+    (empty when they agree or either is unknown)."""
+    if record_settings is None or current is None:
+        return []
+    return [f.name for f in dataclasses.fields(current) if getattr(record_settings, f.name) != getattr(current, f.name)]
+
+
+def stale_notice(record: RunRecord, current: GenerationSettings | None) -> None:
+    """Mark results computed with other inputs than those on screen as out of date."""
+    changed = changed_inputs(record.settings, current)
+    if changed:
+        st.warning(
+            f"**Out of date:** these results were computed with other inputs than those above "
+            f"(changed: {', '.join(name.replace('_', ' ') for name in changed)}). Run again to update them.",
+            icon=":material/history:",
+        )
+
+
+def history_section(kind: str) -> None:
+    """The session's finished runs: reopen one, or compare two side by side (funnel and
+    Tc distribution of each)."""
+    entries = state.history()
+    if not entries:
+        return
+    st.divider()
+    st.subheader("Runs of this session")
+    labels = {entry.number: entry.label for entry in entries}
+    numbers = list(reversed(labels))
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    chosen = left.selectbox("Reopen a run", numbers, format_func=labels.get, key=f"{kind}_history_pick")
+    if right.button("Reopen", key=f"{kind}_history_open", icon=":material/restore:"):
+        entry = next(e for e in entries if e.number == chosen)
+        state.save_run(entry.record)
+        st.rerun()
+    if len(entries) < 2:
+        st.caption("Run again with other settings to compare two runs side by side.")
+        return
+    pair = st.multiselect(
+        "Compare two runs", numbers, default=numbers[:2], max_selections=2, format_func=labels.get, key=f"{kind}_compare",
+    )
+    if len(pair) != 2:
+        return
+    thresholds = funnel.Thresholds(
+        float(st.session_state.get(f"{kind}_thresholds_tc", 5.0)), float(st.session_state.get(f"{kind}_thresholds_energy", 0.0))
+    )
+    for column, number in zip(st.columns(2), pair):
+        record = next(e for e in entries if e.number == number).record
+        with column:
+            st.markdown(f"**{labels[number]}**")
+            stages = _stages(record, thresholds)[0]
+            st.dataframe(funnel.funnel_frame(stages)[["stage", "remaining", "of first stage"]], hide_index=True, width="stretch", placeholder="n/a")
+            if record.has_properties:
+                is_sc = record.table["is_superconductor"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+                st.plotly_chart(
+                    plots.histogram_figure(record.table.loc[is_sc, "tc_kelvin"], f"Predicted Tc, run #{number}", "K"),
+                    width="stretch", key=f"{kind}_compare_tc_{number}",
+                )
+
+
+def _stages(record: RunRecord, thresholds: funnel.Thresholds) -> tuple[list[funnel.FunnelStage], np.ndarray]:
+    if record.engine_stages is not None:
+        return funnel.engine_funnel(record.engine_stages, record.table, thresholds)
+    rest, funnel_mask = funnel.table_funnel(record.table, thresholds)
+    return list(record.leading_stages) + rest, funnel_mask
+
+
 def show_results(record: RunRecord, key: str) -> None:
     """The whole results section of a run."""
     funnel_key = f"{key}_thresholds"
     thresholds = _threshold_inputs(funnel_key)
-    if record.engine_stages is not None:
-        stages, funnel_mask = logic.engine_funnel(record.engine_stages, record.table, thresholds)
-    else:
-        rest, funnel_mask = logic.table_funnel(record.table, thresholds)
-        stages = list(record.leading_stages) + rest
+    stages, funnel_mask = _stages(record, thresholds)
+    if notice := partial_notice(record):
+        st.warning(notice, icon=":material/stop_circle:")
     _summary(record, stages)
     for note in record.notes:
         st.info(note)
@@ -292,7 +425,7 @@ def show_results(record: RunRecord, key: str) -> None:
     _families_section(record, results_key)
 
 
-def _threshold_inputs(key: str) -> logic.Thresholds:
+def _threshold_inputs(key: str) -> funnel.Thresholds:
     state.init_defaults({f"{key}_tc": 5.0, f"{key}_energy": 0.0})
     with st.sidebar:
         st.markdown("**Funnel thresholds**")
@@ -301,19 +434,23 @@ def _threshold_inputs(key: str) -> logic.Thresholds:
             "Formation energy below (eV/atom)", min_value=-5.0, max_value=5.0, step=0.05, key=f"{key}_energy",
             persist_state="session",
         )
-    return logic.Thresholds(float(tc), float(energy))
+    return funnel.Thresholds(float(tc), float(energy))
 
 
-def _summary(record: RunRecord, stages: list[logic.FunnelStage]) -> None:
+def _summary(record: RunRecord, stages: list[funnel.FunnelStage]) -> None:
     columns = st.columns(5)
     if record.raw_samples:
         columns[0].metric("Raw samples", f"{record.raw_samples:,}")
     else:
         columns[0].metric("Formulas", f"{len(record.table):,}")
-    columns[1].metric("Candidates", f"{len(record.table):,}", help="rows of the table (after screening)")
-    if record.has_properties:
-        sc = int(record.table["is_superconductor"].astype("boolean").fillna(False).sum())
-        columns[2].metric("Predicted superconductors", f"{sc:,}")
+    parsed = next((stage.count for stage in record.leading_stages if stage.label == "parsed"), None)
+    if parsed is not None:  # a screened list: lines that are not formulas are no candidates
+        columns[1].metric("Candidates", f"{parsed:,}", help="formulas that could be read (unparsable lines are not counted)")
+    else:
+        columns[1].metric("Candidates", f"{len(record.table):,}", help="rows of the table (after screening)")
+    sc_stage = next((stage for stage in stages if stage.label == "predicted superconductor"), None)
+    if record.has_properties and sc_stage is not None and sc_stage.count is not None:
+        columns[2].metric("Predicted superconductors", f"{sc_stage.count:,}", help="as in the funnel: after the checks above it")
     else:
         columns[2].metric("Predicted superconductors", "n/a", help="the property models are not built")
     last = stages[-1]
@@ -321,18 +458,18 @@ def _summary(record: RunRecord, stages: list[logic.FunnelStage]) -> None:
     new_families = 0 if record.families is None else int(record.families["is_new_family"].astype(bool).sum())
     columns[4].metric("New families", f"{new_families:,}")
     if record.timings:
-        parts = [f"{name} {logic.format_seconds(seconds)}" for name, seconds in record.timings.items() if name != "total"]
+        parts = [f"{name} {formatting.format_seconds(seconds)}" for name, seconds in record.timings.items() if name != "total"]
         total = record.timings.get("total")
-        line = f"Took {logic.format_seconds(total)}" if total is not None else "Took"
+        line = f"Took {formatting.format_seconds(total)}" if total is not None else "Took"
         details = f" ({', '.join(parts)})" if parts else ""
         st.caption(f"{line}{details} on {resources.device_description()}.")
 
 
-def _funnel_section(stages: list[logic.FunnelStage]) -> None:
+def _funnel_section(stages: list[funnel.FunnelStage]) -> None:
     st.subheader("Screening funnel")
     left, right = st.columns([3, 2])
     left.plotly_chart(plots.funnel_figure(stages), width="stretch")
-    frame = logic.funnel_frame(stages)
+    frame = funnel.funnel_frame(stages)
     right.dataframe(frame[["stage", "remaining", "of first stage"]], hide_index=True, width="stretch", placeholder="n/a")
     if any(stage.count is None for stage in stages):
         right.caption("Stages without a count need the property models (checkpoints/tc, checkpoints/formation).")
@@ -356,10 +493,11 @@ def _map_section(record: RunRecord, key: str) -> tuple[int, ...] | None:
         figure, key=f"{key}_map", on_select="rerun", selection_mode=("points", "box", "lasso"), width="stretch",
     )
     selection = getattr(event, "selection", None)
-    rows = logic.selected_rows(selection.get("points", []) if selection else [])
+    rows = candidate_table.selected_rows(selection.get("points", []) if selection else [])
     st.caption(
-        "Coloured points: SuperCon compounds of this class by cluster (the largest clusters are named). "
-        "Open black circles: candidates; ★: the reference. Select candidates with a click, box or lasso to "
+        "Small coloured points: SuperCon compounds of this class by cluster (the largest clusters are named). "
+        "Large circles with a white outline: candidates (one colour per reference when there are several); "
+        "★: the references, labelled with their formula. Select candidates with a click, box or lasso to "
         "filter the table below; double-click the map to clear."
     )
     return rows or None
@@ -379,7 +517,13 @@ def _table_section(record: RunRecord, key: str, funnel_mask: np.ndarray, selecti
     only_funnel = columns[3].toggle("Only those passing the funnel", key=f"{key}_only_funnel", persist_state="session")
     scale_factors: tuple[int, ...] = ()
     families: tuple[str, ...] = ()
-    more = st.columns(2)
+    chosen_references: tuple[str, ...] = ()
+    more = st.columns(3)
+    if "reference" in table.columns and table["reference"].astype(str).nunique() > 1:
+        options = list(dict.fromkeys(str(r) for r in table["reference"] if str(r)))
+        chosen_references = tuple(
+            more[2].multiselect("Reference", options, key=f"{key}_references", placeholder="all references", persist_state="session")
+        )
     if "scale_factor" in table.columns and table["scale_factor"].notna().any():
         options = sorted(int(n) for n in table["scale_factor"].dropna().unique())
         scale_factors = tuple(more[0].multiselect("N", options, key=f"{key}_n", placeholder="all N", persist_state="session"))
@@ -389,15 +533,15 @@ def _table_section(record: RunRecord, key: str, funnel_mask: np.ndarray, selecti
             families = tuple(
                 more[1].multiselect("Family", options, key=f"{key}_families", placeholder="all families", persist_state="session")
             )
-    spec = logic.CandidateFilter(
+    spec = candidate_table.CandidateFilter(
         text=text.strip(), min_tc_kelvin=min_tc, max_formation_ev=max_energy, only_funnel=only_funnel,
-        scale_factors=scale_factors, families=families, rows=selection,
+        scale_factors=scale_factors, families=families, references=chosen_references, rows=selection,
     )
-    shown = logic.filter_candidates(table, spec, funnel_mask)
+    shown = candidate_table.filter_candidates(table, spec, funnel_mask)
     if selection:
         st.info(f"{len(selection)} candidates selected on the map; showing those only (double-click the map to clear).")
     st.caption(f"Showing {len(shown):,} of {len(table):,} candidates. Click a column header to sort.")
-    display = shown[logic.display_columns(table)]
+    display = shown[candidate_table.display_columns(table)]
     st.dataframe(display, hide_index=True, width="stretch", column_config=_column_config(), key=f"{key}_table", placeholder="–")
     return shown
 
@@ -405,22 +549,23 @@ def _table_section(record: RunRecord, key: str, funnel_mask: np.ndarray, selecti
 def _column_config() -> dict:
     config = st.column_config
     return {
-        "formula": config.TextColumn(logic.DISPLAY_COLUMNS["formula"], pinned=True),
-        "reference": config.TextColumn(logic.DISPLAY_COLUMNS["reference"]),
+        "formula": config.TextColumn(candidate_table.DISPLAY_COLUMNS["formula"], pinned=True),
+        "reference": config.TextColumn(candidate_table.DISPLAY_COLUMNS["reference"]),
         "scale_factor": config.NumberColumn("N", format="%d", help="ILVR scale factor"),
-        "tc_kelvin": config.NumberColumn(logic.DISPLAY_COLUMNS["tc_kelvin"], format="%.1f", help="0 for predicted non-superconductors"),
-        "sc_probability": config.NumberColumn(logic.DISPLAY_COLUMNS["sc_probability"], format="%.2f"),
-        "formation_energy_ev_per_atom": config.NumberColumn(logic.DISPLAY_COLUMNS["formation_energy_ev_per_atom"], format="%.3f"),
-        "smact_valid": config.CheckboxColumn(logic.DISPLAY_COLUMNS["smact_valid"]),
-        "novel": config.CheckboxColumn(logic.DISPLAY_COLUMNS["novel"], help="not in the class's SuperCon training set"),
-        "cluster_name": config.TextColumn(logic.DISPLAY_COLUMNS["cluster_name"], help="SuperCon cluster it lies inside"),
-        "family_id": config.TextColumn(logic.DISPLAY_COLUMNS["family_id"], help="N…: new family, K…: family inside a known cluster"),
-        "family_formula": config.TextColumn(logic.DISPLAY_COLUMNS["family_formula"]),
-        "note": config.TextColumn(logic.DISPLAY_COLUMNS["note"]),
+        "tc_kelvin": config.NumberColumn(candidate_table.DISPLAY_COLUMNS["tc_kelvin"], format="%.1f", help="0 for predicted non-superconductors"),
+        "sc_probability": config.NumberColumn(candidate_table.DISPLAY_COLUMNS["sc_probability"], format="%.2f"),
+        "formation_energy_ev_per_atom": config.NumberColumn(candidate_table.DISPLAY_COLUMNS["formation_energy_ev_per_atom"], format="%.3f"),
+        "smact_valid": config.CheckboxColumn(candidate_table.DISPLAY_COLUMNS["smact_valid"], help="the paper's check: amounts as a whole-number ratio, one oxidation state per element"),
+        "smact_valid_mixed_valence": config.CheckboxColumn(candidate_table.DISPLAY_COLUMNS["smact_valid_mixed_valence"], help="an element may split between two oxidation states (Cu2+/Cu3+): what doping does"),
+        "novel": config.CheckboxColumn(candidate_table.DISPLAY_COLUMNS["novel"], help="not in the class's SuperCon training set"),
+        "cluster_name": config.TextColumn(candidate_table.DISPLAY_COLUMNS["cluster_name"], help="SuperCon cluster it lies inside"),
+        "family_id": config.TextColumn(candidate_table.DISPLAY_COLUMNS["family_id"], help="N…: new family, K…: family inside a known cluster"),
+        "family_formula": config.TextColumn(candidate_table.DISPLAY_COLUMNS["family_formula"]),
+        "note": config.TextColumn(candidate_table.DISPLAY_COLUMNS["note"]),
     }
 
 
-def _downloads(record: RunRecord, shown: pd.DataFrame, thresholds: logic.Thresholds) -> None:
+def _downloads(record: RunRecord, shown: pd.DataFrame, thresholds: funnel.Thresholds) -> None:
     columns = st.columns(3)
     columns[0].download_button(
         f"Download all {len(record.table):,} candidates (CSV)", candidates_to_csv(record.table),
@@ -436,14 +581,14 @@ def _downloads(record: RunRecord, shown: pd.DataFrame, thresholds: logic.Thresho
     if record.settings is not None:
         card = resources.read_json_card("diffusion", record.model_class, "card.json")
         columns[2].download_button(
-            "Run settings (JSON)", logic.run_settings_json(record.settings, thresholds, card),
+            "Run settings (JSON)", run_settings.run_settings_json(record.settings, thresholds, card),
             file_name=f"{record.file_stem}.json", mime="application/json", on_click="ignore",
             icon=":material/settings:", key=f"{record.kind}_download_settings",
             help="Everything needed to repeat this run: load it on the Generate page, or use its command line.",
         )
 
 
-def _distributions(record: RunRecord, thresholds: logic.Thresholds) -> None:
+def _distributions(record: RunRecord, thresholds: funnel.Thresholds) -> None:
     st.subheader("Predicted properties")
     if not record.has_properties:
         st.info("No property predictions: the property models are not built yet (checkpoints/tc, checkpoints/formation).")
@@ -451,11 +596,12 @@ def _distributions(record: RunRecord, thresholds: logic.Thresholds) -> None:
     references = record.references
     energy_refs = dict(zip(references["formula"], references["formation_energy_ev_per_atom"])) if len(references) else {}
     tc_refs = dict(zip(references["formula"], references["tc_kelvin"])) if len(references) else {}
+    groups = record.table["reference"].astype(str) if "reference" in record.table.columns else None
     left, right = st.columns(2)
     left.plotly_chart(
         plots.histogram_figure(
             record.table["formation_energy_ev_per_atom"], "Formation energy (cf. paper Fig. 4)", "eV/atom",
-            energy_refs, thresholds.formation_max_ev, f"< {thresholds.formation_max_ev:g}",
+            energy_refs, thresholds.formation_max_ev, f"< {thresholds.formation_max_ev:g}", groups=groups,
         ),
         width="stretch",
     )
@@ -464,6 +610,7 @@ def _distributions(record: RunRecord, thresholds: logic.Thresholds) -> None:
         plots.histogram_figure(
             record.table.loc[is_sc, "tc_kelvin"], "Predicted Tc of predicted superconductors", "K",
             tc_refs, thresholds.tc_min_kelvin, f"> {thresholds.tc_min_kelvin:g} K",
+            groups=None if groups is None else groups[is_sc],
         ),
         width="stretch",
     )
@@ -485,14 +632,15 @@ def _families_section(record: RunRecord, key: str) -> None:
         st.info("No new family (all families lie inside known SuperCon clusters): switch the toggle to see them.")
         return
     columns = [
-        "family_id", "general_formula", "variable_ranges", "n_members", "mean_tc_kelvin", "max_tc_kelvin",
-        "nearest_cluster_name", "example_formulas",
+        "family_id", "general_formula", "variable_ranges", "n_members", "n_valid", "family_kind", "headline",
+        "mean_tc_kelvin", "max_tc_kelvin", "nearest_cluster_name", "example_formulas",
     ]
     st.dataframe(
         shown[[c for c in columns if c in shown.columns]], hide_index=True, width="stretch", placeholder="–",
         column_config={
             "family_id": "Family", "general_formula": "General formula", "variable_ranges": "Ranges",
-            "n_members": "Members", "mean_tc_kelvin": st.column_config.NumberColumn("Mean Tc (K)", format="%.1f"),
+            "n_members": "Members", "n_valid": "SMACT-valid members", "family_kind": "Kind", "headline": "Headline",
+            "mean_tc_kelvin": st.column_config.NumberColumn("Mean Tc (K)", format="%.1f"),
             "max_tc_kelvin": st.column_config.NumberColumn("Max Tc (K)", format="%.1f"),
             "nearest_cluster_name": "Nearest SuperCon cluster", "example_formulas": "Examples",
         },
@@ -501,7 +649,7 @@ def _families_section(record: RunRecord, key: str) -> None:
 
 
 def _doping_plot(record: RunRecord, families: pd.DataFrame, key: str) -> None:
-    from superdiff_core.families import doping_curve, family_formula
+    from superdiff_core.families import doping_curve, family_formula, members_order
 
     labels = {row.family_id: f"{row.family_id}: {row.general_formula}" for row in families.itertuples()}
     family = st.selectbox("Predicted Tc against doping for", list(labels), format_func=labels.get, key=f"{key}_family")
@@ -516,6 +664,8 @@ def _doping_plot(record: RunRecord, families: pd.DataFrame, key: str) -> None:
         element_order = resources.class_map(str(resources.models_dir()), record.model_class).element_order
     except CheckpointError:
         pass
+    if "reference" in record.table.columns:  # the families table's formulas are led by the reference
+        element_order = members_order(element_order, record.table.loc[mask, "reference"].fillna("").astype(str).tolist())
     formula = family_formula(record.vectors[mask], element_order)
     if formula is None or not formula.variables:
         st.info("This family has no single varying amount to plot against (its members differ in their elements).")

@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from ..data import DEFAULT_SUPERCON_PATH, MODEL_CLASSES, check_model_class
+from ..artifacts import DEFAULT_MODELS_DIR, write_text_atomically
+from ..data import DEFAULT_SUPERCON_PATH
 from ..errors import CheckpointError, InputError
-from ..families import annotate_candidates, vectors_from_formulas
-from ..maps import DEFAULT_MODELS_DIR, MAPS_FOLDER, build_maps, load_class_map
-from ..results import write_candidates_csv, write_text_atomically
+from ..families import annotate_candidates
+from ..maps import MAPS_FOLDER, load_class_map
+from ..model_classes import MODEL_CLASSES, check_model_class
+from ..results import write_candidates_csv
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,6 +52,8 @@ def run_build_map(args: argparse.Namespace) -> int:
     """Build the maps; prints the chosen clustering per class and the artifact sizes."""
     for model_class in args.classes:
         check_model_class(model_class)
+    from ..map_building import build_maps
+
     card = build_maps(args.supercon, args.out, classes=args.classes, seed=args.seed)
     for name, entry in card["classes"].items():
         print(
@@ -59,26 +62,6 @@ def run_build_map(args: argparse.Namespace) -> int:
         )
     print(f"wrote {Path(args.out) / 'card.json'}; all maps {card['total_bytes'] / 1e6:.2f} MB")
     return 0
-
-
-def read_candidate_csv(path: str | Path) -> pd.DataFrame:
-    """A candidate CSV with a ``formula`` column.
-
-    Raises:
-        InputError: missing or unreadable file, or no ``formula`` column.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"candidate file not found: {path}")
-    try:
-        table = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read {path} as CSV: {str(error).splitlines()[0]}") from None
-    if "formula" not in table.columns:
-        raise InputError(f"{path} has no 'formula' column (columns: {', '.join(map(str, table.columns)) or 'none'})")
-    if table.empty:
-        raise InputError(f"{path} has no candidate rows")
-    return table
 
 
 def predicted_tc(vectors: np.ndarray, models_dir: str | Path) -> np.ndarray | None:
@@ -95,9 +78,19 @@ def predicted_tc(vectors: np.ndarray, models_dir: str | Path) -> np.ndarray | No
 def run_families(args: argparse.Namespace) -> int:
     """Annotate a candidate file and write its families table."""
     check_model_class(args.model)
-    table = read_candidate_csv(args.input)
+    from ..formula_lists import read_formula_file
+    from ..properties import encode_formulas
+
+    table = read_formula_file(args.input)
     class_map = load_class_map(args.models, args.model)
-    vectors = vectors_from_formulas(table["formula"].astype(str).tolist())
+    vectors, notes = encode_formulas(table["formula"].astype(str).tolist())
+    parsed = np.array([not note for note in notes], dtype=bool)
+    if not parsed.any():
+        raise InputError(f"{args.input}: no row has a formula that parses (first: {notes[0]})")
+    if not parsed.all():
+        first = notes[int(np.flatnonzero(~parsed)[0])]
+        print(f"skipped {int((~parsed).sum())} rows whose formula does not parse (first: {first})")
+        table, vectors = table[parsed].reset_index(drop=True), vectors[parsed]
     if "tc_kelvin" not in table.columns:
         tc = predicted_tc(vectors, args.models)
         if tc is not None:

@@ -10,8 +10,8 @@ Public API (used by the CLI, ``generate``/``evaluate`` and the app)::
 
 Columns of :meth:`PropertyModels.score` (:data:`SCORE_COLUMNS`):
 
-- ``sc_probability``: weighted share of superconducting neighbours, in [0, 1];
-- ``is_superconductor``: ``sc_probability >= threshold`` (0.5);
+- ``sc_probability``: calibrated probability of superconductivity (boosted trees, isotonic), in [0, 1];
+- ``is_superconductor``: ``sc_probability >= threshold`` (chosen for a held-out tp of 0.95; see the tc card);
 - ``tc_kelvin``: predicted Tc in K for compounds classified as superconductors, 0.0 for
   the others (SuperCon's convention for "no superconductivity");
 - ``formation_energy_ev_per_atom``: ElemNet-style prediction in eV/atom, NaN when an

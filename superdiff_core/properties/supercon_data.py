@@ -7,7 +7,12 @@
   in either SuperCon file, a seeded random subset. SuperCon's own negatives are doped
   relatives of superconductors, so without these ordinary ionic salts (NaCl, KCl) have
   only superconductors as neighbours.
+- COD negatives (the default since issue 10): Crystallography Open Database formulas
+  (Konno et al. 2021's "garbage-in" set), without organics (C and H together), hydrates
+  and hydroxides (H and O together), formulas with an element outside the 96, duplicate
+  compositions, and any composition listed in either SuperCon file; each filter counted.
 """
+
 
 from __future__ import annotations
 
@@ -23,13 +28,15 @@ from ..data import LoadReport, load_supercon, sha256_of_file, vector_keys
 from ..errors import InputError
 from .features import element_fractions
 
-SOURCES: tuple[str, ...] = ("supercon", "supercon_non_superconductor", "oqmd")
+SOURCES: tuple[str, ...] = ("supercon", "supercon_non_superconductor", "oqmd", "cod")
 """Where a training row comes from (index into this tuple is stored per row)."""
 
 _DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"
 DEFAULT_SUPERCON_TYPED = _DATA_DIR / "supercon" / "SuperCon_with_types.dat"
 DEFAULT_SUPERCON_STANEV = _DATA_DIR / "supercon" / "Supercon_data.csv"
 DEFAULT_OQMD = _DATA_DIR / "oqmd" / "formation_enthalpy.csv"
+DEFAULT_COD = _DATA_DIR / "cod" / "cod_inorganic_formulas.csv"
+_CARBON, _HYDROGEN, _OXYGEN = 5, 0, 7  # index Z - 1
 
 
 @dataclass
@@ -96,6 +103,7 @@ def load_superconductor_data(
     oqmd_path: str | os.PathLike | None = None,
     oqmd_negatives: int = 0,
     seed: int = 0,
+    cod_path: str | os.PathLike | None = None,
 ) -> SuperconductorData:
     """Read and label the classifier's data (see the module docstring).
 
@@ -105,6 +113,8 @@ def load_superconductor_data(
         oqmd_path: ``formation_enthalpy.csv`` (column ``formula``) or None.
         oqmd_negatives: how many OQMD compositions to add as negatives (0: none).
         seed: picks the OQMD subset.
+        cod_path: ``cod_inorganic_formulas.csv`` (column ``formula``) or None: every COD
+            composition left after the filters of the module docstring is a negative.
 
     Raises:
         InputError: for a missing file or missing columns.
@@ -149,6 +159,12 @@ def load_superconductor_data(
             "oqmd_rows": int(len(oqmd)), "oqmd_not_in_supercon": int(len(unknown)),
             "oqmd_negatives": int(len(chosen)), "oqmd_load_report": oqmd_report.lines(),
         })
+    if cod_path is not None:
+        cod_vectors, cod_counts, cod_sha = _cod_negatives(Path(cod_path), supercon.vectors, stanev_vectors)
+        parts.append(cod_vectors)
+        sources.append(np.full(len(cod_vectors), SOURCES.index("cod"), np.int8))
+        sha256[Path(cod_path).name] = cod_sha
+        counts.update(cod_counts)
     n_negative = sum(len(part) for part in parts[1:])
     return SuperconductorData(
         vectors=np.vstack(parts),
@@ -159,3 +175,35 @@ def load_superconductor_data(
         sha256=sha256,
         counts=counts,
     )
+
+
+def _cod_negatives(path: Path, supercon_vectors: np.ndarray, stanev_vectors: np.ndarray) -> tuple[np.ndarray, dict[str, object], str]:
+    """COD compositions kept as negatives (module docstring), the counts of each filter and the file's sha256."""
+    table = _read_csv(path, {"formula"})
+    report = LoadReport(rows_read=len(table))
+    vectors, _ = _parse_all(table["formula"], report)
+    organic = (vectors[:, _CARBON] > 0) & (vectors[:, _HYDROGEN] > 0)
+    hydrous = ~organic & (vectors[:, _HYDROGEN] > 0) & (vectors[:, _OXYGEN] > 0)
+    kept = vectors[~organic & ~hydrous]
+    keys = _fraction_keys(kept)
+    known = set(_fraction_keys(supercon_vectors)) | set(_fraction_keys(stanev_vectors))
+    seen: set[bytes] = set()
+    chosen, in_supercon, duplicate = [], 0, 0
+    for row, key in enumerate(keys):
+        if key in known:
+            in_supercon += 1
+        elif key in seen:
+            duplicate += 1
+        else:
+            seen.add(key)
+            chosen.append(row)
+    counts = {
+        "cod_rows": int(len(table)),
+        "cod_load_report": report.lines(),
+        "cod_dropped_organic_c_and_h": int(organic.sum()),
+        "cod_dropped_hydrate_or_hydroxide_h_and_o": int(hydrous.sum()),
+        "cod_dropped_composition_in_supercon": int(in_supercon),
+        "cod_dropped_duplicate_composition": int(duplicate),
+        "cod_negatives": int(len(chosen)),
+    }
+    return kept[np.array(chosen, dtype=np.int64)], counts, sha256_of_file(path)

@@ -1,48 +1,51 @@
-"""Superconductor classifier (k-NN) and critical-temperature regressor on composition vectors.
+"""Superconductor classifier, critical-temperature regressor and the differentiable guidance
+network, as the app loads them (training: :mod:`.superconductor_training`).
 
-Roter & Dordevic (Physica C 575, 2020) classify compounds as superconductors with k
-nearest neighbours on the composition vector and predict Tc with a regression model;
-the true superconducting fraction of a set is then estimated as
-``rho = (p_sc - fp) / (tp - fp)`` (method eq. 7) with the classifier's own held-out
-true- and false-positive rates.
+- :class:`BoostedClassifier`: gradient-boosted trees on composition features (element
+  fractions, amounts and Magpie-style element-property statistics), trained with COD
+  "garbage-in" negatives (Konno et al. 2021) besides SuperCon's Tc = 0 rows; its raw score
+  is calibrated by isotonic regression on out-of-fold predictions, so ``sc_probability``
+  is a calibrated probability.
+- :class:`KNNClassifier`: Roter & Dordevic's (Physica C 575, 2020) k nearest neighbours,
+  the paper's baseline, still measured by ``train-tc`` on the same folds.
+- :class:`TcRegressor`: a tree ensemble for Tc in kelvin, trained on a per-composition-
+  neighbourhood median of SuperCon's Tc (label noise; see the training module);
+  :class:`TcInterval` gives a split-conformal interval per prediction.
+- :class:`GuidanceNetwork`: a small torch network with a superconductor logit and a Tc
+  head, differentiable in the (B, 96) amount vector (for gradient guidance).
 
-Everything is fitted from plain arrays (see :func:`fit_classifier`,
-:func:`fit_regressor`), so any split can be refitted; :func:`train_tc` runs the
-composition-grouped cross-validation, fits on all data and writes the artifacts
-(``<models>/tc/tc_models.npz`` and ``card.json``; nothing in them is unpickled).
+The true superconducting fraction of a set is estimated as
+``rho = (p_sc - fp) / (tp - fp)`` (method eq. 7) with the classifier's held-out rates.
+Everything is stored in ``<models>/tc/tc_models.npz`` and ``card.json``; nothing is unpickled.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
-import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
+import torch
 
-from ..composition import N_ELEMENTS, parse_formula
-from ..data import vector_keys
+from ..composition import N_ELEMENTS
 from ..errors import CheckpointError
-from .artifacts import command_line, read_card, required_file, save_npz_atomically, write_card
-from .features import composition_property_features, element_fractions, element_property_table
-from .metrics import detection_rates, regression_metrics
-from .neighbours import SCALINGS, WEIGHTINGS, NeighbourIndex, nearest_neighbours, scale_vectors, vote_weights
-from .supercon_data import SOURCES, SuperconductorData, load_superconductor_data
-from .tree_ensemble import TreeEnsemble, export_ensemble
+from .artifacts import command_line, read_card, required_file, save_npz_atomically
+from .features import composition_property_features, element_fractions
+from .neighbours import NeighbourIndex, scale_vectors, vote_weights
+from .tree_ensemble import TreeEnsemble
 
 TC_SUBDIR = "tc"
 MODEL_FILE = "tc_models.npz"
-CLASS_NAMES = {1: "cuprate", 2: "pnictide", 3: "other"}
 
 PUBLISHED = {
     "Roter & Dordevic 2020 classifier": {"true_positive_rate": 0.9869, "false_positive_rate": 0.1694},
     "Roter & Dordevic 2020 Tc regression": {"r2": 0.93},
+    "Stanev et al. 2018 Tc regression": {"r2": 0.88},
     "note": "published figures are not from composition-grouped folds; ours are (no composition in two folds)",
 }
-TARGETS = {"true_positive_rate": ">= 0.95", "false_positive_rate": "<= 0.17", "regressor_r2": ">= 0.93"}
+TARGETS = {"true_positive_rate": ">= 0.95", "false_positive_rate": "<= 0.17", "regressor_r2": ">= 0.93", "textbook_tc": "within 30 % of the measured Tc"}
 
 PROBE_FORMULAS: tuple[str, ...] = ("NaCl", "KCl", "MgO", "Al2O3", "SiO2", "CaF2", "YBa2Cu3O7", "MgB2", "Nb3Sn", "LaFeAsO0.9F0.1")
 """Compositions whose predictions are recorded in the model card as a sanity check."""
@@ -52,7 +55,8 @@ def rebuild_command(models_dir: str | os.PathLike) -> str:
     """The command that rebuilds the classifier and regressor inside ``models_dir``."""
     return command_line(
         "superdiff", "train-tc", "--supercon", "PATH/SuperCon_with_types.dat",
-        "--non-superconductors", "PATH/Supercon_data.csv", "--out", Path(models_dir) / TC_SUBDIR,
+        "--non-superconductors", "PATH/Supercon_data.csv", "--cod", "PATH/cod_inorganic_formulas.csv",
+        "--out", Path(models_dir) / TC_SUBDIR,
     )
 
 
@@ -95,13 +99,6 @@ class ClassifierConfig:
     threshold: float = 0.5
 
 
-CLASSIFIER_GRID: dict[str, tuple] = {
-    "n_neighbors": (1, 3, 5, 7, 11, 15),
-    "scaling": SCALINGS,
-    "weighting": WEIGHTINGS,
-    "balanced": (False, True),
-}
-"""The settings compared by cross-validation in :func:`train_tc`."""
 
 
 def class_vote_weights(labels: np.ndarray, balanced: bool) -> np.ndarray:
@@ -152,86 +149,6 @@ class KNNClassifier:
         return self.probability(vectors) >= self.config.threshold
 
 
-def fit_classifier(vectors: np.ndarray, labels: np.ndarray, config: ClassifierConfig = ClassifierConfig()) -> KNNClassifier:
-    """A :class:`KNNClassifier` on the given rows (k-NN "fitting" keeps the rows)."""
-    return KNNClassifier(vectors, labels, config)
-
-
-def composition_folds(vectors: np.ndarray, n_folds: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, test) row indices of a GroupKFold by composition key (amounts to 2 decimals):
-    no composition appears in two folds."""
-    from sklearn.model_selection import GroupKFold
-
-    _, groups = np.unique(np.array(vector_keys(vectors), dtype=object), return_inverse=True)
-    splitter = GroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    return list(splitter.split(vectors, groups=groups))
-
-
-def _classifier_rates(data: SuperconductorData, predicted: np.ndarray) -> dict[str, Any]:
-    """tp on positives, fp on each negative source and pooled."""
-    rates = detection_rates(data.is_superconductor, predicted)
-    by_source = {}
-    for index, name in enumerate(SOURCES[1:], start=1):
-        rows = data.source == index
-        if rows.any():
-            by_source[name] = float(predicted[rows].mean())
-    mean_fp = float(np.mean(list(by_source.values())))
-    return {
-        "true_positive_rate": rates["true_positive_rate"],
-        "false_positive_rate_by_source": by_source,
-        "false_positive_rate_pooled": rates["false_positive_rate"],
-        "youden_j_macro": rates["true_positive_rate"] - mean_fp,
-    }
-
-
-def cross_validate_classifier(
-    data: SuperconductorData, folds: list[tuple[np.ndarray, np.ndarray]], grid: dict[str, tuple] = CLASSIFIER_GRID,
-) -> list[dict[str, Any]]:
-    """Held-out rates of every setting in ``grid`` (one neighbour search per scaling and fold).
-
-    Returns:
-        One row per setting: its config fields and :func:`_classifier_rates`, plus the
-        held-out probabilities (key ``"_probability"``, shape (n,)) for reuse.
-    """
-    largest_k = max(grid["n_neighbors"])
-    rows = []
-    for scaling in grid["scaling"]:
-        scaled = scale_vectors(data.vectors, scaling)
-        distances = np.zeros((len(scaled), largest_k))
-        neighbours = np.zeros((len(scaled), largest_k), dtype=np.int64)
-        for train, test in folds:
-            d, i = nearest_neighbours(scaled[train], scaled[test], largest_k)
-            distances[test], neighbours[test] = d, train[i]
-        for k, weighting, balanced in itertools.product(grid["n_neighbors"], grid["weighting"], grid["balanced"]):
-            probability = np.zeros(len(scaled))
-            for train, test in folds:
-                weights = class_vote_weights(data.is_superconductor[train], balanced)
-                probability[test] = knn_probability(
-                    data.is_superconductor[neighbours[test, :k]], distances[test, :k], weighting, weights
-                )
-            config = ClassifierConfig(k, scaling, weighting, balanced)
-            rows.append({**asdict(config), **_classifier_rates(data, probability >= config.threshold), "_probability": probability})
-    return rows
-
-
-def best_classifier(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The row with the highest macro Youden J (tp minus the mean fp over negative sources)."""
-    return max(rows, key=lambda row: row["youden_j_macro"])
-
-
-def _public(row: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in row.items() if not key.startswith("_")}
-
-
-def _rounded(value: Any, digits: int = 4) -> Any:
-    """Floats rounded (recursively), to keep the card readable."""
-    if isinstance(value, dict):
-        return {key: _rounded(item, digits) for key, item in value.items()}
-    if isinstance(value, float):
-        return round(value, digits)
-    return value
-
-
 # --------------------------------------------------------------------------- regressor
 
 REGRESSOR_FEATURE_SETS: tuple[str, ...] = ("fraction", "fraction+properties", "amount+fraction+properties")
@@ -252,6 +169,9 @@ class RegressorConfig:
         min_samples_leaf: smallest leaf; larger keeps the stored trees small.
         learning_rate, max_leaf_nodes: boosting only.
         seed: random state.
+        target_radius: label-noise handling: each training row's target is the median Tc
+            of the training rows within this Euclidean distance in element-fraction space
+            (itself included; 0: the Tc as listed). YBa2Cu3O6.8-7 lie within 0.01 of each other.
     """
 
     model: str = "extra_trees"
@@ -262,6 +182,7 @@ class RegressorConfig:
     learning_rate: float = 0.1
     max_leaf_nodes: int = 63
     seed: int = 0
+    target_radius: float = 0.0
 
 
 REGRESSOR_ALTERNATIVES: tuple[RegressorConfig, ...] = (
@@ -270,6 +191,77 @@ REGRESSOR_ALTERNATIVES: tuple[RegressorConfig, ...] = (
     RegressorConfig(model="extra_trees", features="fraction", n_estimators=100, max_features=0.33, min_samples_leaf=1),
 )
 """Other regressors measured on the same folds by ``train-tc --compare-regressors``."""
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+@dataclass(frozen=True)
+class BoostedClassifierConfig:
+    """Gradient-boosted superconductor classifier settings (scikit-learn's histogram
+    gradient boosting with log loss, stored as arrays).
+
+    Attributes:
+        features: one of :data:`REGRESSOR_FEATURE_SETS`.
+        n_estimators: boosting iterations.
+        max_leaf_nodes, min_samples_leaf, learning_rate, l2_regularization: of each tree.
+        threshold: a compound is a superconductor when the calibrated probability is at
+            least this (chosen by ``train-tc`` for a held-out tp of ``target_tp``).
+        target_tp: the held-out true-positive rate the threshold is chosen for.
+        seed: random state.
+    """
+
+    features: str = "amount+fraction+properties"
+    n_estimators: int = 400
+    max_leaf_nodes: int = 31
+    min_samples_leaf: int = 20
+    learning_rate: float = 0.1
+    l2_regularization: float = 0.0
+    threshold: float = 0.5
+    target_tp: float = 0.95
+    seed: int = 0
+
+
+class BoostedClassifier:
+    """Superconductor or not: boosted trees' logit, calibrated by isotonic regression.
+
+    Attributes:
+        ensemble: the trees (their sum is the logit).
+        config: settings, including the decision threshold on the calibrated probability.
+        property_table: element properties (96, p) for the features.
+        calibration_logit, calibration_probability: the isotonic map, increasing knots
+            (interpolated linearly, constant outside).
+    """
+
+    def __init__(self, ensemble: TreeEnsemble, config: BoostedClassifierConfig, property_table: np.ndarray,
+                 calibration_logit: np.ndarray, calibration_probability: np.ndarray):
+        self.ensemble = ensemble
+        self.config = config
+        self.property_table = np.asarray(property_table, dtype=np.float64)
+        self.calibration_logit = np.asarray(calibration_logit, dtype=np.float64)
+        self.calibration_probability = np.asarray(calibration_probability, dtype=np.float64)
+
+    def logit(self, vectors: np.ndarray) -> np.ndarray:
+        """Uncalibrated log-odds for amounts of shape (n, 96): (n,)."""
+        vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+        if len(vectors) == 0:
+            return np.zeros(0)
+        return self.ensemble.predict(regression_features(vectors, self.config.features, self.property_table))
+
+    def calibrate(self, logit: np.ndarray) -> np.ndarray:
+        """Calibrated probability of raw logits (n,) -> (n,) in [0, 1]."""
+        if len(self.calibration_logit) == 0:
+            return _sigmoid(np.asarray(logit, dtype=np.float64))
+        return np.interp(logit, self.calibration_logit, self.calibration_probability)
+
+    def probability(self, vectors: np.ndarray) -> np.ndarray:
+        """Calibrated p_sc for amounts of shape (n, 96): (n,)."""
+        return self.calibrate(self.logit(vectors))
+
+    def predict(self, vectors: np.ndarray) -> np.ndarray:
+        """True where the calibrated p_sc >= threshold, shape (n,)."""
+        return self.probability(vectors) >= self.config.threshold
 
 
 def regression_features(vectors: np.ndarray, feature_set: str, property_table: np.ndarray) -> np.ndarray:
@@ -286,21 +278,26 @@ def regression_features(vectors: np.ndarray, feature_set: str, property_table: n
     raise ValueError(f"unknown feature set {feature_set!r}; choose one of {', '.join(REGRESSOR_FEATURE_SETS)}")
 
 
-def _make_estimator(config: RegressorConfig):
-    from sklearn.ensemble import ExtraTreesRegressor, HistGradientBoostingRegressor, RandomForestRegressor
+@dataclass(frozen=True)
+class TcInterval:
+    """Split-conformal Tc interval: prediction ± a half-width that depends on the predicted Tc.
 
-    if config.model in ("random_forest", "extra_trees"):
-        forest = RandomForestRegressor if config.model == "random_forest" else ExtraTreesRegressor
-        return forest(
-            n_estimators=config.n_estimators, max_features=config.max_features,
-            min_samples_leaf=config.min_samples_leaf, random_state=config.seed, n_jobs=1,
-        )
-    if config.model == "hist_gradient_boosting":
-        return HistGradientBoostingRegressor(
-            learning_rate=config.learning_rate, max_iter=config.n_estimators, max_leaf_nodes=config.max_leaf_nodes,
-            min_samples_leaf=config.min_samples_leaf, early_stopping=False, random_state=config.seed,
-        )
-    raise ValueError(f"unknown regressor {config.model!r}")
+    Attributes:
+        edges: predicted-Tc bin edges in kelvin, increasing, shape (b - 1,) (bins are
+            ``(-inf, e0], (e0, e1], ..., (e_last, inf)``).
+        half_widths: the ``level`` quantile of |held-out error| in each bin, kelvin, (b,).
+        level: nominal coverage (e.g. 0.9).
+    """
+
+    edges: np.ndarray
+    half_widths: np.ndarray
+    level: float
+
+    def bounds(self, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(low, high) kelvin for predicted Tc (n,); low is clipped at 0."""
+        predicted = np.asarray(predicted, dtype=np.float64)
+        width = np.asarray(self.half_widths)[np.searchsorted(self.edges, predicted, side="left")]
+        return np.clip(predicted - width, 0.0, None), predicted + width
 
 
 class TcRegressor:
@@ -317,51 +314,72 @@ class TcRegressor:
         return np.clip(self.ensemble.predict(features), 0.0, None)
 
 
-def fit_regressor(vectors: np.ndarray, tc_kelvin: np.ndarray, config: RegressorConfig = RegressorConfig(),
-                  property_table: np.ndarray | None = None) -> TcRegressor:
-    """Fit a :class:`TcRegressor` on superconductors.
+# --------------------------------------------------------------------------- storage
 
-    Args:
-        vectors: amounts, shape (n, 96).
-        tc_kelvin: shape (n,).
-        config: model and features.
-        property_table: element properties (96, p); default :func:`element_property_table`.
+
+# --------------------------------------------------------------------------- guidance network
+
+
+@dataclass(frozen=True)
+class GuidanceConfig:
+    """The differentiable guidance network's settings (see :class:`GuidanceNetwork`).
+
+    Attributes:
+        hidden: width of the two hidden layers.
+        epochs, batch_size, learning_rate, weight_decay: Adam training.
+        tc_scale: Tc is learned as Tc / tc_scale (kelvin).
+        tc_weight: weight of the Tc loss (on superconductors) beside the classification loss.
+        seed: torch seed.
     """
-    table = element_property_table() if property_table is None else property_table
-    estimator = _make_estimator(config)
-    estimator.fit(regression_features(vectors, config.features, table), np.asarray(tc_kelvin, dtype=np.float64))
-    return TcRegressor(export_ensemble(estimator), config, table)
+
+    hidden: int = 256
+    epochs: int = 40
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-5
+    tc_scale: float = 50.0
+    tc_weight: float = 1.0
+    seed: int = 0
 
 
-def knn_regression(reference: np.ndarray, reference_tc: np.ndarray, queries: np.ndarray, k: int, scaling: str, weighting: str) -> np.ndarray:
-    """Tc by k nearest neighbours (the Roter & Dordevic baseline): (n,) kelvin."""
-    distances, indices = nearest_neighbours(scale_vectors(reference, scaling), scale_vectors(queries, scaling), k)
-    weights = vote_weights(distances, weighting)
-    return (weights * reference_tc[indices]).sum(axis=1) / weights.sum(axis=1)
+class GuidanceNetwork(torch.nn.Module):
+    """Superconductor logit and Tc (kelvin) from amounts (B, 96), differentiable in the amounts.
 
+    Input features: element fractions (96) and the fraction-weighted mean and mean absolute
+    deviation of the standardised element properties (2 p), all smooth (the deviation
+    almost everywhere) functions of the amounts; then two SiLU layers and two outputs.
+    """
 
-def regression_report(tc: np.ndarray, predicted: np.ndarray, class_codes: np.ndarray) -> dict[str, Any]:
-    """R², MAE, RMSE overall and per SuperCon class (cuprate, pnictide, other)."""
-    report = {"overall": regression_metrics(tc, predicted)}
-    for code, name in CLASS_NAMES.items():
-        rows = class_codes == code
-        if rows.any():
-            report[name] = regression_metrics(tc[rows], predicted[rows])
-    return report
+    def __init__(self, property_table: np.ndarray, hidden: int = 256, tc_scale: float = 50.0):
+        super().__init__()
+        table = np.asarray(property_table, dtype=np.float64)
+        standardised = (table - table.mean(axis=0)) / np.where(table.std(axis=0) > 0, table.std(axis=0), 1.0)
+        self.register_buffer("property_table", torch.tensor(standardised, dtype=torch.float32))
+        self.register_buffer("tc_scale", torch.tensor(float(tc_scale)))
+        width = N_ELEMENTS + 2 * table.shape[1]
+        self.body = torch.nn.Sequential(
+            torch.nn.Linear(width, hidden), torch.nn.SiLU(), torch.nn.Linear(hidden, hidden), torch.nn.SiLU(),
+        )
+        self.head = torch.nn.Linear(hidden, 2)
 
+    def features(self, amounts: torch.Tensor) -> torch.Tensor:
+        """(B, 96 + 2 p) inputs from amounts (B, 96)."""
+        fractions = amounts / amounts.sum(dim=1, keepdim=True).clamp_min(1e-12)
+        mean = fractions @ self.property_table
+        deviation = torch.einsum("be,bep->bp", fractions, (self.property_table[None] - mean[:, None, :]).abs())
+        return torch.cat([fractions, mean, deviation], dim=1)
 
-def cross_validate_regression(
-    vectors: np.ndarray, tc: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]],
-    fit_predict: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
-) -> np.ndarray:
-    """Held-out predictions (n,) of ``fit_predict(train_vectors, train_tc, test_vectors)``."""
-    predicted = np.zeros(len(tc))
-    for train, test in folds:
-        predicted[test] = fit_predict(vectors[train], tc[train], vectors[test])
-    return predicted
+    def forward(self, amounts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logit (B,), Tc in kelvin (B,)) for amounts (B, 96); Tc is not clipped (smooth)."""
+        out = self.head(self.body(self.features(amounts)))
+        return out[:, 0], out[:, 1] * self.tc_scale
 
+    def predict(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """numpy (sigmoid probability (n,), Tc kelvin clipped at 0 (n,)) without gradients."""
+        with torch.no_grad():
+            logit, tc = self(torch.as_tensor(np.atleast_2d(vectors), dtype=torch.float32))
+        return torch.sigmoid(logit).numpy().astype(np.float64), np.clip(tc.numpy().astype(np.float64), 0.0, None)
 
-KNN_REGRESSION_GRID: dict[str, tuple] = {"n_neighbors": (1, 2, 3, 5, 7), "scaling": ("amount", "fraction"), "weighting": WEIGHTINGS}
 
 
 # --------------------------------------------------------------------------- storage
@@ -382,41 +400,76 @@ def unpack_vectors(rows: np.ndarray, elements: np.ndarray, amounts: np.ndarray, 
 
 @dataclass
 class SuperconductorModels:
-    """Classifier, regressor and the classifier's held-out rates (used by :meth:`rho`).
+    """Classifier, regressor, Tc interval, guidance network and the classifier's held-out
+    rates (used by :meth:`rho`).
 
     Attributes:
-        classifier: the k-NN classifier.
+        classifier: the calibrated boosted classifier (or a :class:`KNNClassifier` baseline).
         regressor: the Tc regressor.
         true_positive_rate: held-out share of superconductors classified as such.
         false_positive_rate: held-out share of SuperCon non-superconductors classified
             as superconductors (the negatives most like generated candidates).
         card: the model card.
+        interval: split-conformal Tc interval (None: no interval columns).
+        guidance: differentiable network for gradient guidance (None if not trained).
     """
 
-    classifier: KNNClassifier
+    classifier: Any
     regressor: TcRegressor
     true_positive_rate: float
     false_positive_rate: float
     card: dict[str, Any]
+    interval: TcInterval | None = None
+    guidance: GuidanceNetwork | None = None
 
     def rho(self, sc_fraction: float) -> float:
         """Estimated true superconducting fraction of a set whose predicted fraction is ``sc_fraction``."""
         return estimate_true_fraction(sc_fraction, self.true_positive_rate, self.false_positive_rate)
 
+    def predict(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
+        """Every superconductor column for valid amounts (n, 96).
+
+        Returns:
+            ``sc_probability`` (calibrated), ``is_superconductor``, ``tc_kelvin``,
+            ``tc_low_kelvin`` and ``tc_high_kelvin`` (the conformal interval at
+            ``interval.level``; NaN without an interval); Tc and its bounds are 0.0 for
+            compounds not classified as superconductors. Each (n,).
+        """
+        vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+        probability = self.classifier.probability(vectors)
+        is_sc = probability >= self.classifier.config.threshold
+        tc, low, high = np.zeros(len(vectors)), np.zeros(len(vectors)), np.zeros(len(vectors))
+        if is_sc.any():
+            tc[is_sc] = self.regressor.predict(vectors[is_sc])
+            if self.interval is not None:
+                low[is_sc], high[is_sc] = self.interval.bounds(tc[is_sc])
+        if self.interval is None:
+            low[:], high[:] = np.nan, np.nan
+        return {"sc_probability": probability, "is_superconductor": is_sc, "tc_kelvin": tc,
+                "tc_low_kelvin": low, "tc_high_kelvin": high}
+
     def save(self, folder: Path) -> Path:
-        """Write ``tc_models.npz`` (arrays only) into ``folder``."""
-        packed = pack_vectors(self.classifier.vectors)
-        return save_npz_atomically(
-            folder / MODEL_FILE,
-            classifier_rows=packed["rows"], classifier_elements=packed["elements"], classifier_amounts=packed["amounts"],
-            classifier_labels=self.classifier.labels.astype(np.int8),
-            property_table=self.regressor.property_table,
-            **self.regressor.ensemble.to_arrays("regressor_"),
-        )
+        """Write ``tc_models.npz`` (arrays only) into ``folder``; configs go in the card."""
+        arrays: dict[str, np.ndarray] = {"property_table": self.regressor.property_table,
+                                         **self.regressor.ensemble.to_arrays("regressor_")}
+        if isinstance(self.classifier, BoostedClassifier):
+            arrays.update(self.classifier.ensemble.to_arrays("classifier_"))
+            arrays["classifier_calibration_logit"] = self.classifier.calibration_logit
+            arrays["classifier_calibration_probability"] = self.classifier.calibration_probability
+        else:
+            packed = pack_vectors(self.classifier.vectors)
+            arrays.update(classifier_rows=packed["rows"], classifier_elements=packed["elements"],
+                          classifier_amounts=packed["amounts"], classifier_labels=self.classifier.labels.astype(np.int8))
+        if self.interval is not None:
+            arrays.update(interval_edges=self.interval.edges, interval_half_widths=self.interval.half_widths,
+                          interval_level=np.array([self.interval.level]))
+        if self.guidance is not None:
+            arrays.update({f"guidance_{name}": value.detach().numpy() for name, value in self.guidance.state_dict().items()})
+        return save_npz_atomically(folder / MODEL_FILE, **arrays)
 
     @classmethod
     def load(cls, models_dir: str | os.PathLike) -> "SuperconductorModels":
-        """Load ``<models_dir>/tc/``.
+        """Load ``<models_dir>/tc/`` (configs from ``card.json``, arrays from the ``.npz``).
 
         Raises:
             CheckpointError: naming the missing or corrupt file and the rebuild command.
@@ -427,154 +480,37 @@ class SuperconductorModels:
         path = required_file(folder / MODEL_FILE, rebuild)
         try:
             with np.load(path, allow_pickle=False) as stored:
-                labels = stored["classifier_labels"].astype(bool)
-                vectors = unpack_vectors(stored["classifier_rows"], stored["classifier_elements"], stored["classifier_amounts"], len(labels))
-                classifier = KNNClassifier(vectors, labels, ClassifierConfig(**card["classifier"]["config"]))
-                regressor_config = RegressorConfig(**card["regressor"]["config"])
-                regressor = TcRegressor(TreeEnsemble.from_arrays(stored, "regressor_"), regressor_config, stored["property_table"])
+                table = stored["property_table"]
+                config = card["classifier"]["config"]
+                if card["classifier"].get("kind", "knn") == "boosted":
+                    classifier = BoostedClassifier(
+                        TreeEnsemble.from_arrays(stored, "classifier_"), _config(BoostedClassifierConfig, config), table,
+                        stored["classifier_calibration_logit"], stored["classifier_calibration_probability"],
+                    )
+                else:
+                    labels = stored["classifier_labels"].astype(bool)
+                    vectors = unpack_vectors(stored["classifier_rows"], stored["classifier_elements"], stored["classifier_amounts"], len(labels))
+                    classifier = KNNClassifier(vectors, labels, _config(ClassifierConfig, config))
+                regressor = TcRegressor(TreeEnsemble.from_arrays(stored, "regressor_"), _config(RegressorConfig, card["regressor"]["config"]), table)
+                interval = None
+                if "interval_edges" in stored:
+                    interval = TcInterval(stored["interval_edges"], stored["interval_half_widths"], float(stored["interval_level"][0]))
+                guidance = None
+                names = [name for name in stored.files if name.startswith("guidance_")]
+                if names and "guidance" in card:
+                    settings = card["guidance"]["config"]
+                    guidance = GuidanceNetwork(table, int(settings["hidden"]), float(settings["tc_scale"]))
+                    state = {name[len("guidance_"):]: torch.from_numpy(stored[name]) for name in names}
+                    guidance.load_state_dict({k: state[k] for k in guidance.state_dict()}, strict=True)
+                    guidance.eval()
             rates = card["classifier"]["rates_used_for_rho"]
-            return cls(classifier, regressor, float(rates["true_positive_rate"]), float(rates["false_positive_rate"]), card)
-        except (OSError, ValueError, KeyError, TypeError) as error:
+            return cls(classifier, regressor, float(rates["true_positive_rate"]), float(rates["false_positive_rate"]), card,
+                       interval, guidance)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
             raise CheckpointError(f"corrupt {path} ({type(error).__name__}: {error}); rebuild it with: {rebuild}") from None
 
 
-# --------------------------------------------------------------------------- training
-
-
-def _probe_predictions(classifier: KNNClassifier, regressor: TcRegressor | None = None) -> dict[str, dict[str, float]]:
-    vectors = np.array([parse_formula(formula) for formula in PROBE_FORMULAS])
-    probability = classifier.probability(vectors)
-    out = {formula: {"sc_probability": round(float(p), 3)} for formula, p in zip(PROBE_FORMULAS, probability)}
-    if regressor is not None:
-        for formula, tc in zip(PROBE_FORMULAS, regressor.predict(vectors)):
-            out[formula]["tc_kelvin"] = round(float(tc), 1)
-    return out
-
-
-def _log(progress: bool, message: str) -> None:
-    if progress:
-        print(message, flush=True)
-
-
-def train_tc(
-    supercon_path: str | os.PathLike,
-    non_superconductors_path: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    oqmd_path: str | os.PathLike | None = None,
-    oqmd_negatives: int = 10000,
-    regressor_config: RegressorConfig = RegressorConfig(),
-    n_folds: int = 5,
-    seed: int = 0,
-    classifier_grid: dict[str, tuple] = CLASSIFIER_GRID,
-    compare_regressors: tuple[RegressorConfig, ...] = (),
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Cross-validate, fit on all data and write the classifier and Tc regressor.
-
-    The classifier's setting is chosen by cross-validation over ``classifier_grid``
-    (highest macro Youden J); it is measured with and without the OQMD negatives.
-    The regressor is compared with the best k-NN regressor on the same folds.
-
-    Returns:
-        The model card (also written to ``out_dir/card.json``).
-    """
-    started = time.perf_counter()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    data = load_superconductor_data(supercon_path, non_superconductors_path, oqmd_path, oqmd_negatives if oqmd_path else 0, seed)
-    variants = {"without_oqmd_negatives": data.without_source("oqmd")}
-    if (data.source == SOURCES.index("oqmd")).any():
-        variants["with_oqmd_negatives"] = data
-    classifier_cv: dict[str, Any] = {}
-    for name, variant in variants.items():
-        _log(progress, f"classifier cross-validation {name} ({len(variant.vectors)} rows)...")
-        rows = cross_validate_classifier(variant, composition_folds(variant.vectors, n_folds, seed), classifier_grid)
-        best = best_classifier(rows)
-        config = ClassifierConfig(**{key: best[key] for key in asdict(ClassifierConfig())})
-        probes = _probe_predictions(fit_classifier(variant.vectors, variant.is_superconductor, config))
-        classifier_cv[name] = {
-            "best": _public(best), "probes_fitted_on_all": probes,
-            "grid": [_rounded(_public(row)) for row in sorted(rows, key=lambda row: -row["youden_j_macro"])],
-        }
-    final_name = "with_oqmd_negatives" if "with_oqmd_negatives" in variants else "without_oqmd_negatives"
-    chosen = classifier_cv[final_name]["best"]
-    classifier_config = ClassifierConfig(**{key: chosen[key] for key in asdict(ClassifierConfig())})
-    rates_for_rho = {
-        "true_positive_rate": chosen["true_positive_rate"],
-        "false_positive_rate": chosen["false_positive_rate_by_source"]["supercon_non_superconductor"],
-        "why": "fp on SuperCon's own non-superconductors: generated candidates resemble them; the OQMD fp is lower and would inflate rho",
-    }
-
-    positives = data.is_superconductor
-    sc_vectors, sc_tc, sc_classes = data.vectors[positives], data.tc_kelvin[positives], data.class_codes[positives]
-    regression_folds = composition_folds(sc_vectors, n_folds, seed)
-    _log(progress, f"k-NN regressor cross-validation ({len(sc_tc)} superconductors)...")
-    knn_rows = []
-    for k, scaling, weighting in itertools.product(*KNN_REGRESSION_GRID.values()):
-        predicted = cross_validate_regression(
-            sc_vectors, sc_tc, regression_folds, lambda v, t, q: knn_regression(v, t, q, k, scaling, weighting)
-        )
-        knn_rows.append({"n_neighbors": k, "scaling": scaling, "weighting": weighting, **regression_report(sc_tc, predicted, sc_classes)})
-    best_knn = max(knn_rows, key=lambda row: row["overall"]["r2"])
-    table = element_property_table()
-    regressor_cv = []
-    for config in (regressor_config, *compare_regressors):
-        _log(progress, f"regressor cross-validation: {config.model} on {config.features}...")
-        t0 = time.perf_counter()
-        predicted = cross_validate_regression(
-            sc_vectors, sc_tc, regression_folds, lambda v, t, q: fit_regressor(v, t, config, table).predict(q)
-        )
-        regressor_cv.append({"config": asdict(config), "seconds": round(time.perf_counter() - t0, 1),
-                             **regression_report(sc_tc, predicted, sc_classes)})
-
-    _log(progress, "fitting on all data...")
-    models = SuperconductorModels(
-        fit_classifier(data.vectors, data.is_superconductor, classifier_config),
-        fit_regressor(sc_vectors, sc_tc, regressor_config, table),
-        rates_for_rho["true_positive_rate"], rates_for_rho["false_positive_rate"], card={},
-    )
-    models.save(out_dir)
-    command = [
-        "superdiff", "train-tc", "--supercon", supercon_path, "--non-superconductors", non_superconductors_path,
-        "--out", out_dir, "--seed", seed,
-    ]
-    if oqmd_path:
-        command += ["--oqmd", oqmd_path, "--oqmd-negatives", oqmd_negatives]
-    if compare_regressors:
-        command += ["--compare-regressors"]
-    card = {
-        "model": "k-NN superconductor classifier and tree-ensemble Tc regressor on composition vectors",
-        "command": command_line(*command),
-        "data": {"sha256": data.sha256, **data.counts},
-        "class_balance": (
-            f"training rows: {int(positives.sum())} superconductors, {int((~positives).sum())} non-superconductors; "
-            + ("votes weighted by inverse class share so both classes count equally"
-               if classifier_config.balanced else "unweighted votes (chosen by cross-validation over balanced/unbalanced)")
-        ),
-        "cross_validation": f"{n_folds}-fold GroupKFold by composition (amounts rounded to 2 decimals), seed {seed}",
-        "classifier": {
-            "config": asdict(classifier_config),
-            "selection": "highest tp minus mean fp over the negative sources, over the grid",
-            "grid": {key: list(values) for key, values in classifier_grid.items()},
-            "rates_used_for_rho": rates_for_rho,
-            "cross_validated": classifier_cv,
-        },
-        "regressor": {
-            "config": asdict(regressor_config),
-            "cross_validated": regressor_cv[0],
-            "knn_baseline_best": best_knn,
-            "compared": regressor_cv[1:],
-        },
-        "targets": TARGETS,
-        "targets_met": {
-            "true_positive_rate": rates_for_rho["true_positive_rate"] >= 0.95,
-            "false_positive_rate": rates_for_rho["false_positive_rate"] <= 0.17,
-            "regressor_r2": regressor_cv[0]["overall"]["r2"] >= 0.93,
-        },
-        "published": PUBLISHED,
-        "probes": _probe_predictions(models.classifier, models.regressor),
-        "artifacts": {"file": MODEL_FILE, "loading": "numpy .npz with allow_pickle=False; k-NN rebuilt from the stored rows, trees predicted from stored arrays; no pickle"},
-        "wall_time_s": round(time.perf_counter() - started, 1),
-    }
-    write_card(out_dir, card)
-    return card
+def _config(kind, stored: dict[str, Any]):
+    """A config dataclass from a card entry, ignoring keys it does not have."""
+    names = {field.name for field in fields(kind)}
+    return kind(**{key: value for key, value in stored.items() if key in names})

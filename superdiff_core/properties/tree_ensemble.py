@@ -139,14 +139,15 @@ def _float32_at_or_below(threshold: np.ndarray) -> np.ndarray:
 def export_ensemble(model) -> TreeEnsemble:
     """Copy a fitted scikit-learn regressor's trees into a :class:`TreeEnsemble`.
 
-    Supported: ``RandomForestRegressor``, ``ExtraTreesRegressor`` (single output) and
-    ``HistGradientBoostingRegressor`` (squared or absolute error loss, no categorical
-    features).
+    Supported: ``RandomForestRegressor``, ``ExtraTreesRegressor`` (single output),
+    ``HistGradientBoostingRegressor`` (squared or absolute error loss) and binary
+    ``HistGradientBoostingClassifier`` (the ensemble then gives the log-odds of class 1),
+    both without categorical features.
 
     Raises:
         TypeError: for any other model.
     """
-    from sklearn.ensemble import ExtraTreesRegressor, HistGradientBoostingRegressor, RandomForestRegressor
+    from sklearn.ensemble import ExtraTreesRegressor, HistGradientBoostingClassifier, HistGradientBoostingRegressor, RandomForestRegressor
 
     if isinstance(model, (RandomForestRegressor, ExtraTreesRegressor)):
         trees = []
@@ -158,9 +159,13 @@ def export_ensemble(model) -> TreeEnsemble:
                 "depth": tree.max_depth,
             })
         return _concatenate(trees, base=0.0, scale=1.0 / len(trees), float32_inputs=True)
-    if isinstance(model, HistGradientBoostingRegressor):
-        if model.loss not in ("squared_error", "absolute_error") or getattr(model, "is_categorical_", None) is not None:
-            raise TypeError("only squared/absolute-error HistGradientBoostingRegressor without categorical features")
+    if isinstance(model, (HistGradientBoostingRegressor, HistGradientBoostingClassifier)):
+        if getattr(model, "is_categorical_", None) is not None:
+            raise TypeError("categorical features are not supported")
+        if isinstance(model, HistGradientBoostingRegressor) and model.loss not in ("squared_error", "absolute_error"):
+            raise TypeError("only squared/absolute-error HistGradientBoostingRegressor")
+        if isinstance(model, HistGradientBoostingClassifier) and len(model.classes_) != 2:
+            raise TypeError("only binary HistGradientBoostingClassifier")
         trees = []
         for (predictor,) in model._predictors:
             nodes = predictor.nodes

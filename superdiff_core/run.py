@@ -1,0 +1,431 @@
+"""One run end to end, the same for the app and the CLI.
+
+Two entry points, each returning a :class:`RunRecord`:
+
+- :func:`run_generation`: sample and screen every (reference, N) of the settings
+  (:mod:`superdiff_core.pipeline`), then score the candidates (superconductor
+  probability, Tc, formation energy), place them on the class's SuperCon map and find
+  families, and score and place the reference compounds themselves;
+- :func:`screen_formulas`: the same scoring and placement for a list of formulas a user
+  typed or uploaded (every formula keeps its row; a bad one gets its reason in ``note``).
+
+The property models and the map are optional: a front end loads them once
+(:func:`load_run_models`) and passes them in; a stage whose model is missing is skipped
+and says so in :attr:`RunRecord.notes`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .composition import ParsedFormula
+from .errors import CheckpointError
+from .funnel import FunnelStage
+from .pipeline import Engine, GenerationResult, GenerationSettings, generate
+from .results import MAP_COLUMNS
+from .run_settings import file_stem
+from .sampler import CancelFlag
+from .screening import StageCount
+from .smact_check import DEFAULT_TIMEOUT_SECONDS, smact_check
+
+if TYPE_CHECKING:
+    from .maps import ClassMap
+    from .properties import PropertyModels
+
+REFERENCE_COLUMNS = ("formula", "tsne_x", "tsne_y", "cluster_name", "tc_kelvin", "formation_energy_ev_per_atom")
+"""Columns of :attr:`RunRecord.references`."""
+
+SMACT_BATCH = 500
+"""Formulas per SMACT call (and per progress update) when screening a list."""
+
+PhaseCallback = Callable[[str, int, int], None]
+"""Called as ``progress(phase, done, total)``; phases: sampling, scoring, map, references,
+SMACT. ``done``/``total`` count reverse steps while sampling and formulas while screening."""
+
+
+@dataclass
+class RunRecord:
+    """One finished run as the front ends show and export it.
+
+    Attributes:
+        kind: ``generate``, ``explore`` or ``screen``.
+        model_class: the class of the model (and of the map the candidates are placed on).
+        table: one row per candidate (``results.CANDIDATE_COLUMNS`` order, plus extras).
+        vectors: the candidates' amounts, shape (len(table), 96).
+        engine_stages: the sampler's funnel (raw … SMACT-valid); None for screened lists.
+        leading_stages: funnel stages before the table's own (screened lists: formulas, parsed).
+        families: one row per family (``families.FAMILY_COLUMNS``) or None.
+        references: the reference compounds (:data:`REFERENCE_COLUMNS`; NaN where unknown).
+        settings: the generation settings (None for screened lists).
+        file_stem: name of the downloads, without extension.
+        notes: one line per optional stage that could not run.
+        timings: seconds per phase (sampling, scoring, map, total).
+        metrics: the paper's Table-1 metrics (unconditional evaluation) or None.
+        raw_samples: what the sampler drew (0 for screened lists).
+        unique_percent, novel_percent: over samples passing the basic filters (NaN when none).
+        partial: True when the run was stopped and holds only the sampling runs finished.
+    """
+
+    kind: str
+    model_class: str
+    table: pd.DataFrame
+    vectors: np.ndarray
+    engine_stages: list[StageCount] | None = None
+    leading_stages: list[FunnelStage] = field(default_factory=list)
+    families: pd.DataFrame | None = None
+    references: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(REFERENCE_COLUMNS)))
+    settings: GenerationSettings | None = None
+    file_stem: str = "superdiff"
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    metrics: dict | None = None
+    raw_samples: int = 0
+    unique_percent: float = float("nan")
+    novel_percent: float = float("nan")
+    partial: bool = False
+
+    @property
+    def has_properties(self) -> bool:
+        return "tc_kelvin" in self.table.columns
+
+    @property
+    def has_map(self) -> bool:
+        return "tsne_x" in self.table.columns
+
+
+@dataclass
+class RunModels:
+    """The optional models of a run, loaded once by a front end.
+
+    Attributes:
+        property_models: classifier, Tc and formation energy (None: not built).
+        class_map: the SuperCon map of the run's class (None: not built or not wanted).
+        known_map: the map whose compounds are the "known" ones next to each prediction
+            (the class map when there is one, else the ``everything`` map; None: not built).
+        notes: why a model is None, one line each.
+    """
+
+    property_models: PropertyModels | None = None
+    class_map: ClassMap | None = None
+    known_map: ClassMap | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.known_map is None:
+            self.known_map = self.class_map
+
+
+def load_optional(loader: Callable, *args) -> tuple[object | None, str | None]:
+    """``(loader(*args), None)``, or ``(None, note)`` when its artifact is missing."""
+    try:
+        return loader(*args), None
+    except CheckpointError as error:
+        return None, str(error)
+
+
+def load_run_models(
+    models_dir: str | os.PathLike,
+    model_class: str | None,
+    with_map: bool = True,
+    *,
+    load_properties: Callable | None = None,
+    load_map: Callable | None = None,
+) -> RunModels:
+    """Load the property models and (when ``with_map``) the class's map; a missing one
+    becomes a note ("no property scores: ...", "no map placement: ...").
+
+    ``load_properties(models_dir)`` and ``load_map(models_dir, model_class)`` default to
+    the engine's loaders; the app passes its cached ones.
+    """
+    if load_properties is None:
+        from .properties import load_property_models as load_properties
+    if load_map is None:
+        from .maps import load_class_map as load_map
+
+    property_models, property_note = load_optional(load_properties, models_dir)
+    notes = [f"no property scores: {property_note}"] if property_note else []
+    class_map = None
+    if with_map and model_class is not None:
+        class_map, map_note = load_optional(load_map, models_dir, model_class)
+        if map_note:
+            notes.append(f"no map placement: {map_note}")
+    known_map = class_map
+    if known_map is None:
+        known_map, known_note = load_optional(load_map, models_dir, "everything")
+        if known_note:
+            notes.append(f"no known-compound columns: {known_note}")
+    return RunModels(property_models, class_map, known_map, notes)
+
+
+# ---------------------------------------------------------------------------------------
+# The stages after sampling
+# ---------------------------------------------------------------------------------------
+
+
+def add_properties(table: pd.DataFrame, vectors: np.ndarray, property_models: PropertyModels) -> pd.DataFrame:
+    """``table`` with the property columns of ``vectors`` (aligned rows) appended; the
+    models' notes go to ``property_note`` when any row has one."""
+    scores = property_models.score(vectors)
+    table = table.copy()
+    for column in scores.columns:
+        if column != "note":
+            table[column] = scores[column].to_numpy()
+        elif scores[column].astype(bool).any():
+            table["property_note"] = scores[column].to_numpy()
+    return table
+
+
+def add_known(table: pd.DataFrame, vectors: np.ndarray, known_map: ClassMap) -> pd.DataFrame:
+    """``table`` with the known-compound columns (:mod:`superdiff_core.known_compounds`);
+    the out-of-domain reason goes to ``note``."""
+    from .known_compounds import nearest_known
+    from .properties import join_notes
+
+    known, domain_notes = nearest_known(vectors, known_map)
+    table = table.copy()
+    for column in known.columns:
+        table[column] = known[column].array
+    if any(domain_notes):
+        previous = table["note"].astype(str).tolist() if "note" in table.columns else [""] * len(table)
+        table["note"] = [join_notes(a, b) for a, b in zip(previous, domain_notes)]
+    return table
+
+
+def add_map(
+    table: pd.DataFrame, vectors: np.ndarray, class_map: ClassMap, preview: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """``table`` with the map and family columns, and the families found."""
+    from .families import annotate_candidates
+
+    if len(table) == 0:
+        return table, None
+    return annotate_candidates(table, vectors, class_map, preview=preview)
+
+
+def reference_points(
+    references: list[ParsedFormula], property_models: PropertyModels | None = None, class_map: ClassMap | None = None
+) -> pd.DataFrame:
+    """The reference compounds scored by the property models and placed on the map
+    (columns :data:`REFERENCE_COLUMNS`; NaN where a model is missing)."""
+    table = pd.DataFrame({"formula": [r.text for r in references]})
+    for column in REFERENCE_COLUMNS[1:]:
+        table[column] = "" if column == "cluster_name" else np.nan
+    if not references:
+        return table
+    vectors = np.array([r.vector for r in references])
+    if property_models is not None:
+        scores = property_models.score(vectors)
+        table["tc_kelvin"] = scores["tc_kelvin"].to_numpy(dtype=float)
+        table["formation_energy_ev_per_atom"] = scores["formation_energy_ev_per_atom"].to_numpy(dtype=float)
+    if class_map is not None:
+        from .maps import OUTSIDE_NAME, place_and_assign
+
+        placement = place_and_assign(vectors, class_map, preview=True)
+        table["tsne_x"], table["tsne_y"] = placement.coords[:, 0], placement.coords[:, 1]
+        names = np.array([*class_map.cluster_names, OUTSIDE_NAME], dtype=object)
+        table["cluster_name"] = names[placement.assignment.cluster]
+    return table
+
+
+def _timed(timings: dict[str, float], phase: str, function: Callable, *args, **kwargs):
+    start = time.perf_counter()
+    value = function(*args, **kwargs)
+    timings[phase] = time.perf_counter() - start
+    return value
+
+
+def complete_generation(
+    result: GenerationResult,
+    references: list[ParsedFormula],
+    models: RunModels,
+    *,
+    kind: str = "generate",
+    evaluate: bool = False,
+    timings: dict[str, float] | None = None,
+    partial: bool = False,
+) -> RunRecord:
+    """Score, place and describe a sampled-and-screened result (the steps after sampling)."""
+    timings = dict(timings or {})
+    table, vectors, families = result.table, result.vectors, None
+    if models.property_models is not None:
+        table = _timed(timings, "scoring", add_properties, table, vectors, models.property_models)
+    if models.known_map is not None and len(table):
+        table = _timed(timings, "known compounds", add_known, table, vectors, models.known_map)
+    if models.class_map is not None:
+        table, families = _timed(timings, "map", add_map, table, vectors, models.class_map)
+    refs = reference_points(references, models.property_models, models.class_map)
+    result.table, result.families = table, families
+    metrics = None
+    if evaluate:
+        from .evaluation import evaluation_metrics
+
+        metrics = evaluation_metrics(result, models.property_models)
+    return RunRecord(
+        kind=kind,
+        model_class=result.settings.model_class,
+        table=table,
+        vectors=vectors,
+        engine_stages=result.stages,
+        families=families,
+        references=refs,
+        settings=result.settings,
+        file_stem=file_stem(result.settings),
+        notes=list(models.notes),
+        timings=timings,
+        metrics=metrics,
+        raw_samples=result.raw_samples,
+        unique_percent=result.unique_percent,
+        novel_percent=result.novel_percent,
+        partial=partial,
+    )
+
+
+def run_generation(
+    engine: Engine,
+    settings: GenerationSettings,
+    references: list[ParsedFormula],
+    models: RunModels,
+    *,
+    kind: str = "generate",
+    evaluate: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: CancelFlag | None = None,
+    keep_partial: bool = True,
+) -> RunRecord:
+    """Sample, screen, score and place one run: the whole Generate pipeline.
+
+    Args:
+        engine: from :func:`superdiff_core.pipeline.load_engine` (shared, not modified).
+        settings, references: what to run (``references`` parsed from ``settings.references``).
+        models: the optional models (:func:`load_run_models`).
+        kind: ``generate`` or ``explore`` (recorded).
+        evaluate: also compute the paper's Table-1 metrics.
+        progress: ``progress(done, total)`` over all reverse steps of all (reference, N) runs.
+        cancel: checked every step; when set, the run stops at the next step.
+        keep_partial: when stopped, return the (reference, N) runs already finished, marked
+            ``partial`` (False: re-raise :class:`~superdiff_core.sampler.SamplingCancelled`).
+    """
+    start = time.perf_counter()
+    result = generate(engine, settings, references, progress=progress, cancel=cancel, keep_partial=keep_partial)
+    timings = {"sampling": time.perf_counter() - start}
+    record = complete_generation(
+        result, references, models, kind=kind, evaluate=evaluate and not result.partial, timings=timings, partial=result.partial
+    )
+    record.timings["total"] = time.perf_counter() - start
+    return record
+
+
+# ---------------------------------------------------------------------------------------
+# Screening a list of formulas
+# ---------------------------------------------------------------------------------------
+
+
+def smact_validity(
+    vectors: np.ndarray,
+    parsed: np.ndarray,
+    mixed_valence: bool,
+    timeout_s: float,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[bool | None], list[str]]:
+    """SMACT verdict of the parsed rows: True/False (None for unparsed rows and
+    timeouts) and a note per row (the timeout, else "")."""
+    statuses: list[str | None] = [None] * len(vectors)
+    rows = np.flatnonzero(parsed)
+    for start in range(0, len(rows), SMACT_BATCH):
+        batch = rows[start : start + SMACT_BATCH]
+        for row, status in zip(batch, smact_check(vectors[batch], mixed_valence=mixed_valence, timeout_s=timeout_s)):
+            statuses[row] = status
+        if progress is not None:
+            progress(min(start + SMACT_BATCH, len(rows)), len(rows))
+    valid = [None if status in (None, "timeout") else status == "valid" for status in statuses]
+    notes = [f"SMACT timeout (> {timeout_s:g} s)" if status == "timeout" else "" for status in statuses]
+    return valid, notes
+
+
+def screen_formulas(
+    formulas: list[str],
+    models: RunModels,
+    *,
+    map_class: str = "everything",
+    mixed_valence: bool = False,
+    smact_timeout_s: float = DEFAULT_TIMEOUT_SECONDS,
+    extra_columns: pd.DataFrame | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunRecord:
+    """Score a list of formulas (``superdiff screen`` and the Screen page).
+
+    Every formula keeps its row, in input order; one that does not parse gets its reason
+    in ``note`` and no scores. Without property models only SMACT and the map are
+    computed (the property columns are then absent).
+
+    Args:
+        formulas: as typed.
+        models: the optional models; ``models.class_map`` is the map to place them on.
+        map_class: the class of that map (recorded).
+        mixed_valence, smact_timeout_s: the SMACT check's options.
+        extra_columns: the input file's other columns, kept after ``formula`` (same length).
+        progress: ``progress(done, total)`` over the SMACT check.
+
+    Returns:
+        A record whose table has ``formula``, ``smact_valid``, the property columns, the
+        map columns and ``note``; ``vectors`` are all-zero for unparsable rows;
+        ``leading_stages`` count the formulas and those that parsed.
+    """
+    from .properties import encode_formulas, join_notes
+
+    start = time.perf_counter()
+    vectors, parse_notes = encode_formulas(formulas)
+    parsed = np.array([not note for note in parse_notes], dtype=bool)
+    table = pd.DataFrame({"formula": list(formulas)})
+    if extra_columns is not None:
+        for column in extra_columns.columns:
+            if column != "formula":
+                table[column] = extra_columns[column].to_numpy()
+    valid, smact_notes = smact_validity(vectors, parsed, mixed_valence, smact_timeout_s, progress)
+    table["smact_valid"] = pd.array(valid, dtype="boolean")
+    model_notes = [""] * len(formulas)
+    if models.property_models is not None:
+        scores = models.property_models.score(vectors)
+        for column in scores.columns:
+            if column != "note":
+                table[column] = scores[column].array
+        model_notes = list(scores["note"])
+    families = None
+    if models.class_map is not None and parsed.any():
+        annotated, families = add_map(table[parsed].reset_index(drop=True), vectors[parsed], models.class_map)
+        annotated.index = np.flatnonzero(parsed)  # back to input rows; unparsed rows get no map values
+        table = table.join(annotated[list(MAP_COLUMNS)])
+        table["cluster"] = table["cluster"].astype("Int64")
+        table["is_new_family"] = table["is_new_family"].astype("boolean")
+        for column in ("cluster_name", "family_id", "family_formula"):
+            table[column] = table[column].fillna("").astype(str)
+    table["note"] = [
+        parse_note or join_notes(model_note, smact_note)
+        for parse_note, model_note, smact_note in zip(parse_notes, model_notes, smact_notes)
+    ]
+    if models.known_map is not None:
+        table = add_known(table, vectors, models.known_map)
+    leading = [
+        FunnelStage("formulas", len(formulas), "formulas pasted or uploaded"),
+        FunnelStage("parsed", int(parsed.sum()), "understood as a chemical formula"),
+    ]
+    from .run_settings import screen_file_stem
+
+    return RunRecord(
+        kind="screen",
+        model_class=map_class,
+        table=table,
+        vectors=vectors,
+        leading_stages=leading,
+        families=families,
+        file_stem=screen_file_stem(formulas, map_class),
+        notes=list(models.notes),
+        timings={"total": time.perf_counter() - start},
+    )

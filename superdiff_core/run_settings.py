@@ -1,0 +1,151 @@
+"""The run-settings JSON that reproduces a run, the equivalent command line, file names.
+
+The app writes this JSON next to every download and reads it back ("Load settings");
+``superdiff generate --settings run.json`` runs the same settings from the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+from .artifacts import to_jsonable
+from .composition import N_ELEMENTS, FormulaError, parse_formula, vector_to_formula
+from .errors import InputError
+from .funnel import Thresholds
+from .pipeline import GenerationSettings
+from .screening import ScreeningOptions
+
+_SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9.]+")
+
+
+MAX_STEM_REFERENCES = 2
+
+
+def _safe_formula(text: str) -> str:
+    """The formula as typed when that is a safe file name (subscripts become digits),
+    else its expanded composition: ``Ba(Fe0.9Co0.1)₂As₂`` -> ``BaFe1.8Co0.2As2``."""
+    plain = "".join(text.translate(_SUBSCRIPT_DIGITS).split())
+    if plain and not _UNSAFE.search(plain):
+        return plain
+    try:
+        return _UNSAFE.sub("", vector_to_formula(parse_formula(text, max_elements=N_ELEMENTS))) or "formula"
+    except FormulaError:
+        return _UNSAFE.sub("", plain) or "formula"
+
+
+def _ranges(values: Sequence[int]) -> str:
+    """``(2, 3, 4)`` -> ``"2-4"``, ``(2, 4)`` -> ``"2_4"``."""
+    values = sorted(set(values))
+    if len(values) > 2 and values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]}-{values[-1]}"
+    return "_".join(str(v) for v in values)
+
+
+def file_stem(settings: GenerationSettings) -> str:
+    """A file name stem that says what was run, e.g.
+    ``superdiff_BaFe2As2_pnictides_N2-4_500x50ancestral_seed0`` (unconditional runs say so)."""
+    if settings.references:
+        names = [_safe_formula(r) for r in settings.references[:MAX_STEM_REFERENCES]]
+        more = len(settings.references) - MAX_STEM_REFERENCES
+        refs = "+".join(names) + (f"+{more}more" if more > 0 else "")
+        conditioning = f"{refs}_{settings.model_class}_N{_ranges(settings.scale_factors)}"
+    else:
+        conditioning = f"unconditional_{settings.model_class}"
+    return f"superdiff_{conditioning}_{settings.samples}x{settings.steps}{settings.method}_seed{settings.seed}"
+
+
+def screen_file_stem(formulas: Sequence[str], map_class: str) -> str:
+    """File name stem of a Screen-formulas export, e.g. ``superdiff_screen_12formulas_everything``."""
+    return f"superdiff_screen_{len(formulas)}formulas_{map_class}"
+
+
+SETTINGS_FORMAT = "superdiff-run-settings"
+
+
+SETTINGS_VERSION = 1
+
+
+def cli_command(settings: GenerationSettings) -> str:
+    """The ``superdiff generate``/``evaluate`` command line of the same run (screening
+    options the CLI has no flag for are in the JSON only)."""
+    parts = ["superdiff", "generate" if settings.references else "evaluate", "--model", settings.model_class]
+    for reference in settings.references:
+        parts += ["--reference", _shell_quote(reference)]
+    if settings.references:
+        parts += ["--scale-factor", *map(str, settings.scale_factors), "--ilvr-stop", str(settings.conditioning_stop),
+                  "--filter-order", settings.filter_order]
+    parts += ["--samples", str(settings.samples), "--steps", str(settings.steps), "--seed", str(settings.seed), "--method", settings.method]
+    if settings.screening.mixed_valence:
+        parts.append("--mixed-valence")
+    if settings.references and settings.screening.keep_invalid:
+        parts.append("--keep-invalid")
+    if settings.references and settings.screening.keep_known:
+        parts.append("--keep-known")
+    return " ".join(parts)
+
+
+def _shell_quote(text: str) -> str:
+    return text if re.fullmatch(r"[A-Za-z0-9.]+", text) else "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def run_settings_json(
+    settings: GenerationSettings,
+    thresholds: Thresholds | None = None,
+    model_card: Mapping | None = None,
+    extra: Mapping | None = None,
+) -> str:
+    """The JSON that reproduces a run: the settings, the funnel thresholds, which model
+    (training data checksum, size, best epoch) and the equivalent command line."""
+    card = model_card or {}
+    document = {
+        "format": SETTINGS_FORMAT,
+        "version": SETTINGS_VERSION,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "settings": settings.to_dict(),
+        "thresholds": dataclasses.asdict(thresholds or Thresholds()),
+        "model": {
+            "model_class": settings.model_class,
+            "data_sha256": card.get("data", {}).get("sha256"),
+            "parameters": card.get("architecture", {}).get("parameters"),
+            "best_epoch": card.get("training", {}).get("best_epoch"),
+        },
+        "command": cli_command(settings),
+    }
+    if extra:
+        document.update(extra)
+    return json.dumps(to_jsonable(document), indent=2) + "\n"
+
+
+def settings_from_json(text: str | bytes) -> tuple[GenerationSettings, Thresholds]:
+    """Read back a run-settings JSON written by :func:`run_settings_json`.
+
+    Raises:
+        InputError: one line naming what is wrong.
+    """
+    try:
+        document = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InputError(f"not a JSON file ({error})") from None
+    if not isinstance(document, dict) or document.get("format") != SETTINGS_FORMAT:
+        raise InputError("not a SuperDiff run-settings file (no \"format\": \"superdiff-run-settings\")")
+    raw = document.get("settings")
+    if not isinstance(raw, dict):
+        raise InputError("the file has no \"settings\" section")
+    try:
+        screening = ScreeningOptions(**raw.get("screening", {}))
+        values = {k: v for k, v in raw.items() if k != "screening"}
+        values["references"] = tuple(values.get("references", ()))
+        values["scale_factors"] = tuple(int(n) for n in values.get("scale_factors", (2, 3, 4)))
+        settings = GenerationSettings(screening=screening, **values)
+        thresholds = Thresholds(**document.get("thresholds", {}))
+    except TypeError as error:
+        raise InputError(f"unexpected field in the settings: {error}") from None
+    settings.validate()
+    return settings, thresholds

@@ -1,0 +1,145 @@
+"""The one engine behind both front ends: superdiff_core.run, the registry, artifacts,
+settings JSON, formula lists and the funnel."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from superdiff_core import artifacts, model_classes
+from superdiff_core.composition import parse_formula, parse_formulas
+from superdiff_core.errors import CheckpointError, InputError
+from superdiff_core.formula_lists import read_formula_table
+from superdiff_core.funnel import Thresholds, table_funnel
+from superdiff_core.pipeline import GenerationSettings
+from superdiff_core.run import RunModels, add_properties, load_run_models, run_generation, screen_formulas
+from superdiff_core.run_settings import run_settings_json, settings_from_json
+
+
+def test_registry_is_the_one_home_of_class_defaults():
+    assert model_classes.MODEL_CLASSES == ("cuprates", "pnictides", "others", "everything")
+    assert model_classes.FAMILY_CLASSES == ("cuprates", "pnictides", "others")
+    everything = model_classes.get_model_class("everything")
+    union = sorted(c for name in model_classes.FAMILY_CLASSES for c in model_classes.get_model_class(name).supercon_codes)
+    assert sorted(everything.supercon_codes) == union
+    with pytest.raises(InputError, match="unknown model class 'metals'"):
+        model_classes.get_model_class("metals")
+    # the defaults every module reads come from the registry
+    assert GenerationSettings("others").steps == model_classes.get_model_class("others").recommended_steps
+    from superdiff_core.screening import ScreeningOptions
+
+    assert ScreeningOptions().element_limit("pnictides") == model_classes.get_model_class("pnictides").max_elements
+
+
+def test_atomic_path_leaves_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "card.json"
+    artifacts.write_json_atomically(target, {"value": np.float32(1.5), "array": np.arange(2), "nan": float("nan")})
+    assert json.loads(target.read_text()) == {"value": 1.5, "array": [0, 1], "nan": None}
+    with pytest.raises(RuntimeError):
+        with artifacts.atomic_path(target) as temporary:
+            temporary.write_text("half a fi")
+            raise RuntimeError("interrupted")
+    assert json.loads(target.read_text())["value"] == 1.5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["card.json"]  # no temporary left behind
+
+
+def test_read_card_is_empty_or_raises_by_request(tmp_path):
+    assert artifacts.read_card(tmp_path) == {}
+    with pytest.raises(CheckpointError, match="rebuild it with: superdiff x"):
+        artifacts.read_card(tmp_path, "superdiff x")
+    (tmp_path / "card.json").write_text("{not json")
+    assert artifacts.read_card(tmp_path) == {}
+    with pytest.raises(CheckpointError, match="corrupt"):
+        artifacts.read_card(tmp_path, "superdiff x")
+
+
+def test_missing_models_become_notes_not_errors(tmp_path):
+    models = load_run_models(tmp_path, "cuprates")
+    assert models.property_models is None and models.class_map is None
+    assert [note.split(":")[0] for note in models.notes] == ["no property scores", "no map placement", "no known-compound columns"]
+
+
+def test_add_properties_uses_models_already_loaded():
+    from superdiff_core.properties import load_property_models
+
+    vectors = np.array([parse_formula("YBa2Cu3O7"), parse_formula("NaCl")])
+    table = add_properties(pd.DataFrame({"formula": ["YBa2Cu3O7", "NaCl"]}), vectors, load_property_models())
+    assert table["is_superconductor"].tolist() == [True, False]
+
+
+def test_screen_formulas_keeps_input_order_and_extra_columns():
+    extra = pd.DataFrame({"formula": ["MgB2", "??", "NaCl"], "source": ["a", "b", "c"]})
+    record = screen_formulas(extra["formula"].tolist(), RunModels(), extra_columns=extra)
+    assert list(record.table["formula"]) == ["MgB2", "??", "NaCl"]
+    assert list(record.table["source"]) == ["a", "b", "c"]
+    assert record.table.loc[1, "note"].startswith("unparsable formula")
+    assert [stage.count for stage in record.leading_stages] == [3, 2]
+    assert pd.isna(record.table.loc[1, "smact_valid"]) and record.table.loc[2, "smact_valid"]
+
+
+def test_stopping_a_run_keeps_the_runs_already_finished(engine, test_class):
+    references, _ = parse_formulas("BaFe2As2")
+    settings = GenerationSettings(test_class, references=("BaFe2As2",), scale_factors=(2, 3), samples=8, steps=4,
+                                  screening=GenerationSettings(test_class).screening.__class__(keep_invalid=True))
+    cancel = threading.Event()
+    steps_per_run = 4
+
+    def progress(done: int, total: int) -> None:
+        if done > steps_per_run:  # the first (reference, N) run is finished: stop during the second
+            cancel.set()
+
+    record = run_generation(engine, settings, references, RunModels(), progress=progress, cancel=cancel)
+    assert record.partial and record.raw_samples == 8 and record.engine_stages[0].remaining == 8
+    assert set(record.table["scale_factor"]) <= {2}
+    from superdiff_core.sampler import SamplingCancelled
+
+    cancel.set()
+    with pytest.raises(SamplingCancelled):
+        run_generation(engine, settings, references, RunModels(), cancel=cancel, keep_partial=False)
+
+
+def test_settings_json_round_trips():
+    settings = GenerationSettings("cuprates", references=("HgBa2Ca2Cu3O8.27",), scale_factors=(2, 4), samples=123, seed=7)
+    text = run_settings_json(settings, Thresholds(10.0, -0.1))
+    again, thresholds = settings_from_json(text)
+    assert again == settings and thresholds == Thresholds(10.0, -0.1)
+    assert "superdiff generate --model cuprates --reference HgBa2Ca2Cu3O8.27" in json.loads(text)["command"]
+    with pytest.raises(InputError, match="not a SuperDiff run-settings file"):
+        settings_from_json('{"format": "other"}')
+
+
+def test_text_file_with_a_csv_header_is_read_as_csv():
+    table = read_formula_table("scored.txt", "formula,actual,note\nMgB2,39,\nNaCl,0,x\n")
+    assert table["formula"].tolist() == ["MgB2", "NaCl"] and "actual" in table.columns
+    plain = read_formula_table("list.txt", "# mine\nMgB2\n\nformulas are here\n")
+    assert plain["formula"].tolist() == ["MgB2", "formulas are here"]
+    with pytest.raises(InputError, match="no 'formula' column"):
+        read_formula_table("x.csv", "name,Tc\nMgB2,39\n")
+
+
+def test_funnel_counts_stop_at_a_missing_stage():
+    table = pd.DataFrame({"smact_valid": [True, True, False], "is_superconductor": [True, False, True]})
+    stages, mask = table_funnel(table, Thresholds())
+    assert [s.count for s in stages] == [2, 1, None, None]
+    assert not mask.any()
+
+
+def test_known_compounds_sit_next_to_the_prediction():
+    from superdiff_core.maps import load_class_map
+
+    known_map = load_class_map(model_class="everything")
+    formulas = ["YBa2Cu3O7", "Xe2Kr3", "??", "Pu3Np2Am5"]
+    record = screen_formulas(formulas, RunModels(known_map=known_map))
+    rows = record.table.set_index("formula")
+    ybco = rows.loc["YBa2Cu3O7"]
+    assert ybco["nearest_known_formula"].startswith("Y1Ba2Cu3O") and ybco["distance_to_known"] < 0.01
+    assert ybco["known_close_count"] >= 5 and 80 <= ybco["known_close_tc_median_kelvin"] <= 95
+    assert not ybco["outside_training_domain"]
+    for far in ("Xe2Kr3", "Pu3Np2Am5"):
+        assert rows.loc[far, "outside_training_domain"] and "outside the training domain" in rows.loc[far, "note"]
+        assert rows.loc[far, "known_close_count"] == 0 and np.isnan(rows.loc[far, "known_close_tc_median_kelvin"])
+    assert rows.loc["??", "nearest_known_formula"] == "" and pd.isna(rows.loc["??", "outside_training_domain"])
