@@ -31,6 +31,7 @@ PAGES = [
     st.Page("pages/screen.py", title="Screen formulas", icon=":material/checklist:", url_path="screen"),
     st.Page("pages/elements.py", title="Element heat map", icon=":material/grid_on:", url_path="elements"),
     st.Page("pages/models.py", title="Models", icon=":material/model_training:", url_path="models"),
+    st.Page("pages/campaigns.py", title="Campaigns", icon=":material/dataset:", url_path="campaigns"),
     st.Page("pages/help.py", title="Help", icon=":material/help:", url_path="help"),
 ]
 

@@ -17,7 +17,7 @@ in the paper's released file):
   predicted formation energy < 0, share predicted superconducting, distinct new elements.
 
     python benchmarks/bench_new_families.py [--samples 300] [--steps 50] [--clip widened]
-        [--ilvr-stop 0] [--filter-order z pettifor] [--cases paper] [--json out.json]
+        [--ilvr-stop 0] [--filter-order z pettifor] [--cases paper] [--resample-steps 0] [--json out.json]
 
 ``--sweep`` runs the paper's example only, over clip modes and conditioning stops.
 """
@@ -40,7 +40,13 @@ from superdiff_core.composition import ELEMENT_SYMBOLS, parse_formula  # noqa: E
 from superdiff_core.data import vector_keys  # noqa: E402
 from superdiff_core.model_classes import get_model_class  # noqa: E402
 from superdiff_core.pipeline import load_engine  # noqa: E402
-from superdiff_core.sampler import CLIP_MODES, DEFAULT_CLIP, DEFAULT_CONDITIONING_STOP  # noqa: E402
+from superdiff_core.sampler import (  # noqa: E402
+    CLIP_MODES,
+    DEFAULT_CLIP,
+    DEFAULT_CONDITIONING_STOP,
+    DEFAULT_RESAMPLE_COUNT,
+    DEFAULT_RESAMPLE_STEPS,
+)
 from superdiff_core.screening import round_and_threshold  # noqa: E402
 from superdiff_core.smact_check import smact_check  # noqa: E402
 
@@ -139,7 +145,7 @@ def summarise(raw: int, basic: np.ndarray, valid: np.ndarray, reference: np.ndar
 
 
 def run_case(engine, model_class: str, formula: str, samples: int, steps: int | None, clip: str, stop: int,
-             order: str, seed: int, properties=None) -> list[dict]:
+             order: str, seed: int, properties=None, resample: tuple[int, int] = (DEFAULT_RESAMPLE_STEPS, DEFAULT_RESAMPLE_COUNT)) -> list[dict]:
     reference = parse_formula(formula)
     steps = steps or get_model_class(model_class).recommended_steps
     paper = paper_sets() if formula == PAPER_REFERENCE else None
@@ -147,7 +153,8 @@ def run_case(engine, model_class: str, formula: str, samples: int, steps: int | 
     started = time.perf_counter()
     for n in SCALE_FACTORS:
         raw = engine.sampler.sample(samples, steps, reference=reference, scale_factor=n, seed=seed,
-                                    conditioning_stop=stop, filter_order=order, clip=clip)
+                                    conditioning_stop=stop, filter_order=order, clip=clip,
+                                    resample_steps=resample[0], resample_count=resample[1])
         basic = basic_candidates(raw, model_class)
         valid = np.array([s == "valid" for s in smact_check(basic)], dtype=bool)
         rows.append({"N": n, **summarise(samples, basic, valid, reference, properties, paper)})
@@ -158,7 +165,8 @@ def run_case(engine, model_class: str, formula: str, samples: int, steps: int | 
     seconds = time.perf_counter() - started
     for row in rows:
         row.update({"model_class": model_class, "reference": formula, "steps": steps, "clip": clip,
-                    "ilvr_stop": stop, "filter_order": order, "case_seconds": round(seconds, 1)})
+                    "ilvr_stop": stop, "filter_order": order, "resample_steps": resample[0],
+                    "resample_count": resample[1], "case_seconds": round(seconds, 1)})
     return rows
 
 
@@ -172,6 +180,8 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=None, help="reference formulas to run (default: all four)")
     parser.add_argument("--sweep", action="store_true", help="paper's example over clip modes x stops (0, 100)")
     parser.add_argument("--properties", action="store_true", help="score the extensions with the property models")
+    parser.add_argument("--resample-steps", type=int, default=DEFAULT_RESAMPLE_STEPS, help="0: the paper's loop")
+    parser.add_argument("--resample-count", type=int, default=DEFAULT_RESAMPLE_COUNT)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None)

@@ -27,11 +27,13 @@ if model_class is not None:
     )
 st.caption(f"{samples:,} samples at {steps} steps. {widgets.device_caption()}.")
 confirmed = widgets.cost_and_confirm(settings, KEY) if settings is not None else False
+confirmed = widgets.confirmed_by_click(KEY) or confirmed  # this click took the ticked confirmation with it
 busy = widgets.run_in_progress(KEY)
 clicked = st.button(
     "Sample", type="primary", icon=":material/play_arrow:", disabled=settings is None or not confirmed or busy, key=f"{KEY}_go",
+    on_click=widgets.clear_confirmation, args=(KEY,),
 )
-if clicked and settings is not None:
+if clicked and settings is not None and confirmed and not busy:  # a click may come from before the rerun that disabled it
     widgets.start_run(KEY, settings, [])
 widgets.show_active_run(KEY, KEY)
 

@@ -7,9 +7,11 @@ import streamlit as st
 from superdiff_core import model_classes, run_settings
 from superdiff_core.composition import element_set, parse_formulas
 from superdiff_core.errors import InputError
+from superdiff_core.guidance import GUIDE_KEYS
 from superdiff_core.ilvr import SAFE_SCALE_FACTOR
 from superdiff_core.model_classes import get_model_class
 from superdiff_core.pipeline import GenerationSettings
+from superdiff_core.run import references_by_class
 from ui import formatting, resources, state, widgets
 
 KEY = "generate"
@@ -18,6 +20,7 @@ CLASS = f"{KEY}_class"
 SCALE = f"{KEY}_n"
 SETTINGS_FILE = f"{KEY}_settings_file"
 SETTINGS_MESSAGE = f"{KEY}_settings_message"
+PER_CLASS = f"{KEY}_per_class"
 EXAMPLES = {"YBa₂Cu₃O₇": "YBa₂Cu₃O₇", "La₁.₈₅Sr₀.₁₅CuO₄": "La1.85Sr0.15CuO4", "BaFe₂As₂": "BaFe2As2", "MgB₂": "MgB2"}
 SCALE_RANGE = (1, 8)
 DEFAULT_SAMPLES_PER_N = 150
@@ -58,6 +61,7 @@ def _load_settings() -> None:
         f"{KEY}_residual": settings.screening.residual_threshold,
         f"{KEY}_elements": (settings.screening.min_elements, settings.screening.element_limit(settings.model_class)),
         f"{KEY}_mixed": settings.screening.mixed_valence,
+        **{widgets.steer_key(KEY, name): min(getattr(settings.guidance, name), widgets.STEER_MAX) for name in GUIDE_KEYS},
         # the loaded values are this class's own: the class defaults must not replace them
         f"{KEY}_steps_default_for": (settings.model_class, get_model_class(settings.model_class).recommended_steps),
         f"{KEY}_elements_default_for": (settings.model_class, (2, get_model_class(settings.model_class).max_elements)),
@@ -65,7 +69,7 @@ def _load_settings() -> None:
         f"{KEY}_thresholds_tc": thresholds.tc_min_kelvin, f"{KEY}_thresholds_energy": thresholds.formation_max_ev,
     })
     exact = tuple(range(clamped[0], clamped[1] + 1)) == tuple(settings.scale_factors)
-    message = f"Loaded the settings of {upload.name}."
+    message = f"Loaded the settings of {upload.name}: the inputs above now hold them; press Generate to run them."
     if not exact:
         message += f" N was {settings.scale_factors}: the slider takes a range, now {clamped[0]}–{clamped[1]}."
     st.session_state[SETTINGS_MESSAGE] = ("success" if exact else "warning", message)
@@ -77,9 +81,10 @@ st.markdown(
     "reference's coarse pattern (ILVR), screens them, predicts their properties and places them on the map "
     "of known superconductor families."
 )
-if message := st.session_state.pop(SETTINGS_MESSAGE, None):  # above the fold, so it is seen
-    getattr(st, message[0])(message[1])
-state.init_defaults({REFS: "", SCALE: (2, 4)})
+settings_message = st.session_state.pop(SETTINGS_MESSAGE, None)  # shown at the uploader and as a toast
+if settings_message is not None and settings_message[0] != "error":
+    st.toast(settings_message[1], icon=":material/settings:")
+state.init_defaults({REFS: "", SCALE: (2, 4), PER_CLASS: True})
 
 st.text_area(
     "Reference formulas, one per line",
@@ -102,8 +107,19 @@ if errors and parsed:
 suggestion = model_classes.suggest_class_for([element_set(p.vector) for p in parsed])
 if suggestion is not None and st.session_state.get(CLASS) is None:
     st.session_state[CLASS] = model_classes.default_class(suggestion, resources.trained_classes())
-model_class = widgets.model_class_picker(CLASS, help_text="Which diffusion model draws the candidates.")
-if suggestion is not None:
+groups = references_by_class(parsed, resources.trained_classes())
+per_class = len(groups) > 1 and st.toggle(
+    "Each reference on the model of its own class", key=PER_CLASS, persist_state="session",
+    help="References of different classes each run on their own class's model (its own map and families); "
+    "off: all run on the one model chosen below.",
+)
+model_class = widgets.model_class_picker(
+    CLASS, label="Model class for all references" if len(groups) > 1 else "Model class",
+    help_text="Which diffusion model draws the candidates.", disabled=per_class,
+)
+if per_class:
+    st.caption("Runs " + "; ".join(f"{', '.join(r.text for r in refs)} on the **{c}** model" for c, refs in groups.items()) + ".")
+elif suggestion is not None:
     st.caption(f"Suggested: **{suggestion.model_class}**, because {suggestion.reason}.")
     if model_class is not None and (warning := model_classes.class_mismatch_warning(model_class, suggestion)):
         st.warning(warning)
@@ -119,10 +135,18 @@ if high > SAFE_SCALE_FACTOR:
         f"N > {SAFE_SCALE_FACTOR}: the paper found that larger scale factors give many invalid compounds "
         "(negative amounts), and used N = 2, 3 and 4."
     )
-samples, steps, seed = widgets.sampling_inputs(KEY, model_class or "everything", DEFAULT_SAMPLES_PER_N, "Samples per N")
-method, conditioning_stop, screening = widgets.advanced_inputs(KEY, model_class or "everything", conditioning=True)
-with st.expander("Repeat a run from its settings file"):
+# each on its own class: the shared inputs start at the most generous class defaults (most steps, most elements)
+defaults_class = (
+    max(groups, key=lambda c: (get_model_class(c).recommended_steps, get_model_class(c).max_elements))
+    if per_class else model_class or "everything"
+)
+samples, steps, seed = widgets.sampling_inputs(KEY, defaults_class, DEFAULT_SAMPLES_PER_N, "Samples per N")
+method, conditioning_stop, screening = widgets.advanced_inputs(KEY, defaults_class, conditioning=True)
+guidance = widgets.steering_inputs(KEY)
+with st.expander("Repeat a run from its settings file", expanded=settings_message is not None):
     st.file_uploader("Run settings (JSON) downloaded with earlier results", type=["json"], key=SETTINGS_FILE, on_change=_load_settings)
+    if settings_message is not None:  # where the user is looking after the upload
+        getattr(st, settings_message[0])(settings_message[1])
 
 scale_factors = formatting.scale_factor_tuple((low, high))
 runs = len(parsed) * len(scale_factors)
@@ -131,26 +155,29 @@ if model_class is not None and parsed:
     settings = GenerationSettings(
         model_class=model_class, references=tuple(p.text for p in parsed), scale_factors=scale_factors,
         samples=samples, steps=steps, seed=seed, method=method, conditioning_stop=conditioning_stop, screening=screening,
+        guidance=guidance,
     )
 st.caption(f"{runs} run(s) of {samples:,} samples: {runs * samples:,} samples at {steps} steps. {widgets.device_caption()}.")
-confirmed = widgets.cost_and_confirm(settings, KEY) if settings is not None else False
+planned = widgets.per_class_settings(settings, groups if per_class else {}) if settings is not None else None
+confirmed = widgets.cost_and_confirm(planned, KEY) if planned is not None else False
+confirmed = widgets.confirmed_by_click(KEY) or confirmed  # this click took the ticked confirmation with it
 busy = widgets.run_in_progress(KEY)
 clicked = st.button(
     "Generate", type="primary", icon=":material/play_arrow:", disabled=settings is None or not confirmed or busy,
     key=f"{KEY}_go", help="A run is in progress: stop it or wait for it" if busy else None,
+    on_click=widgets.clear_confirmation, args=(KEY,),
 )
 if not parsed and not errors:
     st.caption("Type a reference formula to start.")
 
-if clicked and settings is not None:
-    widgets.start_run(KEY, settings, parsed)
+if clicked and settings is not None and confirmed and not busy:  # a click may come from before the rerun that disabled it
+    widgets.start_run(KEY, settings, parsed, groups if per_class else None)
 widgets.show_active_run(KEY, KEY)
 
-record = state.get_run(KEY)
-if record is not None:
+records = state.get_run_group(KEY)
+if records:
     st.divider()
-    references = ", ".join(record.settings.references) if record.settings else ""
+    references = ", ".join(r for record in records if record.settings for r in record.settings.references)
     st.header(f"Results for {references}")
-    widgets.stale_notice(record, settings)
-    widgets.show_results(record, KEY)
+    widgets.show_run_results(records, KEY, planned)
 widgets.history_section(KEY)

@@ -81,43 +81,151 @@ def diffusion_tab() -> None:
     raw_card(card, f"diffusion/{model_class}/card.json")
 
 
+NOT_SUPERCONDUCTOR = "– (classified not a superconductor)"
+"""What the probe table shows instead of a Tc for a compound the classifier rejects."""
+
+
+def _rounded(value, digits: int = 3):
+    return round(float(value), digits) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def classifier_frame(card: dict) -> pd.DataFrame:
+    """tp, fp, precision and ROC-AUC of the shipped classifier and the k-NN baseline per negative source."""
+    names = {"pooled": "pooled (SuperCon Tc = 0 and COD)", "supercon_non_superconductor": "SuperCon Tc = 0 rows",
+             "cod": "COD formulas (Konno et al.)"}
+    models = {"boosted trees (shipped)": model_facts.card_value(card, "classifier.cross_validated", {}) or {},
+              "k-NN (Roter & Dordevic, baseline) at the same tp": model_facts.card_value(
+                  card, "classifier.roter_dordevic_knn_baseline.at_tp_target", {}) or {}}
+    rows = []
+    for model, report in models.items():
+        for key, label in names.items():
+            if key in report:
+                rows.append({"model": model, "negatives": label, "n negatives": report[key].get("negatives"),
+                             "tp": _rounded(report.get("true_positive_rate")),
+                             "fp": _rounded(report[key].get("false_positive_rate")),
+                             "precision": _rounded(report[key].get("precision")), "ROC-AUC": _rounded(report[key].get("roc_auc"))})
+    return pd.DataFrame(rows)
+
+
+def regressor_frame(card: dict) -> pd.DataFrame:
+    """Held-out R² and MAE (K) overall and per class of the shipped regressor, the ones compared and the k-NN."""
+    entries = [("shipped", model_facts.card_value(card, "regressor.cross_validated", {}) or {})]
+    entries += [(f"compared #{i + 1}", entry) for i, entry in enumerate(model_facts.card_value(card, "regressor.compared", []) or [])]
+    entries.append(("k-NN baseline (k=3)", model_facts.card_value(card, "regressor.knn_baseline", {}) or {}))
+    rows = []
+    for name, entry in entries:
+        config = entry.get("config", {})
+        described = (f"{config.get('model', '')}, {config.get('n_estimators', '')} trees, smoothing radius {config.get('target_radius', '')}"
+                     if "model" in config else "k nearest SuperCon compounds")
+        row = {"model": name, "setting": described}
+        for part in ("overall", "cuprate", "pnictide", "other"):
+            if part in entry:
+                row[f"{part} R²"] = _rounded(entry[part].get("r2"))
+                row[f"{part} MAE (K)"] = _rounded(entry[part].get("mae"), 2)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def probe_frame(probes: dict) -> pd.DataFrame:
+    """The card's probe compounds: Tc and its interval shown only where the classifier says
+    superconductor, otherwise :data:`NOT_SUPERCONDUCTOR` (never a bare regressor Tc for an insulator)."""
+    rows = []
+    for formula, probe in probes.items():
+        is_sc = bool(probe.get("is_superconductor"))
+        interval = probe.get("tc_interval_kelvin") or []
+        measured = probe.get("measured_tc_kelvin")
+        rows.append({
+            "formula": formula, "SC probability": probe.get("sc_probability"),
+            "superconductor?": "yes" if is_sc else "no",
+            "predicted Tc (K)": f"{probe.get('regressor_tc_kelvin', float('nan')):.1f}" if is_sc else NOT_SUPERCONDUCTOR,
+            "Tc 90 % interval (K)": f"{interval[0]:.1f} – {interval[1]:.1f}" if is_sc and len(interval) == 2 else "",
+            "measured Tc (K)": "" if measured is None else f"{measured:g}",
+            "within ±30 %": "" if measured is None else ("yes" if probe.get("within_30_percent") else "no"),
+        })
+    return pd.DataFrame(rows)
+
+
 def tc_tab() -> None:
     card = card_or_hint(("tc", "card.json"), "The superconductor classifier and Tc regressor are not built yet "
                         "(checkpoints/tc). Build them with `superdiff train-tc`.")
     if not card:
         return
     st.caption(model_facts.card_value(card, "model", ""))
-    rates = model_facts.card_value(card, "classifier.rates_used_for_rho", {}) or {}
-    regression = model_facts.card_value(card, "regressor.cross_validated.overall", {}) or {}
-    published = model_facts.card_value(card, "published", {}) or {}
+    value = lambda path: model_facts.card_value(card, path)  # noqa: E731
+    published = value("published") or {}
     published_classifier = published.get("Roter & Dordevic 2020 classifier", {})
-    published_regression = published.get("Roter & Dordevic 2020 Tc regression", {})
     comparison = pd.DataFrame([
-        {
-            "metric": "classifier true-positive rate", "ours": rates.get("true_positive_rate"),
-            "published": published_classifier.get("true_positive_rate"),
-        },
-        {
-            "metric": "classifier false-positive rate", "ours": rates.get("false_positive_rate"),
-            "published": published_classifier.get("false_positive_rate"),
-        },
-        {"metric": "Tc regression R²", "ours": regression.get("r2"), "published": published_regression.get("r2")},
-        {"metric": "Tc regression MAE (K)", "ours": regression.get("mae"), "published": None},
+        {"metric": "classifier true-positive rate", "ours": value("classifier.cross_validated.true_positive_rate"),
+         "published": published_classifier.get("true_positive_rate"), "target": "≥ 0.95"},
+        {"metric": "classifier false-positive rate, pooled negatives", "ours": value("classifier.cross_validated.pooled.false_positive_rate"),
+         "published": published_classifier.get("false_positive_rate"), "target": "≤ 0.17"},
+        {"metric": "classifier ROC-AUC, pooled negatives", "ours": value("classifier.cross_validated.pooled.roc_auc"),
+         "published": None, "target": ""},
+        {"metric": "Tc R² (held-out, against the Tc as listed)", "ours": value("regressor.cross_validated.overall.r2"),
+         "published": published.get("Roter & Dordevic 2020 Tc regression", {}).get("r2"), "target": "≥ 0.93"},
+        {"metric": "Tc MAE (K)", "ours": value("regressor.cross_validated.overall.mae"), "published": None, "target": ""},
+        {"metric": "Tc 90 % interval: held-out coverage", "ours": value("regressor.interval.held_out_coverage"),
+         "published": None, "target": "0.90"},
     ])
     st.dataframe(
         comparison, hide_index=True, placeholder="–",
         column_config={"ours": st.column_config.NumberColumn(format="%.3f"), "published": st.column_config.NumberColumn(format="%.4f")},
     )
-    if note := published.get("note"):
-        st.caption(note)
-    facts(card, [
-        ("data sha256", "data.sha256"), ("class balance", "class_balance"), ("cross-validation", "cross_validation"),
-        ("classifier", "classifier.config"), ("regressor", "regressor.config.model"), ("wall time (s)", "wall_time_s"),
-    ])
-    probes = model_facts.card_value(card, "probes", {})
+    st.caption(f"{published.get('note', '')}. Stanev et al. 2018 report Tc R² "
+               f"{published.get('Stanev et al. 2018 Tc regression', {}).get('r2', '–')}. {value('cross_validation') or ''}.")
+    met = value("targets_met") or {}
+    if met:
+        st.caption("Targets met: " + ", ".join(f"{name.replace('_', ' ')}: {'yes' if ok else '**no**'}" for name, ok in met.items()))
+
+    st.markdown("**Classifier, per kind of negative** (held-out, grouped by composition)")
+    st.dataframe(classifier_frame(card), hide_index=True, placeholder="–")
+    rho = value("classifier.rates_used_for_rho") or {}
+    if rho:
+        st.caption(f"ρ (estimated true superconducting share of a set) uses tp {rho.get('true_positive_rate')} and "
+                   f"fp {rho.get('false_positive_rate')}: {rho.get('why', '')}.")
+    left, right = st.columns(2)
+    with left:
+        reliability = resources.models_dir() / "tc" / "reliability.png"
+        if reliability.is_file():
+            st.image(str(reliability), caption="Reliability of the calibrated probability (held-out)")
+    with right:
+        errors = value("classifier.reliability.expected_calibration_error") or {}
+        if errors:
+            st.markdown("**Expected calibration error** (held-out)")
+            st.dataframe(pd.DataFrame({"model": list(errors), "ECE": [_rounded(e, 4) for e in errors.values()]}), hide_index=True)
+        facts(card, [("calibration", "classifier.calibration"), ("threshold", "classifier.config.threshold"),
+                     ("threshold chosen by", "classifier.selection")])
+
+    st.markdown("**Tc regressor** (superconductors only, held-out, grouped by composition; R² against the Tc as listed)")
+    st.dataframe(regressor_frame(card), hide_index=True, placeholder="–")
+    if noise := value("regressor.label_noise"):
+        st.caption(noise)
+    interval = value("regressor.interval") or {}
+    if interval:
+        by_class = ", ".join(f"{name} {coverage:.3f}" for name, coverage in (interval.get("held_out_coverage_by_class") or {}).items())
+        st.caption(f"Tc interval ({interval.get('level', 0.9):.0%} split-conformal, half-width by predicted Tc): "
+                   f"held-out coverage {interval.get('held_out_coverage')} ({by_class}), mean width "
+                   f"{float(interval.get('held_out_mean_width_kelvin', float('nan'))):.1f} K; calibrated on {interval.get('calibrated_on')}, "
+                   f"{interval.get('shipped', '')}. Shown as tc_kelvin_low / tc_kelvin_high in every table and CSV.")
+    guidance = value("guidance") or {}
+    if guidance:
+        st.caption(
+            f"Guidance network ({guidance.get('role', '')}): held-out ROC-AUC "
+            f"{model_facts.card_value(guidance, 'cross_validated_classifier_at_tp_target.pooled.roc_auc')} against the shipped "
+            f"{model_facts.card_value(guidance, 'shipped_on_same_folds.classifier_pooled_roc_auc')}; Tc R² "
+            f"{model_facts.card_value(guidance, 'cross_validated_tc_on_superconductors.overall.r2')} against the shipped "
+            f"{model_facts.card_value(guidance, 'shipped_on_same_folds.tc_r2')}."
+        )
+    probes = value("probes")
     if isinstance(probes, dict) and probes:
-        st.markdown("**Sanity probes** (known compounds and non-superconductors)")
-        st.dataframe(pd.DataFrame(probes).T, width="stretch")
+        st.markdown("**Known compounds and non-superconductors** (Tc only where the classifier says superconductor)")
+        st.dataframe(probe_frame(probes), hide_index=True, width="stretch",
+                     column_config={"SC probability": st.column_config.NumberColumn(format="%.3f")})
+    facts(card, [
+        ("data sha256", "data.sha256"), ("class balance", "class_balance"),
+        ("classifier", "classifier.config"), ("regressor", "regressor.config"), ("wall time (s)", "wall_time_s"),
+        ("rebuild", "command"),
+    ])
     raw_card(card, "tc/card.json")
 
 
@@ -127,18 +235,33 @@ def formation_tab() -> None:
     if not card:
         return
     st.caption(model_facts.card_value(card, "model", ""))
+    published = model_facts.card_value(card, "published", {}) or {}
+    rows = [{"model": "ours (shipped), all test rows", "test MAE (eV/atom)": model_facts.card_value(card, "metrics.test.mae")},
+            {"model": "ours, without the failed-DFT test rows",
+             "test MAE (eV/atom)": model_facts.card_value(card, "metrics.test_without_dft_outliers.mae")},
+            {"model": "target", "test MAE (eV/atom)": model_facts.card_value(card, "metrics.target_test_mae_ev_per_atom")}]
+    rows += [{"model": f"published: {name}", "test MAE (eV/atom)": value} for name, value in published.items()
+             if isinstance(value, (int, float))]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, placeholder="–",
+                 column_config={"test MAE (eV/atom)": st.column_config.NumberColumn(format="%.3f")})
+    if split := published.get("split"):
+        st.caption(f"Published figures: {split}; {published.get('source', '')}.")
     left, right = st.columns(2)
     with left:
         facts(card, [
-            ("test MAE (eV/atom)", "metrics.test.mae"), ("test R²", "metrics.test.r2"),
-            ("test MAE without DFT outliers", "metrics.test_without_dft_outliers.mae"),
-            ("target test MAE", "metrics.target_test_mae_ev_per_atom"), ("parameters", "parameters"),
-            ("data rows", "data.rows_used"), ("data sha256", "data.sha256"), ("train", "split.train"),
-            ("validation", "split.validation"), ("test", "split.test"), ("networks averaged", "training.members"),
-            ("best epoch of each", "training.best_epoch"), ("wall time (s)", "training.wall_time_s"),
+            ("test R²", "metrics.test.r2"), ("validation MAE (eV/atom)", "metrics.validation_mae_ev_per_atom"),
+            ("spread column", "metrics.spread.column"),
+            ("test rows within ±1σ (calibrated to 0.683)", "metrics.spread.test_coverage.within_1_std"),
+            ("test rows within the 95 % interval", "metrics.spread.test_coverage.within_95_interval"),
+            ("median σ (eV/atom)", "metrics.spread.test_coverage.median_std_ev_per_atom"),
+            ("architecture", "hyperparameters.architecture"), ("parameters", "parameters"),
+            ("element table", "data.element_table.citation"), ("training file sha256", "data.training.sha256"),
+            ("evaluation file sha256", "data.evaluation.sha256"), ("train", "split.train"),
+            ("validation", "split.validation"), ("test", "split.test"), ("split", "split.by"),
+            ("epochs run", "training.epochs_run"), ("best epoch", "training.best_epoch"),
+            ("stopped because", "training.stopped_because"), ("wall time (s)", "training.wall_time_s"),
+            ("rebuild", "command"),
         ])
-        for name, value in (model_facts.card_value(card, "published", {}) or {}).items():
-            st.caption(f"Published: {name}: {value}")
     with right:
         parity = resources.models_dir() / "formation" / "parity.png"
         if parity.is_file():

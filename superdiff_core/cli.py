@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "superdiff_core.commands.screen",
     "superdiff_core.commands.properties",
     "superdiff_core.commands.maps",
+    "superdiff_core.commands.campaign",
 )
 
 

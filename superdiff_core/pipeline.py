@@ -21,20 +21,23 @@ from .composition import ParsedFormula
 from .data import load_training_set, vector_keys
 from .device import select_device
 from .errors import InputError
+from .guidance import GuidanceWeights, Guide
 from .ilvr import check_scale_factor
 from .model_classes import MODEL_CLASSES, check_model_class, get_model_class
-from .results import ordered_columns
+from .results import GUIDANCE_COLUMN, ordered_columns
 from .sampler import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CONDITIONING_STOP,
     DEFAULT_METHOD,
+    DEFAULT_RESAMPLE_COUNT,
+    DEFAULT_RESAMPLE_STEPS,
     CancelFlag,
     ProgressCallback,
     Sampler,
     SamplingCancelled,
     SamplingMethod,
     check_num_steps,
-    step_schedule,
+    resampling_repeats,
 )
 from .screening import STAGE_NAMES, ScreeningOptions, StageCount, screen_samples
 
@@ -77,7 +80,10 @@ class GenerationSettings:
         conditioning_stop: ILVR acts at timesteps ≥ this (0: every step, as in the paper).
         filter_order: element order ILVR's low-pass filter smooths along, ``z`` (the paper's)
             or ``pettifor`` (:mod:`superdiff_core.chemical_order`).
+        resample_steps, resample_count: ILVR resampling near the end of the loop
+            (:data:`superdiff_core.sampler.DEFAULT_RESAMPLE_STEPS`; 0 steps: the paper's loop).
         screening: screening options.
+        guidance: property guidance weights (:mod:`superdiff_core.guidance`; all 0: none).
     """
 
     model_class: str
@@ -89,11 +95,16 @@ class GenerationSettings:
     method: SamplingMethod = DEFAULT_METHOD
     conditioning_stop: int = DEFAULT_CONDITIONING_STOP
     filter_order: str = DEFAULT_FILTER_ORDER
+    resample_steps: int = DEFAULT_RESAMPLE_STEPS
+    resample_count: int = DEFAULT_RESAMPLE_COUNT
     screening: ScreeningOptions = field(default_factory=ScreeningOptions)
+    guidance: GuidanceWeights = field(default_factory=GuidanceWeights)
 
     def __post_init__(self) -> None:
         if self.steps is None and self.model_class in MODEL_CLASSES:
             object.__setattr__(self, "steps", get_model_class(self.model_class).recommended_steps)
+        if not isinstance(self.guidance, GuidanceWeights):  # e.g. {"tc": 1.0} from a JSON document
+            object.__setattr__(self, "guidance", GuidanceWeights.from_dict(self.guidance))
 
     def validate(self) -> None:
         """Raise InputError with one clear line for any out-of-range value."""
@@ -104,6 +115,7 @@ class GenerationSettings:
             raise InputError(f"ILVR stop timestep must be from 0 to 1000, got {self.conditioning_stop}")
         try:
             check_num_steps(self.steps)
+            resampling_repeats(1, self.resample_steps, self.resample_count)
             for n in self.scale_factors:
                 check_scale_factor(n)
         except ValueError as error:
@@ -166,28 +178,34 @@ def generate(
     progress: ProgressCallback | None = None,
     cancel: CancelFlag | None = None,
     keep_partial: bool = False,
+    guide: Guide | None = None,
 ) -> GenerationResult:
     """Sample and screen every (reference, N) run of ``settings``.
 
     ``progress(done, total)`` counts reverse steps over all runs. When ``cancel`` is set
     the sampler stops at its next step; with ``keep_partial`` the runs finished so far are
     returned (``partial=True``), otherwise :class:`SamplingCancelled` propagates.
+    ``guide`` (:func:`superdiff_core.guidance.build_guide`) is required when
+    ``settings.guidance`` has a weight above 0, and then adds a ``guidance`` column.
     """
     settings.validate()
     if engine.model_class != settings.model_class:
         raise InputError(f"engine is for {engine.model_class}, settings ask for {settings.model_class}")
+    if settings.guidance.active and (guide is None or guide.weights != settings.guidance):
+        raise InputError("these settings ask for property guidance: pass the guide built from their weights")
+    if not settings.guidance.active:
+        guide = None
     runs = plan_runs(references, settings.scale_factors)
-    steps_per_run = len(step_schedule(settings.steps).timesteps) * -(-settings.samples // DEFAULT_BATCH_SIZE)
     tables, vectors, stage_totals = [], [], None
     unique_weighted = novel_weighted = basic_total = 0.0
     finished = 0
     for run_index, run in enumerate(runs):
-        def run_progress(done: int, total: int, offset: int = run_index * steps_per_run) -> None:
-            if progress is not None:
-                progress(offset + done, steps_per_run * len(runs))
+        def run_progress(done: int, total: int, index: int = run_index) -> None:
+            if progress is not None:  # the sampler's own step count (resampled steps included), the same for every run
+                progress(index * total + done, total * len(runs))
 
         try:
-            samples = _sample_run(engine, settings, run, run_index, run_progress, cancel)
+            samples = _sample_run(engine, settings, run, run_index, run_progress, cancel, guide)
         except SamplingCancelled:
             if not keep_partial:
                 raise
@@ -204,6 +222,8 @@ def generate(
         table.insert(1, "model_class", settings.model_class)
         table.insert(2, "reference", "" if run.reference is None else run.reference.text)
         table.insert(3, "scale_factor", pd.array([run.scale_factor] * len(table), dtype="Int64"))
+        if guide is not None:
+            table.insert(4, GUIDANCE_COLUMN, settings.guidance.to_text())
         tables.append(table)
         vectors.append(screened.vectors)
     if not tables:  # stopped before the first run finished
@@ -224,7 +244,7 @@ def generate(
 
 def _sample_run(
     engine: Engine, settings: GenerationSettings, run: RunSpec, run_index: int,
-    progress: ProgressCallback | None, cancel: CancelFlag | None,
+    progress: ProgressCallback | None, cancel: CancelFlag | None, guide: Guide | None = None,
 ) -> np.ndarray:
     """The raw samples of one (reference, N) run; run i uses seed + i."""
     return engine.sampler.sample(
@@ -237,8 +257,11 @@ def _sample_run(
         method=settings.method,
         conditioning_stop=settings.conditioning_stop,
         filter_order=settings.filter_order,
+        resample_steps=settings.resample_steps,
+        resample_count=settings.resample_count,
         progress=progress,
         cancel=cancel,
+        guide=guide,
     )
 
 

@@ -31,9 +31,14 @@ PROPERTY_COLUMNS: tuple[str, ...] = (
     "sc_probability",
     "is_superconductor",
     "tc_kelvin",
+    "tc_kelvin_low",
+    "tc_kelvin_high",
     "formation_energy_ev_per_atom",
+    "formation_energy_std_ev_per_atom",
 )
-"""Columns added by the property models."""
+"""Columns added by the property models: ``tc_kelvin_low``/``tc_kelvin_high`` bound the
+conformal 90 % Tc interval (0.0 like ``tc_kelvin`` where the classifier says "not a
+superconductor"); ``formation_energy_std_ev_per_atom`` is the calibrated 1-sigma spread."""
 
 MAP_COLUMNS: tuple[str, ...] = (
     "tsne_x",
@@ -58,7 +63,14 @@ KNOWN_COLUMNS: tuple[str, ...] = (
 """Columns added by :func:`superdiff_core.known_compounds.nearest_known` (the measured
 SuperCon compounds nearest to each row)."""
 
-CANDIDATE_COLUMNS: tuple[str, ...] = ENGINE_COLUMNS + PROPERTY_COLUMNS + KNOWN_COLUMNS + MAP_COLUMNS
+GUIDANCE_COLUMN = "guidance"
+"""Run metadata of a guided run: its weights as ``--guide`` takes them (``tc=1,formation=0.5``);
+absent from unguided runs."""
+
+RUN_METADATA_COLUMNS: tuple[str, ...] = (GUIDANCE_COLUMN,)
+"""Columns that describe how a candidate was drawn (present only when used)."""
+
+CANDIDATE_COLUMNS: tuple[str, ...] = ENGINE_COLUMNS + RUN_METADATA_COLUMNS + PROPERTY_COLUMNS + KNOWN_COLUMNS + MAP_COLUMNS
 """Every known column, in the order they are written."""
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -36,6 +36,7 @@ from .screening import StageCount
 from .smact_check import DEFAULT_TIMEOUT_SECONDS, smact_check
 
 if TYPE_CHECKING:
+    from .guidance import Guide
     from .maps import ClassMap
     from .properties import PropertyModels
 
@@ -234,6 +235,20 @@ def reference_points(
     return table
 
 
+def run_guide(settings: GenerationSettings, models: RunModels) -> Guide | None:
+    """The property guide of ``settings`` (None without guidance), built from the run's
+    loaded property models: guidance loads nothing more, and nothing when not asked for.
+
+    Raises:
+        InputError: when a guidance model is missing (one line naming it).
+    """
+    if not settings.guidance.active:
+        return None
+    from .guidance import build_guide
+
+    return build_guide(settings.guidance, models.property_models)
+
+
 def _timed(timings: dict[str, float], phase: str, function: Callable, *args, **kwargs):
     start = time.perf_counter()
     value = function(*args, **kwargs)
@@ -311,15 +326,84 @@ def run_generation(
         cancel: checked every step; when set, the run stops at the next step.
         keep_partial: when stopped, return the (reference, N) runs already finished, marked
             ``partial`` (False: re-raise :class:`~superdiff_core.sampler.SamplingCancelled`).
+
+    Raises:
+        InputError: when ``settings.guidance`` asks for guidance and its models are missing.
     """
     start = time.perf_counter()
-    result = generate(engine, settings, references, progress=progress, cancel=cancel, keep_partial=keep_partial)
+    guide = run_guide(settings, models)
+    result = generate(engine, settings, references, progress=progress, cancel=cancel, keep_partial=keep_partial, guide=guide)
     timings = {"sampling": time.perf_counter() - start}
     record = complete_generation(
         result, references, models, kind=kind, evaluate=evaluate and not result.partial, timings=timings, partial=result.partial
     )
     record.timings["total"] = time.perf_counter() - start
     return record
+
+
+def references_by_class(references: Sequence[ParsedFormula], available: Sequence[str]) -> dict[str, list[ParsedFormula]]:
+    """The references grouped by the model class each one looks like
+    (:func:`~superdiff_core.model_classes.suggest_class`; a class without a trained model
+    falls back as :func:`~superdiff_core.model_classes.default_class` says), classes and
+    references in the order given. Empty when no model is trained."""
+    from .composition import element_set
+    from .model_classes import default_class, suggest_class
+
+    groups: dict[str, list[ParsedFormula]] = {}
+    for reference in references:
+        chosen = default_class(suggest_class(element_set(reference.vector)), available)
+        if chosen is not None:
+            groups.setdefault(chosen, []).append(reference)
+    return groups
+
+
+def run_generation_per_class(
+    engine_for: Callable[[str], Engine],
+    settings: GenerationSettings,
+    groups: Mapping[str, Sequence[ParsedFormula]],
+    models_for: Callable[[str], RunModels],
+    *,
+    kind: str = "generate",
+    progress: Callable[[int, int], None] | None = None,
+    cancel: CancelFlag | None = None,
+    keep_partial: bool = True,
+) -> list[RunRecord]:
+    """Each class's references on that class's own model (:func:`references_by_class`):
+    one :func:`run_generation` per class, in order, with every other setting of
+    ``settings`` shared; one :class:`RunRecord` per class.
+
+    Args:
+        engine_for, models_for: ``engine_for(model_class)`` and ``models_for(model_class)``
+            load (or return cached) that class's engine and optional models.
+        progress: ``progress(done, total)`` over the reverse steps of every run of every class.
+        cancel, keep_partial: as in :func:`run_generation`. When stopped, the classes already
+            finished are returned whole, the class being sampled as a ``partial`` record
+            (when one of its runs finished), and the classes after it are not run.
+    """
+    all_runs = sum(len(refs) for refs in groups.values()) * max(1, len(settings.scale_factors))
+    records: list[RunRecord] = []
+    runs_before = 0
+    for model_class, class_references in groups.items():
+        if cancel is not None and cancel.is_set():
+            break
+        class_settings = replace(settings, model_class=model_class, references=tuple(r.text for r in class_references))
+        class_runs = len(class_references) * max(1, len(settings.scale_factors))
+
+        def class_progress(done: int, total: int, before: int = runs_before, runs: int = class_runs) -> None:
+            if progress is not None:
+                per_run = total // max(1, runs)
+                progress(before * per_run + done, per_run * all_runs)
+
+        record = run_generation(
+            engine_for(model_class), class_settings, list(class_references), models_for(model_class), kind=kind,
+            progress=class_progress, cancel=cancel, keep_partial=keep_partial,
+        )
+        runs_before += class_runs
+        if record.raw_samples or not record.partial:
+            records.append(record)
+        if record.partial:
+            break
+    return records
 
 
 # ---------------------------------------------------------------------------------------

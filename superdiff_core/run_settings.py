@@ -16,6 +16,7 @@ from .artifacts import to_jsonable
 from .composition import N_ELEMENTS, FormulaError, parse_formula, vector_to_formula
 from .errors import InputError
 from .funnel import Thresholds
+from .guidance import GuidanceWeights
 from .pipeline import GenerationSettings
 from .screening import ScreeningOptions
 
@@ -58,7 +59,8 @@ def file_stem(settings: GenerationSettings) -> str:
         conditioning = f"{refs}_{settings.model_class}_N{_ranges(settings.scale_factors)}"
     else:
         conditioning = f"unconditional_{settings.model_class}"
-    return f"superdiff_{conditioning}_{settings.samples}x{settings.steps}{settings.method}_seed{settings.seed}"
+    guided = "_guided" if settings.guidance.active else ""
+    return f"superdiff_{conditioning}_{settings.samples}x{settings.steps}{settings.method}_seed{settings.seed}{guided}"
 
 
 def screen_file_stem(formulas: Sequence[str], map_class: str) -> str:
@@ -80,10 +82,13 @@ def cli_command(settings: GenerationSettings) -> str:
         parts += ["--reference", _shell_quote(reference)]
     if settings.references:
         parts += ["--scale-factor", *map(str, settings.scale_factors), "--ilvr-stop", str(settings.conditioning_stop),
-                  "--filter-order", settings.filter_order]
+                  "--filter-order", settings.filter_order, "--resample-steps", str(settings.resample_steps),
+                  "--resample-count", str(settings.resample_count)]
     parts += ["--samples", str(settings.samples), "--steps", str(settings.steps), "--seed", str(settings.seed), "--method", settings.method]
     if settings.screening.mixed_valence:
         parts.append("--mixed-valence")
+    if settings.guidance.active:
+        parts += ["--guide", settings.guidance.to_text()]
     if settings.references and settings.screening.keep_invalid:
         parts.append("--keep-invalid")
     if settings.references and settings.screening.keep_known:
@@ -118,9 +123,19 @@ def run_settings_json(
         },
         "command": cli_command(settings),
     }
+    if settings.guidance.active:
+        document["guidance_method"] = guidance_method()
     if extra:
         document.update(extra)
     return json.dumps(to_jsonable(document), indent=2) + "\n"
+
+
+def guidance_method() -> dict:
+    """How guidance is applied in this version (recorded beside the weights, for the record)."""
+    from . import guidance
+
+    return {"target": guidance.DEFAULT_TARGET, "schedule": guidance.DEFAULT_SCHEDULE, "scale": guidance.GUIDANCE_SCALE,
+            "guide_models": "tc: checkpoints/tc guidance network; formation: checkpoints/formation network"}
 
 
 def settings_from_json(text: str | bytes) -> tuple[GenerationSettings, Thresholds]:
@@ -140,7 +155,8 @@ def settings_from_json(text: str | bytes) -> tuple[GenerationSettings, Threshold
         raise InputError("the file has no \"settings\" section")
     try:
         screening = ScreeningOptions(**raw.get("screening", {}))
-        values = {k: v for k, v in raw.items() if k != "screening"}
+        values = {k: v for k, v in raw.items() if k not in ("screening", "guidance")}
+        values["guidance"] = GuidanceWeights.from_dict(raw.get("guidance"))
         values["references"] = tuple(values.get("references", ()))
         values["scale_factors"] = tuple(int(n) for n in values.get("scale_factors", (2, 3, 4)))
         settings = GenerationSettings(screening=screening, **values)

@@ -78,6 +78,22 @@ def test_suggestion_for_several_references():
     assert mixed.model_class == "everything" and "cuprates" in mixed.reason and "pnictides" in mixed.reason
 
 
+def test_references_are_grouped_by_their_class():
+    from superdiff_core.composition import parse_formulas
+    from superdiff_core.run import references_by_class, run_generation_per_class
+
+    parsed, _ = parse_formulas("BaFe2As2\nYBa2Cu3O7\nFeSe")
+    groups = references_by_class(parsed, ["cuprates", "pnictides", "others", "everything"])
+    assert {c: [r.text for r in refs] for c, refs in groups.items()} == {"pnictides": ["BaFe2As2", "FeSe"], "cuprates": ["YBa2Cu3O7"]}
+    assert list(references_by_class(parsed, ["cuprates", "everything"])) == ["everything", "cuprates"]  # no pnictides model
+    assert references_by_class(parsed, []) == {}
+    stopped = __import__("threading").Event()
+    stopped.set()
+    loaded = []
+    records = run_generation_per_class(loaded.append, settings(), groups, loaded.append, cancel=stopped)
+    assert records == [] and loaded == []  # stopped before the first class: nothing loaded, nothing run
+
+
 def test_default_class_and_mismatch():
     cuprate = model_classes.ClassSuggestion("cuprates", "it contains Cu and O")
     assert model_classes.default_class(cuprate, ["cuprates", "pnictides"]) == "cuprates"
@@ -438,6 +454,182 @@ def test_filters_narrow_the_table(generated):
     at.text_input(key="generate_res_text").input("").run()
 
 
+def test_changed_inputs_mark_results_out_of_date(generated):
+    at = generated
+    assert not any("Out of date" in w.value for w in at.warning)
+    at.number_input(key="generate_samples").set_value(25).run()
+    no_exception(at)
+    stale = [w.value for w in at.warning if "Out of date" in w.value]
+    assert len(stale) == 1 and "samples" in stale[0]
+    at.number_input(key="generate_samples").set_value(24).run()
+    assert not any("Out of date" in w.value for w in at.warning)
+
+
+def test_two_runs_in_the_history_are_compared_and_reopened(generated):
+    at = generated
+    first = at.session_state["run:generate"]
+    at.number_input(key="generate_seed").set_value(1)
+    at.button(key="generate_go").click().run(timeout=RUN_TIMEOUT)
+    wait_for_run(at, "generate")
+    no_exception(at)
+    history = at.session_state["run_history"]
+    assert [entry.record for entry in history][-2] is first and history[-1].record is at.session_state["run:generate"]
+    assert history[-1].record.settings.seed == 1
+    assert len(at.multiselect(key="generate_compare").value) == 2
+    compared = [m.value for m in at.markdown if m.value.startswith("**#")]
+    assert len(compared) == 2 and "seed" not in compared[0]
+    funnels = [f.value for f in at.dataframe if "stage" in f.value.columns]
+    assert len(funnels) == 3  # this run's and the two compared
+    at.selectbox(key="generate_history_pick").set_value(history[-2].number)
+    at.button(key="generate_history_open").click().run()
+    assert at.session_state["run:generate"] is first
+    assert any("Out of date" in w.value and "seed" in w.value for w in at.warning)  # the inputs still say seed 1
+    at.number_input(key="generate_seed").set_value(0).run()
+
+
+def test_run_keeps_going_on_other_pages(test_class):
+    at = new_app().run()
+    at.text_area(key="generate_refs").input(REFERENCES[test_class]).run()
+    at.selectbox(key="generate_class").set_value(test_class)
+    at.number_input(key="generate_samples").set_value(16)
+    at.number_input(key="generate_steps").set_value(100)
+    at.toggle(key="generate_keep_invalid").set_value(True)
+    at.button(key="generate_go").click().run(timeout=RUN_TIMEOUT)
+    active = at.session_state["active:generate"]
+    at.switch_page("pages/help.py").run()
+    at.switch_page("pages/screen.py").run()
+    no_exception(at)
+    assert not active.cancel.is_set()  # leaving the page does not stop it
+    at.switch_page("pages/generate.py").run(timeout=RUN_TIMEOUT)
+    wait_for_run(at, "generate")
+    no_exception(at)
+    record = at.session_state["run:generate"]
+    assert not record.partial and record.raw_samples == 3 * 16 and record.settings.steps == 100
+    assert any(h.value.startswith("Results for") for h in at.header)
+
+
+def test_stop_keeps_the_finished_runs(test_class):
+    import time
+
+    at = new_app().run()
+    at.text_area(key="generate_refs").input(REFERENCES[test_class]).run()
+    at.selectbox(key="generate_class").set_value(test_class)
+    at.number_input(key="generate_samples").set_value(8)
+    at.number_input(key="generate_steps").set_value(400)  # each of the 3 runs long enough for Stop to land in the second
+    at.toggle(key="generate_keep_invalid").set_value(True)
+    at.button(key="generate_go").click().run(timeout=RUN_TIMEOUT)
+    active = at.session_state["active:generate"]
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while active.progress.total == 0 or active.progress.done <= active.progress.total // 3:  # first of 3 runs done
+        assert time.monotonic() < deadline and not active.background.finished
+        time.sleep(0.02)
+    at.button(key="generate_stop").click().run()
+    wait_for_run(at, "generate")
+    no_exception(at)
+    record = at.session_state["run:generate"]
+    finished = record.raw_samples // 8
+    assert record.partial and 1 <= finished < 3
+    assert set(record.table["scale_factor"].dropna().astype(int)) <= set(range(2, 2 + finished))
+    assert any(f"Partial: stopped after {finished} of 3" in w.value for w in at.warning)
+    assert at.session_state["run_history"][-1].record is record
+
+
+def test_time_estimate_and_confirmation(test_class):
+    at = new_app().run()
+    at.text_area(key="generate_refs").input(REFERENCES[test_class]).run()
+    at.selectbox(key="generate_class").set_value(test_class).run()
+    assert any("Estimated time" in c.value for c in at.caption)
+    assert not at.checkbox  # a short run asks nothing
+    at.number_input(key="generate_samples").set_value(100_000)
+    at.number_input(key="generate_steps").set_value(1000).run()
+    no_exception(at)
+    estimate = next(c.value for c in at.caption if "Estimated time" in c.value)
+    assert " h " in estimate  # 300,000 samples × 1,000 steps is hours on a CPU
+    assert at.button(key="generate_go").disabled
+    at.checkbox(key="generate_confirm").check().run()
+    assert not at.button(key="generate_go").disabled
+
+
+TWO_REFERENCES = {"pnictides": "BaFe2As2\nFeSe", "cuprates": "YBa2Cu3O7\nLa2CuO4", "others": "MgB2\nNb3Sn", "everything": "MgB2\nNb3Sn"}
+"""Two references of the test class."""
+
+
+def chart_data(at, title_start: str) -> list[dict]:
+    """The traces of the Plotly chart whose title starts with ``title_start`` (AppTest has
+    no Plotly element of its own: the figure is the chart's JSON spec)."""
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        title = spec["layout"].get("title", {})
+        if str(title.get("text", "") if isinstance(title, dict) else title).startswith(title_start):
+            return spec["data"]
+    raise AssertionError(f"no chart titled {title_start!r}")
+
+
+def small_run(at, references: str, model_class: str | None = None, samples: int = 12):
+    """Type ``references``, choose a small run (N 2–3, 20 steps, invalid candidates kept)
+    and generate; returns the app once the run is stored."""
+    at.text_area(key="generate_refs").input(references).run()
+    if model_class is not None:
+        at.selectbox(key="generate_class").set_value(model_class)
+    at.slider(key="generate_n").set_value((2, 3))
+    at.number_input(key="generate_samples").set_value(samples)
+    at.number_input(key="generate_steps").set_value(20)
+    at.toggle(key="generate_keep_invalid").set_value(True)
+    at.button(key="generate_go").click().run(timeout=RUN_TIMEOUT)
+    return wait_for_run(at, "generate")
+
+
+def test_each_reference_has_its_own_marker_colour_and_filter(test_class):
+    at = small_run(new_app().run(), TWO_REFERENCES[test_class], test_class)
+    no_exception(at)
+    record = at.session_state["run:generate"]
+    first, second = record.settings.references
+    traces = chart_data(at, f"{test_class}: SuperCon clusters")
+    stars = {t["name"]: t for t in traces if t.get("marker", {}).get("symbol") == "star"}
+    assert set(stars) == {f"★ {first}", f"★ {second}"}
+    assert [stars[f"★ {r}"]["text"] for r in (first, second)] == [[first], [second]]  # labelled with the formula
+    colours = {r: stars[f"★ {r}"]["marker"]["color"] for r in (first, second)}
+    assert colours[first] != colours[second]
+    for trace in traces:  # candidates in their reference's colour, large enough to see at a glance
+        if trace["name"].startswith("candidates from "):
+            assert trace["marker"]["color"] == colours[trace["name"].removeprefix("candidates from ")]
+            assert trace["marker"]["size"] >= 9
+    origins = set(record.table["reference"])
+    assert len([t for t in traces if t["name"].startswith("candidates from ")]) == len(origins)
+    energy = chart_data(at, "Formation energy")
+    if record.table.groupby("reference")["formation_energy_ev_per_atom"].count().gt(0).sum() == 2:
+        assert {t["marker"]["color"] for t in energy} == set(colours.values())  # one histogram colour per reference
+    chosen = at.multiselect(key="generate_res_references")
+    assert set(chosen.options) == origins
+    chosen.set_value([second]).run()
+    shown = next(f.value for f in at.dataframe if "formula" in f.value.columns)
+    assert len(shown) == int((record.table["reference"] == second).sum())
+    no_exception(at)
+
+
+def test_references_of_two_classes_run_on_their_own_models():
+    classes = available_classes(DEFAULT_MODELS_DIR)
+    if not {"pnictides", "cuprates"} <= set(classes):
+        pytest.skip("needs the pnictides and cuprates models")
+    at = new_app().run()
+    at.text_area(key="generate_refs").input("BaFe2As2\nYBa2Cu3O7").run()
+    assert at.toggle(key="generate_per_class").value  # the default: each on its own class model
+    assert at.selectbox(key="generate_class").disabled
+    assert any("BaFe2As2 on the **pnictides** model" in c.value and "YBa2Cu3O7 on the **cuprates** model" in c.value for c in at.caption)
+    small_run(at, "BaFe2As2\nYBa2Cu3O7", samples=8)
+    no_exception(at)
+    records = at.session_state["run_group:generate"]
+    assert [r.model_class for r in records] == ["pnictides", "cuprates"]
+    assert [r.settings.references for r in records] == [("BaFe2As2",), ("YBa2Cu3O7",)]
+    assert all(set(r.table["model_class"]) <= {r.model_class} and r.raw_samples == 2 * 8 for r in records)
+    assert [t.label for t in at.tabs] == ["pnictides model: BaFe2As2", "cuprates model: YBa2Cu3O7"]
+    assert at.session_state["run_history"][-1].records == tuple(records)
+    assert not any("Out of date" in w.value for w in at.warning)
+    at.toggle(key="generate_per_class").set_value(False).run()  # now all would run on one model
+    assert any("Out of date" in w.value and "model class" in w.value for w in at.warning)
+    no_exception(at)
+
+
 def test_bad_references_show_errors_and_no_traceback():
     at = new_app().run()
     at.text_area(key="generate_refs").input("Xx2O\nYBa2Cu3O7-x").run()
@@ -480,7 +672,9 @@ def test_run_settings_file_fills_the_form(test_class):
     assert at.text_area(key="generate_refs").value == "MgB2"
     assert at.slider(key="generate_n").value == (1, 2)
     assert at.number_input(key="generate_samples").value == 33 and at.number_input(key="generate_steps").value == 17
-    assert any("Loaded the settings" in s.value for s in at.success)
+    expander = next(e for e in at.expander if e.label.startswith("Repeat a run"))
+    assert any("Loaded the settings of run.json" in s.value for s in expander.success)  # where the user is looking
+    assert any("Loaded the settings" in t.value for t in at.toast)
     at.file_uploader(key="generate_settings_file").set_value(("bad.json", b"{", "application/json")).run()
     no_exception(at)
     assert any("Could not load bad.json" in e.value for e in at.error)
@@ -527,6 +721,12 @@ def test_screen_page_scores_pasted_formulas():
     assert list(record.table["formula"]) == ["BaFe2As2", "Xx2O", "LaFeAsO0.9F0.1"]
     assert "unparsable" in record.table.loc[1, "note"]
     assert record.file_stem == "superdiff_screen_3formulas_pnictides"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Formulas"] == "3" and metrics["Candidates"] == "2"  # the unparsable line is no candidate
+    funnel_frame = next(f.value for f in at.dataframe if "stage" in f.value.columns).set_index("stage")["remaining"]
+    assert int(funnel_frame["parsed"]) == 2
+    if record.has_properties:  # the metric and the funnel count the same predicted superconductors
+        assert metrics["Predicted superconductors"] == f"{int(funnel_frame['predicted superconductor']):,}"
 
 
 def test_screen_page_reads_an_uploaded_csv():

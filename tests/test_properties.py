@@ -47,6 +47,8 @@ from superdiff_core.properties.superconductor_training import (
     fit_guidance,
     fit_regressor,
     isotonic_knots,
+    label_noise_ceiling,
+    listed_tc,
     neighbourhood_median,
 )
 from superdiff_core.properties.tree_ensemble import export_ensemble
@@ -83,7 +85,7 @@ def test_superconductor_columns_carry_a_calibrated_probability_and_an_interval()
     vectors = np.array([parse_formula(f) for f in ("YBa2Cu3O7", "MgB2", "NaCl")])
     predicted = models.predict(vectors)
     assert predicted["is_superconductor"].tolist() == [True, True, False]
-    low, tc, high = predicted["tc_low_kelvin"], predicted["tc_kelvin"], predicted["tc_high_kelvin"]
+    low, tc, high = predicted["tc_kelvin_low"], predicted["tc_kelvin"], predicted["tc_kelvin_high"]
     assert np.all(low[:2] < tc[:2]) and np.all(tc[:2] < high[:2]) and (low[2], tc[2], high[2]) == (0.0, 0.0, 0.0)
     card = models.card
     coverage = card["regressor"]["interval"]["held_out_coverage"]
@@ -91,6 +93,22 @@ def test_superconductor_columns_carry_a_calibrated_probability_and_an_interval()
     assert card["classifier"]["calibration"].startswith("isotonic")
     for source in ("supercon_non_superconductor", "cod", "pooled"):
         assert 0.5 < card["classifier"]["cross_validated"][source]["roc_auc"] <= 1.0
+
+
+def test_score_carries_the_tc_interval_and_the_formation_spread(models):
+    table = score(models, ["YBa2Cu3O7", "MgB2", "La1.85Sr0.15CuO4", "NaCl", "Cm2O3"])
+    low, tc, high = table["tc_kelvin_low"], table["tc_kelvin"], table["tc_kelvin_high"]
+    assert (low <= tc).all() and (tc <= high).all() and (low >= 0).all()
+    for formula in ("YBa2Cu3O7", "MgB2", "La1.85Sr0.15CuO4"):  # superconductors: a real interval around Tc
+        assert table.loc[formula, "is_superconductor"] and low[formula] < tc[formula] < high[formula]
+    assert not table.loc["NaCl", "is_superconductor"]
+    assert (low["NaCl"], tc["NaCl"], high["NaCl"]) == (0.0, 0.0, 0.0)  # no Tc shown for a non-superconductor
+    spread = table["formation_energy_std_ev_per_atom"]
+    assert 0.001 < spread["NaCl"] < 1.0 and np.isnan(spread["Cm2O3"]) and np.isnan(table.loc["Cm2O3", "formation_energy_ev_per_atom"])
+    # the coverage of both spreads is measured on held-out rows and recorded in the cards
+    interval = models.superconductor.card["regressor"]["interval"]
+    assert interval["level"] == 0.9 and abs(interval["held_out_coverage"] - 0.9) < 0.05
+    assert 0.55 < models.formation.card["metrics"]["spread"]["test_coverage"]["within_1_std"] < 0.8
 
 
 def test_guidance_network_gradients_match_finite_differences():
@@ -302,6 +320,19 @@ def test_neighbourhood_median_replaces_an_outlier_by_its_close_relatives():
     np.testing.assert_array_equal(neighbourhood_median(vectors, tc, radius=0.0), tc)
 
 
+def test_label_noise_ceiling_measures_repeats_and_near_twins():
+    formulas = ["YBa2Cu3O7", "YBa2Cu3O7", "YBa2Cu3O6.9", "MgB2", "MgB2", "Nb3Sn"]
+    vectors = np.array([parse_formula(f) for f in formulas])
+    tc = np.array([30.0, 90.0, 88.0, 33.0, 39.0, 18.0])
+    ceiling = label_noise_ceiling(vectors, tc)
+    assert ceiling["rows_in_repeated_compositions"] == 4
+    within = (((30 - 60) ** 2 + (90 - 60) ** 2) + ((33 - 36) ** 2 + (39 - 36) ** 2)) / 2  # pooled, one degree of freedom per pair
+    assert ceiling["within_composition_sd_kelvin"] == pytest.approx(np.sqrt(within))
+    assert ceiling["r2_ceiling_if_every_row_had_that_noise"] == pytest.approx(1 - within / tc.var())
+    assert ceiling["rows_with_near_twin"] == 3  # the two O7 rows and O6.9 (0.004 apart); MgB2's twin is itself
+    assert listed_tc(vectors, tc, np.array([parse_formula("YBa2Cu3O7"), parse_formula("NaCl")])) == [[30.0, 90.0], []]
+
+
 def test_conformal_interval_covers_its_level_on_fresh_errors():
     rng = np.random.default_rng(0)
     predicted = rng.uniform(0, 100, 4000)
@@ -446,3 +477,19 @@ def test_train_formation_command_writes_a_loadable_model_card_and_plot(tmp_path,
     energies, notes = FormationModel.load(tmp_path / "models").predict(np.array([parse_formula("MgO"), parse_formula("Cm2O3")]))
     assert np.isfinite(energies[0]) and np.isnan(energies[1]) and "Cm" in notes[1]
     assert main(["train-formation", "--train", str(tmp_path / "missing.csv"), "--out", str(out), "--quiet"]) == 2
+
+
+def test_models_page_shows_current_figures_and_no_bare_tc_for_insulators():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file("../pages/models.py", default_timeout=120).run()
+    assert not at.exception
+    frames = [frame.value for frame in at.dataframe]
+    probes = next(frame for frame in frames if "predicted Tc (K)" in frame.columns).set_index("formula")
+    for insulator in ("NaCl", "MgO", "Al2O3"):
+        assert probes.loc[insulator, "predicted Tc (K)"].startswith("– (classified not")
+        assert probes.loc[insulator, "Tc 90 % interval (K)"] == ""
+    assert float(probes.loc["YBa2Cu3O7", "predicted Tc (K)"]) > 0 and "–" in probes.loc["YBa2Cu3O7", "Tc 90 % interval (K)"]
+    comparison = next(frame for frame in frames if "metric" in frame.columns and "ours" in frame.columns).set_index("metric")
+    assert 0.85 < comparison.loc["Tc 90 % interval: held-out coverage", "ours"] < 0.95
+    assert any("k-NN" in str(model) for frame in frames if "model" in frame.columns for model in frame["model"])

@@ -81,6 +81,22 @@ def test_screen_formulas_keeps_input_order_and_extra_columns():
     assert pd.isna(record.table.loc[1, "smact_valid"]) and record.table.loc[2, "smact_valid"]
 
 
+def test_screen_csv_carries_the_tc_interval_and_the_formation_spread(tmp_path):
+    from superdiff_core.properties import load_property_models
+    from superdiff_core.results import write_candidates_csv
+
+    record = screen_formulas(["YBa2Cu3O7", "NaCl", "??"], RunModels(property_models=load_property_models()))
+    written = pd.read_csv(write_candidates_csv(record.table, tmp_path / "screened.csv"))
+    columns = list(written.columns)
+    start = columns.index("tc_kelvin")
+    assert columns[start : start + 3] == ["tc_kelvin", "tc_kelvin_low", "tc_kelvin_high"]
+    assert columns[columns.index("formation_energy_ev_per_atom") + 1] == "formation_energy_std_ev_per_atom"
+    ybco, nacl, bad = (written.iloc[row] for row in range(3))
+    assert ybco["tc_kelvin_low"] < ybco["tc_kelvin"] < ybco["tc_kelvin_high"] and ybco["formation_energy_std_ev_per_atom"] > 0
+    assert (nacl["tc_kelvin_low"], nacl["tc_kelvin"], nacl["tc_kelvin_high"]) == (0.0, 0.0, 0.0)
+    assert bad[["tc_kelvin_low", "tc_kelvin_high", "formation_energy_std_ev_per_atom"]].isna().all()
+
+
 def test_stopping_a_run_keeps_the_runs_already_finished(engine, test_class):
     references, _ = parse_formulas("BaFe2As2")
     settings = GenerationSettings(test_class, references=("BaFe2As2",), scale_factors=(2, 3), samples=8, steps=4,

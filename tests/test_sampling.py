@@ -5,8 +5,8 @@ import pytest
 
 from superdiff_core.composition import SYMBOL_TO_INDEX, ParsedFormula, parse_formula
 from superdiff_core.pipeline import GenerationSettings, generate, load_engine
-from superdiff_core.sampler import CLIP_MODES, SamplingCancelled, widened_elements
-from superdiff_core.screening import ScreeningOptions
+from superdiff_core.sampler import CLIP_MODES, SamplingCancelled, resampling_repeats, widened_elements
+from superdiff_core.screening import ScreeningOptions, round_and_threshold
 
 REFERENCE = "BaFe2As2"
 
@@ -110,3 +110,36 @@ def test_filter_order_is_a_setting_and_changes_the_samples(cuprate_engine):
         cuprate_engine.sampler.sample(8, 5, reference=reference, scale_factor=3, filter_order="alphabetical")
     settings = GenerationSettings("cuprates", references=(PAPER_REFERENCE,), filter_order="pettifor")
     assert settings.to_dict()["filter_order"] == "pettifor"
+
+
+def test_resampling_repeats_only_the_last_conditioned_steps():
+    assert resampling_repeats(6, 2, 3) == [1, 3, 3, 1, 1, 1]  # index k: k = 0 is the final step
+    assert resampling_repeats(6, 0, 3) == [1] * 6
+    for bad in ((-1, 2), (2, 0), (2, 21), (1.5, 2)):
+        with pytest.raises(ValueError, match="whole number"):
+            resampling_repeats(6, *bad)
+
+
+def test_resampling_counts_in_progress_and_leaves_unconditional_sampling_alone(engine):
+    reference = parse_formula(REFERENCE)
+    seen = []
+    engine.sampler.sample(4, 6, reference=reference, scale_factor=2, seed=0, resample_steps=2, resample_count=3,
+                          progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(i, 10) for i in range(1, 11)]  # 6 steps, two of them run three times
+    plain = engine.sampler.sample(4, 6, seed=0, resample_steps=0)
+    assert np.array_equal(plain, engine.sampler.sample(4, 6, seed=0, resample_steps=3, resample_count=4))
+
+
+def test_resampling_cleans_the_filters_spread_at_n_3(cuprate_engine):
+    """At N = 3 the filter spreads the reference onto its neighbours; resampling lets the network
+    reconcile its sample with the imposed low frequencies, so more candidates stay within the
+    cuprate limit of 7 elements and none turns negative."""
+    reference = parse_formula(PAPER_REFERENCE)
+
+    def within_limits(resample_steps: int) -> float:
+        samples = cuprate_engine.sampler.sample(60, 50, reference=reference, scale_factor=3, seed=0, resample_steps=resample_steps)
+        rounded = round_and_threshold(samples)
+        count = (rounded > 0).sum(axis=1)
+        return float(((rounded >= 0).all(axis=1) & (count >= 2) & (count <= 7)).mean())
+
+    assert within_limits(5) >= within_limits(0) + 0.15

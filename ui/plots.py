@@ -187,7 +187,7 @@ def map_figure(
         data = np.column_stack([rows["formula"].astype(str), [_text(t, 1, " K") for t in tc[mask]], names[mask]])
         return go.Scattergl(
             x=rows["tsne_x"], y=rows["tsne_y"], mode="markers", name=name, legendgroup=f"supercon:{name}",
-            marker=dict(size=4, color=colour, opacity=0.55), customdata=data, hovertemplate=hover,
+            marker=dict(size=4, color=colour, opacity=0.45), customdata=data, hovertemplate=hover,
         )
 
     other = ~names.isin(list(colours)).to_numpy()
@@ -219,7 +219,11 @@ def map_figure(
                 go.Scatter(
                     x=candidates["tsne_x"].to_numpy()[mask], y=candidates["tsne_y"].to_numpy()[mask], mode="markers",
                     name=label, legendgroup=CANDIDATE_GROUP,
-                    marker=dict(symbol="circle", size=10, color=colour, opacity=0.9, line=dict(color="white", width=1.5)),
+                    # a black ring sets coloured candidates (yellow included) apart from the cluster points
+                    marker=dict(
+                        symbol="circle", size=10, color=colour, opacity=0.95,
+                        line=dict(color="black" if several else "white", width=1.3 if several else 1.5),
+                    ),
                     customdata=data[mask],
                     hovertemplate=(
                         "<b>%{customdata[0]}</b><br>predicted Tc %{customdata[1]}<br>cluster: %{customdata[2]}<extra>candidate</extra>"
@@ -230,14 +234,21 @@ def map_figure(
         tc_reference = references["tc_kelvin"].to_numpy(dtype=float) if "tc_kelvin" in references else np.full(len(references), np.nan)
         for index, row in enumerate(references.itertuples(index=False)):
             formula = str(row.formula)
+            colour = colours_by_reference.get(formula, REFERENCE_COLOUR)
             figure.add_trace(
                 go.Scatter(
-                    x=[row.tsne_x], y=[row.tsne_y], mode="markers+text", name=f"★ {formula}", legendgroup=f"{REFERENCE_GROUP}:{formula}",
-                    text=[formula], textposition="top center", textfont=dict(size=12, color="black"),
-                    marker=dict(symbol="star", size=22, color=colours_by_reference.get(formula, REFERENCE_COLOUR), line=dict(color="black", width=1.5)),
+                    x=[row.tsne_x], y=[row.tsne_y], mode="markers", name=f"★ {formula}", legendgroup=f"{REFERENCE_GROUP}:{formula}",
+                    text=[formula],
+                    marker=dict(symbol="star", size=22, color=colour, line=dict(color="black", width=1.5)),
                     customdata=[[formula, _text(tc_reference[index], 1, " K")]],
                     hovertemplate="<b>%{customdata[0]}</b><br>predicted Tc %{customdata[1]}<extra>reference</extra>",
                 )
+            )
+            # the label on a white box above the star, readable over the candidates around it
+            figure.add_annotation(
+                x=row.tsne_x, y=row.tsne_y, text=f"<b>{formula}</b>", showarrow=True, arrowhead=0, arrowwidth=1, ax=0,
+                ay=-34 - 18 * (index % 2), bgcolor="rgba(255,255,255,0.9)", bordercolor="black" if colour == REFERENCE_COLOUR else colour,
+                borderwidth=1.5, font=dict(size=12, color="black"),
             )
     figure.update_layout(
         title=title, height=620, dragmode="lasso", legend=dict(itemsizing="constant", font=dict(size=11)),

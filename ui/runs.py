@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 # ---------------------------------------------------------------------------------------
@@ -81,11 +81,17 @@ class ActiveRun:
         kind: the page's run kind (``generate``, ``explore``).
         settings: what runs (a :class:`~superdiff_core.pipeline.GenerationSettings`).
         runs: how many (reference, N) sampling runs it has.
+        planned: the settings of each model it runs (one per class when the references
+            run each on their own class model; else just ``settings``).
         background, progress, cancel: the worker thread, its progress and its stop flag.
     """
 
-    def __init__(self, kind: str, settings: Any, runs: int, function: Callable[[RunProgress, threading.Event], Any]) -> None:
+    def __init__(
+        self, kind: str, settings: Any, runs: int, function: Callable[[RunProgress, threading.Event], Any],
+        planned: Sequence[Any] = (),
+    ) -> None:
         self.kind, self.settings, self.runs = kind, settings, runs
+        self.planned = tuple(planned) or (settings,)
         self.progress, self.cancel = RunProgress(), threading.Event()
         self.background = BackgroundRun(function, self.progress, self.cancel)
 

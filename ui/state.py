@@ -8,7 +8,7 @@ state is per browser tab; only the loaded models are shared, see :mod:`ui.resour
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,23 @@ def save_run(record: RunRecord) -> None:
 def get_run(kind: str) -> RunRecord | None:
     """The page's latest run, or None."""
     return st.session_state.get(_run_key(kind))
+
+
+def save_run_group(kind: str, records: Sequence[RunRecord]) -> None:
+    """Keep the records of one run as the page's latest: several when its references
+    ran each on their own class model (the first becomes :func:`get_run`'s record)."""
+    save_run(records[0])
+    st.session_state[f"run_group:{kind}"] = tuple(records)
+
+
+def get_run_group(kind: str) -> tuple[RunRecord, ...]:
+    """Every record of the page's latest run (one per model class it ran on); empty
+    when the page has no run."""
+    record = get_run(kind)
+    if record is None:
+        return ()
+    group = st.session_state.get(f"run_group:{kind}", ())
+    return group if group and group[0] is record else (record,)
 
 
 def stored_runs() -> dict[str, RunRecord]:
@@ -87,22 +104,36 @@ class HistoryEntry:
     number: int
     record: RunRecord
     finished_at: datetime.datetime
+    group: tuple[RunRecord, ...] = ()
+
+    @property
+    def records(self) -> tuple[RunRecord, ...]:
+        """Every record of the run: one per model class when its references ran each on
+        their own class model (the first is :attr:`record`), else just :attr:`record`."""
+        return self.group or (self.record,)
 
     @property
     def label(self) -> str:
         """e.g. ``#3 14:05 generate pnictides BaFe2As2 N 2–4, 150 samples, 41 candidates (partial)``."""
+        records = self.records
+        what = " + ".join(_what_ran(record) for record in records)
         settings = self.record.settings
-        what = self.record.model_class
         if settings is not None:
-            if settings.references:
-                n = settings.scale_factors
-                what += f" {', '.join(settings.references)} N {n[0]}–{n[-1]}" if len(n) > 1 else f" {', '.join(settings.references)} N {n[0]}"
             what += f", {settings.samples:,} samples × {settings.steps} steps"
-        partial = " (partial)" if self.record.partial else ""
+        partial = " (partial)" if any(record.partial for record in records) else ""
         return (
             f"#{self.number} {self.finished_at:%H:%M:%S} {RUN_KINDS.get(self.record.kind, self.record.kind)}: {what}, "
-            f"{len(self.record.table):,} candidates{partial}"
+            f"{sum(len(record.table) for record in records):,} candidates{partial}"
         )
+
+
+def _what_ran(record: RunRecord) -> str:
+    """``pnictides BaFe2As2 N 2–4``: a record's class, references and scale factors."""
+    settings, what = record.settings, record.model_class
+    if settings is not None and settings.references:
+        n = settings.scale_factors
+        what += f" {', '.join(settings.references)} N {n[0]}–{n[-1]}" if len(n) > 1 else f" {', '.join(settings.references)} N {n[0]}"
+    return what
 
 
 def history() -> list[HistoryEntry]:
@@ -110,11 +141,12 @@ def history() -> list[HistoryEntry]:
     return st.session_state.setdefault(HISTORY_KEY, [])
 
 
-def add_to_history(record: RunRecord) -> HistoryEntry:
-    """Append ``record`` to the history (dropping the oldest beyond the limit)."""
+def add_to_history(record: RunRecord, group: Sequence[RunRecord] = ()) -> HistoryEntry:
+    """Append ``record`` (with the other records of its run, ``group``, when it ran one
+    model per class) to the history, dropping the oldest beyond the limit."""
     entries = history()
     number = entries[-1].number + 1 if entries else 1
-    entry = HistoryEntry(number, record, datetime.datetime.now(datetime.timezone.utc))
+    entry = HistoryEntry(number, record, datetime.datetime.now(datetime.timezone.utc), tuple(group) if len(group) > 1 else ())
     entries.append(entry)
     del entries[:-HISTORY_LIMIT]
     return entry

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,10 +19,11 @@ import streamlit as st
 from superdiff_core import funnel, run_settings
 from superdiff_core.composition import ParsedFormula
 from superdiff_core.errors import CheckpointError, SuperDiffError
+from superdiff_core.guidance import GUIDE_KEYS, GuidanceWeights
 from superdiff_core.model_classes import MODEL_CLASSES, get_model_class
 from superdiff_core.pipeline import MAX_SAMPLES_PER_RUN, GenerationSettings
 from superdiff_core.results import candidates_to_csv
-from superdiff_core.run import RunRecord, run_generation
+from superdiff_core.run import RunRecord, run_generation, run_generation_per_class
 from superdiff_core.sampler import DEFAULT_CONDITIONING_STOP, DEFAULT_METHOD, SamplingCancelled
 from superdiff_core.screening import RESIDUAL_THRESHOLD, ScreeningOptions
 
@@ -65,8 +67,9 @@ def class_label(model_class: str) -> str:
     return model_class if model_class in resources.trained_classes() else f"{model_class} (not trained yet)"
 
 
-def model_class_picker(key: str, label: str = "Model class", help_text: str | None = None) -> str | None:
-    """A select box of the four classes, untrained ones marked; says which are missing.
+def model_class_picker(key: str, label: str = "Model class", help_text: str | None = None, disabled: bool = False) -> str | None:
+    """A select box of the four classes, untrained ones marked; says which are missing
+    (``disabled``: shown greyed out, e.g. while each reference runs on its own class).
 
     Returns the chosen class if its model exists, else None (after an explanation).
     """
@@ -79,7 +82,9 @@ def model_class_picker(key: str, label: str = "Model class", help_text: str | No
         return None
     if st.session_state.get(key) not in MODEL_CLASSES:
         st.session_state[key] = available[0]
-    chosen = st.selectbox(label, MODEL_CLASSES, key=key, format_func=class_label, help=help_text, persist_state="session")
+    chosen = st.selectbox(
+        label, MODEL_CLASSES, key=key, format_func=class_label, help=help_text, persist_state="session", disabled=disabled,
+    )
     if chosen not in available:
 
         st.warning(
@@ -182,6 +187,45 @@ def advanced_inputs(prefix: str, model_class: str, conditioning: bool = False) -
     return str(method), int(stop), options
 
 
+STEER_SLIDERS: dict[str, tuple[str, str]] = {
+    "tc": ("Higher predicted Tc", "Pushes toward compositions the guidance network predicts a higher Tc for."),
+    "superconductor": ("Superconducting", "Pushes toward compositions the guidance network calls superconducting."),
+    "formation": ("Stability (negative formation energy)", "Pushes toward a lower predicted formation energy."),
+}
+"""The "Steer toward" sliders: guidance weight name -> (label, help)."""
+
+STEER_MAX = 3.0
+"""Largest weight the sliders offer (at 2 unconditional runs keep a fifth to a quarter of their
+valid candidates; benchmarks/README.md, "Property guidance")."""
+
+
+def steer_key(prefix: str, name: str) -> str:
+    """Session key of one "Steer toward" slider."""
+    return f"{prefix}_guide_{name}"
+
+
+def steering_inputs(prefix: str) -> GuidanceWeights:
+    """The "Steer toward" group (property guidance, off by default): one strength slider
+    per property; returns the weights (all 0: unguided)."""
+    state.init_defaults({steer_key(prefix, name): 0.0 for name in GUIDE_KEYS})
+    with st.expander("Advanced: steer toward higher Tc or stability"):
+        st.markdown("**Steer toward**")
+        st.caption(
+            "Each step of the sampling is nudged along the gradient of a small property network, so candidates lean "
+            "toward the chosen properties; it cannot promise a higher real Tc or stability: the nudge can fool its own "
+            "network, so the table scores candidates with independent models, and strong settings lower the share "
+            "of valid candidates."
+        )
+        values = {
+            name: st.slider(
+                label, 0.0, STEER_MAX, step=0.1, key=steer_key(prefix, name), persist_state="session",
+                help=f"{text} 0 = off; 1 is the measured recommended strength.",
+            )
+            for name, (label, text) in STEER_SLIDERS.items()
+        }
+    return GuidanceWeights(**{name: float(value) for name, value in values.items()})
+
+
 # ---------------------------------------------------------------------------------------
 # Running
 # ---------------------------------------------------------------------------------------
@@ -196,27 +240,48 @@ def plan_size(settings: GenerationSettings) -> int:
     return max(1, len(settings.references) * len(settings.scale_factors)) if settings.references else 1
 
 
-def estimated_seconds(settings: GenerationSettings) -> tuple[float, float] | None:
-    """``(seconds, rate)``: the sampling time of ``settings`` from the rate measured on this
-    machine (sample-steps per second, :func:`ui.resources.sampling_rate`); None when the
-    class's model cannot be loaded."""
-    try:
-        rate = resources.sampling_rate(settings.model_class, str(resources.models_dir()))
-    except SuperDiffError:
-        return None
-    return plan_size(settings) * settings.samples * settings.steps / rate, rate
+def per_class_settings(settings: GenerationSettings, groups: Mapping[str, Sequence[ParsedFormula]]) -> list[GenerationSettings]:
+    """What runs: ``settings`` itself, or, when the references are grouped into several
+    classes (:func:`superdiff_core.run.references_by_class`), one copy per class with that
+    class's model and references (every other setting shared)."""
+    if len(groups) < 2:
+        return [settings]
+    return [
+        dataclasses.replace(settings, model_class=model_class, references=tuple(r.text for r in references))
+        for model_class, references in groups.items()
+    ]
 
 
-def cost_and_confirm(settings: GenerationSettings, key: str) -> bool:
+def _as_list(settings: GenerationSettings | Sequence[GenerationSettings]) -> list[GenerationSettings]:
+    return [settings] if isinstance(settings, GenerationSettings) else list(settings)
+
+
+def estimated_seconds(settings: GenerationSettings | Sequence[GenerationSettings]) -> tuple[float, list[float]] | None:
+    """``(seconds, rates)``: the sampling time of ``settings`` (one or one per class) from
+    the rate of each class's model measured on this machine (sample-steps per second,
+    :func:`ui.resources.sampling_rate`); None when a class's model cannot be loaded."""
+    seconds, rates = 0.0, []
+    for one in _as_list(settings):
+        try:
+            rate = resources.sampling_rate(one.model_class, str(resources.models_dir()))
+        except SuperDiffError:
+            return None
+        seconds += plan_size(one) * one.samples * one.steps / rate
+        rates.append(rate)
+    return seconds, rates
+
+
+def cost_and_confirm(settings: GenerationSettings | Sequence[GenerationSettings], key: str) -> bool:
     """Show the estimated time before Start; above :data:`CONFIRM_SECONDS` ask for a
     confirmation. Returns whether the run may start."""
     estimate = estimated_seconds(settings)
     if estimate is None:
         return True
-    seconds, rate = estimate
+    seconds, rates = estimate
+    rate_text = f"{rates[0]:,.0f}" if len(rates) == 1 else f"{min(rates):,.0f}–{max(rates):,.0f}"
     st.caption(
         f"Estimated time: **about {formatting.format_seconds(seconds)}** of sampling "
-        f"({rate:,.0f} sample-steps/s measured on this machine at start-up; scoring and the map add a little)."
+        f"({rate_text} sample-steps/s measured on this machine at start-up; scoring and the map add a little)."
     )
     if seconds <= CONFIRM_SECONDS:
         return True
@@ -226,26 +291,51 @@ def cost_and_confirm(settings: GenerationSettings, key: str) -> bool:
     )
 
 
-def start_run(kind: str, settings: GenerationSettings, references: list[ParsedFormula]) -> bool:
+def clear_confirmation(key: str) -> None:
+    """Callback of the Start button: a confirmation holds for one run only (the next long
+    run asks again, with its own estimate); :func:`confirmed_by_click` says whether this
+    click was confirmed."""
+    st.session_state[f"{key}_confirmed_click"] = bool(st.session_state.pop(f"{key}_confirm", False))
+
+
+def confirmed_by_click(key: str) -> bool:
+    """Whether the last click of Start came with the confirmation ticked (read once)."""
+    return state.flag(f"{key}_confirmed_click")
+
+
+def start_run(
+    kind: str, settings: GenerationSettings, references: list[ParsedFormula],
+    groups: Mapping[str, Sequence[ParsedFormula]] | None = None,
+) -> bool:
     """Start a generation in the background of the session (it keeps going while the user
     looks at other pages); :func:`show_active_run` shows its progress and stores its
-    record once finished. Returns False (after a message) when it cannot start."""
+    record once finished. With ``groups`` of several classes
+    (:func:`superdiff_core.run.references_by_class`) each class's references run on that
+    class's own model, one record per class. Returns False (after a message) when it
+    cannot start."""
     folder = str(resources.models_dir())
-    try:
-        settings.validate()
-        engine = resources.engine(settings.model_class, folder)
+    planned = per_class_settings(settings, groups or {})
+    try:  # every model is loaded here, in the page's thread, so the worker only samples
+        for one in planned:
+            one.validate()
+        engines = {one.model_class: resources.engine(one.model_class, folder) for one in planned}
     except SuperDiffError as error:
         st.error(str(error))
         return False
-    models = resources.run_models(folder, settings.model_class)
+    models = {one.model_class: resources.run_models(folder, one.model_class) for one in planned}
 
-    def work(progress: RunProgress, cancel: threading.Event) -> RunRecord:
+    def work(progress: RunProgress, cancel: threading.Event) -> RunRecord | list[RunRecord]:
+        if len(planned) > 1:
+            return run_generation_per_class(
+                engines.__getitem__, settings, groups, models.__getitem__, kind=kind,
+                progress=progress.update, cancel=cancel, keep_partial=True,
+            )
         return run_generation(
-            engine, settings, references, models, kind=kind, evaluate=kind == "explore",
-            progress=progress.update, cancel=cancel, keep_partial=True,
+            engines[settings.model_class], settings, references, models[settings.model_class], kind=kind,
+            evaluate=kind == "explore", progress=progress.update, cancel=cancel, keep_partial=True,
         )
 
-    state.set_active(kind, ActiveRun(kind, settings, plan_size(settings), work))
+    state.set_active(kind, ActiveRun(kind, settings, sum(plan_size(one) for one in planned), work, planned))
     return True
 
 
@@ -289,10 +379,11 @@ def _progress_fragment(kind: str, key: str) -> None:
 
 def _collect(kind: str, active: ActiveRun) -> None:
     state.clear_active(kind)
+    previous = " The results below are those of the previous run." if state.get_run(kind) is not None else ""
     try:
-        record = active.background.result()
+        result = active.background.result()
     except SamplingCancelled:
-        st.warning("The run was stopped before its first sampling run finished; nothing to keep.")
+        st.warning(f"The run was stopped before its first sampling run finished; nothing of it was kept.{previous}")
         return
     except SuperDiffError as error:
         st.error(str(error))
@@ -300,8 +391,18 @@ def _collect(kind: str, active: ActiveRun) -> None:
     except Exception as error:  # anything else: one line for the user, traceback in the log
         show_unexpected(error, "generating")
         return
-    state.save_run(record)
-    state.add_to_history(record)
+    records = list(result) if isinstance(result, list) else [result]
+    if not any(record.raw_samples for record in records):  # stopped before any sampling run finished
+        st.warning(f"The run was stopped before its first sampling run finished; nothing of it was kept.{previous}")
+        return
+    ran = {record.model_class for record in records}
+    for skipped in (one for one in active.planned if one.model_class not in ran):
+        records[-1].notes.append(
+            f"The run was stopped before the {skipped.model_class} model ran ({', '.join(skipped.references)}): "
+            "nothing of it was kept."
+        )
+    state.save_run_group(kind, records)
+    state.add_to_history(records[0], records)
 
 
 def partial_notice(record: RunRecord) -> str | None:
@@ -314,6 +415,19 @@ def partial_notice(record: RunRecord) -> str | None:
         f"Partial: stopped after {finished} of {total} sampling run(s). The candidates of the {finished} finished "
         "run(s) are kept below."
     )
+
+
+def changed_inputs_of_runs(records: Sequence[RunRecord], planned: Sequence[GenerationSettings] | None) -> list[str]:
+    """Names of the settings in which a stored run (one record per class it ran on)
+    differs from what the inputs on screen would run (:func:`per_class_settings`)."""
+    if not planned or not records:
+        return []
+    if [r.model_class for r in records] != [p.model_class for p in planned][: len(records)]:
+        return ["model class"]
+    changed: list[str] = []
+    for record, current in zip(records, planned):
+        changed += [name for name in changed_inputs(record.settings, current) if name not in changed]
+    return changed
 
 
 def _fraction(progress: RunProgress) -> float:
@@ -340,9 +454,14 @@ def changed_inputs(record_settings: GenerationSettings | None, current: Generati
     return [f.name for f in dataclasses.fields(current) if getattr(record_settings, f.name) != getattr(current, f.name)]
 
 
-def stale_notice(record: RunRecord, current: GenerationSettings | None) -> None:
-    """Mark results computed with other inputs than those on screen as out of date."""
-    changed = changed_inputs(record.settings, current)
+def stale_notice(
+    record: RunRecord | Sequence[RunRecord], current: GenerationSettings | Sequence[GenerationSettings] | None,
+) -> None:
+    """Mark results computed with other inputs than those on screen as out of date
+    (``record``: the run's record, or its records one per class; ``current``: what the
+    inputs would run, likewise)."""
+    records = [record] if isinstance(record, RunRecord) else list(record)
+    changed = changed_inputs_of_runs(records, None if current is None else _as_list(current))
     if changed:
         st.warning(
             f"**Out of date:** these results were computed with other inputs than those above "
@@ -365,7 +484,9 @@ def history_section(kind: str) -> None:
     chosen = left.selectbox("Reopen a run", numbers, format_func=labels.get, key=f"{kind}_history_pick")
     if right.button("Reopen", key=f"{kind}_history_open", icon=":material/restore:"):
         entry = next(e for e in entries if e.number == chosen)
-        state.save_run(entry.record)
+        state.save_run_group(entry.record.kind, entry.records)  # back on the page that made it
+        if entry.record.kind != kind:
+            st.switch_page(f"pages/{entry.record.kind}.py")
         st.rerun()
     if len(entries) < 2:
         st.caption("Run again with other settings to compare two runs side by side.")
@@ -379,17 +500,25 @@ def history_section(kind: str) -> None:
         float(st.session_state.get(f"{kind}_thresholds_tc", 5.0)), float(st.session_state.get(f"{kind}_thresholds_energy", 0.0))
     )
     for column, number in zip(st.columns(2), pair):
-        record = next(e for e in entries if e.number == number).record
+        records = next(e for e in entries if e.number == number).records
         with column:
             st.markdown(f"**{labels[number]}**")
-            stages = _stages(record, thresholds)[0]
-            st.dataframe(funnel.funnel_frame(stages)[["stage", "remaining", "of first stage"]], hide_index=True, width="stretch", placeholder="n/a")
-            if record.has_properties:
-                is_sc = record.table["is_superconductor"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-                st.plotly_chart(
-                    plots.histogram_figure(record.table.loc[is_sc, "tc_kelvin"], f"Predicted Tc, run #{number}", "K"),
-                    width="stretch", key=f"{kind}_compare_tc_{number}",
+            for record in records:
+                model = f", {record.model_class} model" if len(records) > 1 else ""
+                stages = _stages(record, thresholds)[0]
+                st.dataframe(
+                    funnel.funnel_frame(stages)[["stage", "remaining", "of first stage"]], hide_index=True, width="stretch",
+                    placeholder="n/a",
                 )
+                if record.has_properties:
+                    is_sc = record.table["is_superconductor"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+                    st.plotly_chart(
+                        plots.histogram_figure(
+                            record.table.loc[is_sc, "tc_kelvin"], f"Predicted Tc, run #{number}{model}", "K",
+                            groups=record.table.loc[is_sc, "reference"].astype(str) if "reference" in record.table.columns else None,
+                        ),
+                        width="stretch", key=f"{kind}_compare_tc_{number}_{record.model_class}",
+                    )
 
 
 def _stages(record: RunRecord, thresholds: funnel.Thresholds) -> tuple[list[funnel.FunnelStage], np.ndarray]:
@@ -399,10 +528,29 @@ def _stages(record: RunRecord, thresholds: funnel.Thresholds) -> tuple[list[funn
     return list(record.leading_stages) + rest, funnel_mask
 
 
-def show_results(record: RunRecord, key: str) -> None:
-    """The whole results section of a run."""
-    funnel_key = f"{key}_thresholds"
-    thresholds = _threshold_inputs(funnel_key)
+def show_run_results(
+    records: Sequence[RunRecord], key: str, current: GenerationSettings | Sequence[GenerationSettings] | None = None,
+) -> None:
+    """The results of a page's run: its out-of-date mark (against ``current``, what the
+    inputs on screen would run), then one results section, or one tab per model class
+    when its references ran each on their own class model."""
+    stale_notice(records, current)
+    if len(records) == 1:
+        show_results(records[0], key)
+        return
+    st.caption("Each reference ran on the model of its own class: one tab per model, each with its own map.")
+    thresholds = _threshold_inputs(f"{key}_thresholds")
+    labels = [f"{r.model_class} model: {', '.join(r.settings.references) if r.settings else ''}" for r in records]
+    for tab, record in zip(st.tabs(labels), records):
+        with tab:
+            show_results(record, f"{key}_{record.model_class}", thresholds)
+
+
+def show_results(record: RunRecord, key: str, thresholds: funnel.Thresholds | None = None) -> None:
+    """The whole results section of a run (``thresholds``: the funnel thresholds when
+    the caller already shows their inputs, else they are shown in the sidebar)."""
+    if thresholds is None:
+        thresholds = _threshold_inputs(f"{key}_thresholds")
     stages, funnel_mask = _stages(record, thresholds)
     if notice := partial_notice(record):
         st.warning(notice, icon=":material/stop_circle:")
@@ -415,12 +563,12 @@ def show_results(record: RunRecord, key: str) -> None:
             "No candidate survived the screening. Try more samples, more sampling steps, a smaller N, or "
             "the Advanced options (mixed-valence SMACT, keep invalid candidates)."
         )
-        _downloads(record, record.table, thresholds)
+        _downloads(record, record.table, thresholds, key)
         return
     results_key = f"{key}_res"  # widget keys of the results section, apart from the page's inputs
     selection = _map_section(record, results_key)
     shown = _table_section(record, results_key, funnel_mask, selection)
-    _downloads(record, shown, thresholds)
+    _downloads(record, shown, thresholds, key)
     _distributions(record, thresholds)
     _families_section(record, results_key)
 
@@ -496,7 +644,7 @@ def _map_section(record: RunRecord, key: str) -> tuple[int, ...] | None:
     rows = candidate_table.selected_rows(selection.get("points", []) if selection else [])
     st.caption(
         "Small coloured points: SuperCon compounds of this class by cluster (the largest clusters are named). "
-        "Large circles with a white outline: candidates (one colour per reference when there are several); "
+        "Large circles: candidates (black; with several references, one colour per reference and a black ring); "
         "★: the references, labelled with their formula. Select candidates with a click, box or lasso to "
         "filter the table below; double-click the map to clear."
     )
@@ -542,14 +690,38 @@ def _table_section(record: RunRecord, key: str, funnel_mask: np.ndarray, selecti
         st.info(f"{len(selection)} candidates selected on the map; showing those only (double-click the map to clear).")
     st.caption(f"Showing {len(shown):,} of {len(table):,} candidates. Click a column header to sort.")
     display = shown[candidate_table.display_columns(table)]
-    st.dataframe(display, hide_index=True, width="stretch", column_config=_column_config(), key=f"{key}_table", placeholder="–")
+    longest = int(table["formula"].astype(str).str.len().max()) if len(table) else 0
+    st.dataframe(
+        display, hide_index=True, width="stretch", column_config=_column_config(longest), key=f"{key}_table", placeholder="–",
+    )
     return shown
 
 
-def _column_config() -> dict:
+NUMBER_FORMATS: dict[str, str] = {
+    "tc_kelvin_low": "%.1f", "tc_kelvin_high": "%.1f", "formation_energy_std_ev_per_atom": "%.3f",
+    "nearest_known_tc_kelvin": "%.1f", "known_close_tc_median_kelvin": "%.1f", "distance_to_known": "%.3f",
+}
+"""Display formats of the table's numeric columns without a column of their own below."""
+
+
+def formula_column_width(longest_formula: int) -> int:
+    """Pixels for the formula column: wide enough for the longest formula (``longest_formula``
+    characters, about 7.5 px each), between 140 and 420 px."""
+    return int(min(420, max(140, 7.5 * longest_formula + 24)))
+
+
+def _column_config(longest_formula: int = 0) -> dict:
+    """Header, format and help of every column of the candidate table: each column of
+    :data:`ui.candidate_table.DISPLAY_COLUMNS` gets its readable header (no raw names), the
+    formula column is wide enough for the longest formula (``longest_formula`` characters)."""
     config = st.column_config
-    return {
-        "formula": config.TextColumn(candidate_table.DISPLAY_COLUMNS["formula"], pinned=True),
+    labels = candidate_table.DISPLAY_COLUMNS
+    columns = {
+        name: config.NumberColumn(label, format=NUMBER_FORMATS[name]) if name in NUMBER_FORMATS else config.Column(label)
+        for name, label in labels.items()
+    }
+    return columns | {
+        "formula": config.TextColumn(labels["formula"], pinned=True, width=formula_column_width(longest_formula)),
         "reference": config.TextColumn(candidate_table.DISPLAY_COLUMNS["reference"]),
         "scale_factor": config.NumberColumn("N", format="%d", help="ILVR scale factor"),
         "tc_kelvin": config.NumberColumn(candidate_table.DISPLAY_COLUMNS["tc_kelvin"], format="%.1f", help="0 for predicted non-superconductors"),
@@ -561,29 +733,30 @@ def _column_config() -> dict:
         "cluster_name": config.TextColumn(candidate_table.DISPLAY_COLUMNS["cluster_name"], help="SuperCon cluster it lies inside"),
         "family_id": config.TextColumn(candidate_table.DISPLAY_COLUMNS["family_id"], help="N…: new family, K…: family inside a known cluster"),
         "family_formula": config.TextColumn(candidate_table.DISPLAY_COLUMNS["family_formula"]),
-        "note": config.TextColumn(candidate_table.DISPLAY_COLUMNS["note"]),
+        "nearest_known_formula": config.TextColumn(labels["nearest_known_formula"], help="the closest measured SuperCon compound"),
+        "note": config.TextColumn(labels["note"], width="large", help="why a row is flagged (hover a cell to read it whole)"),
     }
 
 
-def _downloads(record: RunRecord, shown: pd.DataFrame, thresholds: funnel.Thresholds) -> None:
+def _downloads(record: RunRecord, shown: pd.DataFrame, thresholds: funnel.Thresholds, key: str) -> None:
     columns = st.columns(3)
     columns[0].download_button(
         f"Download all {len(record.table):,} candidates (CSV)", candidates_to_csv(record.table),
         file_name=f"{record.file_stem}.csv", mime="text/csv", on_click="ignore", icon=":material/download:",
-        key=f"{record.kind}_download_all",
+        key=f"{key}_download_all",
     )
     if len(shown) != len(record.table):
         columns[1].download_button(
             f"Download the {len(shown):,} shown (CSV)", candidates_to_csv(shown),
             file_name=f"{record.file_stem}_filtered.csv", mime="text/csv", on_click="ignore",
-            icon=":material/filter_alt:", key=f"{record.kind}_download_shown",
+            icon=":material/filter_alt:", key=f"{key}_download_shown",
         )
     if record.settings is not None:
         card = resources.read_json_card("diffusion", record.model_class, "card.json")
         columns[2].download_button(
             "Run settings (JSON)", run_settings.run_settings_json(record.settings, thresholds, card),
             file_name=f"{record.file_stem}.json", mime="application/json", on_click="ignore",
-            icon=":material/settings:", key=f"{record.kind}_download_settings",
+            icon=":material/settings:", key=f"{key}_download_settings",
             help="Everything needed to repeat this run: load it on the Generate page, or use its command line.",
         )
 

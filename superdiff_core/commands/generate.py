@@ -13,7 +13,7 @@ from ..model_classes import MODEL_CLASSES
 from .arguments import add_models_argument, add_threads_argument, apply_threads, check_writable, positive_int
 
 SAMPLING_FLAGS = ("model", "samples", "steps", "seed", "method", "mixed_valence", "reference", "scale_factor",
-                  "ilvr_stop", "filter_order", "keep_invalid", "keep_known")
+                  "ilvr_stop", "filter_order", "resample_steps", "resample_count", "keep_invalid", "keep_known", "guide")
 """Flags that ``--settings FILE`` sets; giving one of them as well is an error."""
 
 
@@ -31,6 +31,11 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, default_samples: int
     parser.add_argument("--method", choices=("ancestral", "ddpm", "ddim"), default=None,
                         help=f"reverse update: ancestral (good at few steps), ddpm (the paper's sigma^2 = beta, use 1000 steps) or ddim (default: {DEFAULT_METHOD})")
     parser.add_argument("--mixed-valence", action="store_true", default=None, help="SMACT check lets an element mix two oxidation states")
+    parser.add_argument("--guide", type=guide_argument, default=None, metavar="WEIGHTS",
+                        help="steer sampling toward properties, e.g. tc=1.0,formation=0.5,superconductor=0.5: the "
+                             "guidance network's Tc (per 50 K), its log-probability of superconductivity, minus the "
+                             "formation energy (eV/atom); weights >= 0, 0 = off. Candidates are still scored by the "
+                             "independent tree models, which the guide may fool (benchmarks/README.md) (default: off)")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
     add_models_argument(parser)
     add_threads_argument(parser)
@@ -39,7 +44,7 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, default_samples: int
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``generate`` and ``evaluate``."""
-    from ..sampler import DEFAULT_CONDITIONING_STOP
+    from ..sampler import DEFAULT_CONDITIONING_STOP, DEFAULT_RESAMPLE_COUNT, DEFAULT_RESAMPLE_STEPS
 
     generate = subparsers.add_parser(
         "generate", help="generate candidates, optionally conditioned on reference formulas (ILVR)",
@@ -56,6 +61,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="element order ILVR's low-pass filter smooths along: z = atomic number, as in the paper "
                                "(Se mixes with As and Br); pettifor = Pettifor's Mendeleev number (Se mixes with S and Te) "
                                "(default: z)")
+    generate.add_argument("--resample-steps", type=int, default=None,
+                          help="ILVR resampling: the last this many conditioned steps run --resample-count times each, "
+                               f"so the spread of the filter onto neighbouring elements is cleaned up; 0 = the paper's loop "
+                               f"(default: {DEFAULT_RESAMPLE_STEPS})")
+    generate.add_argument("--resample-count", type=int, default=None,
+                          help=f"runs of each resampled step, 1..20 (default: {DEFAULT_RESAMPLE_COUNT})")
     generate.add_argument("--keep-invalid", action="store_true", default=None, help="keep SMACT-invalid candidates (smact_valid=False)")
     generate.add_argument("--keep-known", action="store_true", default=None, help="keep candidates already in SuperCon (novel=False)")
     generate.add_argument("--settings", type=Path, default=None,
@@ -78,6 +89,16 @@ def filter_order_argument(text: str) -> str:
     if text not in FILTER_ORDERS:
         raise argparse.ArgumentTypeError(f"choose {' or '.join(FILTER_ORDERS)}, not {text!r}")
     return text
+
+
+def guide_argument(text: str):
+    """argparse type of ``--guide``: :class:`~superdiff_core.guidance.GuidanceWeights` (exit 2 with one line otherwise)."""
+    from ..guidance import parse_guide
+
+    try:
+        return parse_guide(text)
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def settings_from_args(args: argparse.Namespace):
@@ -115,6 +136,9 @@ def settings_from_args(args: argparse.Namespace):
             "scale_factors": tuple(args.scale_factor) if getattr(args, "scale_factor", None) else None,
             "conditioning_stop": getattr(args, "ilvr_stop", None) if references else 0,
             "filter_order": getattr(args, "filter_order", None),
+            "resample_steps": getattr(args, "resample_steps", None),
+            "resample_count": getattr(args, "resample_count", None),
+            "guidance": getattr(args, "guide", None),
         }
         settings = GenerationSettings(**{key: value for key, value in values.items() if value is not None})
     settings.validate()

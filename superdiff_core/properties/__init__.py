@@ -12,10 +12,16 @@ Columns of :meth:`PropertyModels.score` (:data:`SCORE_COLUMNS`):
 
 - ``sc_probability``: calibrated probability of superconductivity (boosted trees, isotonic), in [0, 1];
 - ``is_superconductor``: ``sc_probability >= threshold`` (chosen for a held-out tp of 0.95; see the tc card);
-- ``tc_kelvin``: predicted Tc in K for compounds classified as superconductors, 0.0 for
-  the others (SuperCon's convention for "no superconductivity");
-- ``formation_energy_ev_per_atom``: ElemNet-style prediction in eV/atom, NaN when an
+- ``tc_kelvin``: predicted Tc in K (extra-trees regressor) for compounds classified as
+  superconductors, 0.0 for the others (SuperCon's convention for "no superconductivity":
+  the regressor is never shown for a compound the classifier rejects);
+- ``tc_kelvin_low``, ``tc_kelvin_high``: split-conformal 90 % interval of Tc in K
+  (coverage measured on held-out folds: ``regressor.interval`` in ``tc/card.json``);
+  0.0 where ``tc_kelvin`` is 0.0, NaN when the artifact has no interval;
+- ``formation_energy_ev_per_atom``: attention-model prediction in eV/atom, NaN when an
   element is outside the model's 86;
+- ``formation_energy_std_ev_per_atom``: its calibrated 1-sigma spread in eV/atom
+  (68.3 % of validation errors within it; test coverage in ``formation/card.json``);
 - ``note``: "" or why a value is missing ("; "-separated).
 """
 
@@ -88,29 +94,22 @@ class PropertyModels:
             raise InputError(f"composition vectors must have shape (n, {N_ELEMENTS}), got {vectors.shape}")
         usable = np.isfinite(vectors).all(axis=1) & (vectors >= 0).all(axis=1) & (vectors.sum(axis=1) > 0)
         n = len(vectors)
-        probability = np.full(n, np.nan)
-        tc = np.full(n, np.nan)
-        energy = np.full(n, np.nan)
+        columns = {name: np.full(n, np.nan) for name in PROPERTY_COLUMNS if name != "is_superconductor"}
+        is_superconductor = np.zeros(n, dtype=bool)
         notes = ["" if ok else "not a composition (negative, missing or no amounts)" for ok in usable]
         if usable.any():
             good = vectors[usable]
-            probability[usable] = self.superconductor.classifier.probability(good)
-            energy[usable], formation_notes = self.formation.predict(good)
-            is_sc = probability[usable] >= self.superconductor.classifier.config.threshold
-            tc_good = np.zeros(len(good))
-            if is_sc.any():
-                tc_good[is_sc] = self.superconductor.regressor.predict(good[is_sc])
-            tc[usable] = tc_good
+            predicted = self.superconductor.predict(good)
+            for name in ("sc_probability", "tc_kelvin", "tc_kelvin_low", "tc_kelvin_high"):
+                columns[name][usable] = predicted[name]
+            is_superconductor[usable] = predicted["is_superconductor"]
+            energy, spread, formation_notes = self.formation.predict_with_spread(good)
+            columns["formation_energy_ev_per_atom"][usable] = energy
+            columns["formation_energy_std_ev_per_atom"][usable] = spread
             for row, note in zip(np.flatnonzero(usable), formation_notes):
                 notes[row] = note
-        threshold = self.superconductor.classifier.config.threshold
-        return pd.DataFrame({
-            "sc_probability": probability,
-            "is_superconductor": pd.array(np.where(usable, probability >= threshold, pd.NA), dtype="boolean"),
-            "tc_kelvin": tc,
-            "formation_energy_ev_per_atom": energy,
-            "note": notes,
-        })
+        columns["is_superconductor"] = pd.array(np.where(usable, is_superconductor, pd.NA), dtype="boolean")
+        return pd.DataFrame({name: columns[name] for name in PROPERTY_COLUMNS} | {"note": notes})
 
     def score_formulas(self, formulas: list[str]) -> pd.DataFrame:
         """:meth:`score` for formula strings; a formula that does not parse gets NaN and its reason.

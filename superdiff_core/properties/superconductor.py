@@ -431,7 +431,7 @@ class SuperconductorModels:
 
         Returns:
             ``sc_probability`` (calibrated), ``is_superconductor``, ``tc_kelvin``,
-            ``tc_low_kelvin`` and ``tc_high_kelvin`` (the conformal interval at
+            ``tc_kelvin_low`` and ``tc_kelvin_high`` (the conformal interval at
             ``interval.level``; NaN without an interval); Tc and its bounds are 0.0 for
             compounds not classified as superconductors. Each (n,).
         """
@@ -446,7 +446,7 @@ class SuperconductorModels:
         if self.interval is None:
             low[:], high[:] = np.nan, np.nan
         return {"sc_probability": probability, "is_superconductor": is_sc, "tc_kelvin": tc,
-                "tc_low_kelvin": low, "tc_high_kelvin": high}
+                "tc_kelvin_low": low, "tc_kelvin_high": high}
 
     def save(self, folder: Path) -> Path:
         """Write ``tc_models.npz`` (arrays only) into ``folder``; configs go in the card."""

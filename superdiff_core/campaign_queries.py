@@ -1,0 +1,446 @@
+"""Queries over a campaign's Parquet files with DuckDB: funnels, top candidates,
+families, filtered tables and the ``campaign report`` files.
+
+Nothing is loaded into pandas whole: DuckDB scans ``shards/r*.parquet`` (only finished
+files, so queries work while a campaign runs) and only aggregates or the requested rows
+come back. Duplicates are removed at query time: a formula drawn by several shards counts
+once, at its first shard (in shard-id order), and a formula already in SuperCon (the
+committed ``supercon/supercon.npz``, in the candidates' own formula notation) is flagged
+``in_supercon``.
+
+Views of a connection from :func:`open_queries`:
+
+- ``candidates``: every row of every finished shard;
+- ``unique_candidates``: one row per formula across the campaign, plus ``in_supercon``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .artifacts import DEFAULT_MODELS_DIR, atomic_path, write_text_atomically
+from .campaign import ELEMENT_SYSTEM_COLUMN, REPORT_DIR, SHARDS_DIR, engine_stage_totals, finished_shard_files, read_manifest, shard_records
+from .errors import InputError
+from .funnel import Thresholds
+
+DEFAULT_MEMORY_LIMIT = "1GB"
+"""DuckDB's memory cap for campaign queries (it spills to disk beyond it)."""
+
+ENGINE_STAGES = ("raw", "element count", "unique", "novel", "SMACT-valid")
+"""Engine stages reported per group (``element count`` is "passed the basic filters")."""
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def supercon_formulas(models_dir: str | os.PathLike = DEFAULT_MODELS_DIR) -> tuple[str, ...]:
+    """SuperCon's compounds written as candidates are (amounts rounded to 0.01); computed
+    once per models folder and process."""
+    return _supercon_formulas(str(Path(models_dir).resolve()))
+
+
+@functools.lru_cache(maxsize=4)
+def _supercon_formulas(models_dir: str) -> tuple[str, ...]:
+    from .composition import vectors_to_formulas
+    from .data import load_training_set
+
+    vectors = np.round(load_training_set(models_dir).vectors, 2)
+    return tuple(sorted(set(vectors_to_formulas(vectors))))
+
+
+@dataclass
+class CampaignQueries:
+    """A DuckDB connection with the campaign's views.
+
+    Attributes:
+        connection: the DuckDB connection (in memory; reads the Parquet files in place).
+        folder: the campaign folder.
+        columns: the candidate columns present (empty when no shard has finished).
+    """
+
+    connection: Any
+    folder: Path
+    columns: list[str] = field(default_factory=list)
+
+    @property
+    def has_rows(self) -> bool:
+        return bool(self.columns)
+
+    def frame(self, sql: str, parameters: Sequence[Any] | None = None) -> pd.DataFrame:
+        """A (small) query result as a DataFrame."""
+        return self.connection.execute(sql, parameters or []).fetchdf()
+
+    def scalar(self, sql: str, parameters: Sequence[Any] | None = None) -> Any:
+        return self.connection.execute(sql, parameters or []).fetchone()[0]
+
+    def check_column(self, column: str) -> str:
+        """``column`` quoted for SQL, or InputError naming the columns there are."""
+        if column not in self.columns:
+            raise InputError(f"unknown column {column!r}; the campaign has: {', '.join(self.columns)}")
+        return '"' + column + '"'
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def open_queries(
+    folder: str | os.PathLike,
+    models_dir: str | os.PathLike = DEFAULT_MODELS_DIR,
+    *,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    threads: int | None = None,
+    materialize: bool = False,
+) -> CampaignQueries:
+    """Open a campaign folder for queries.
+
+    Args:
+        folder: the campaign folder (InputError when it is not one).
+        models_dir: where ``supercon/supercon.npz`` is.
+        memory_limit: DuckDB's memory cap, e.g. ``"1GB"``.
+        threads: DuckDB threads (default: DuckDB's choice).
+        materialize: compute ``unique_candidates`` once, as a table (a report runs several
+            queries over it); False keeps it a view, so every query sees the latest shards.
+    """
+    import duckdb
+    import pyarrow as pa
+
+    folder = Path(folder)
+    read_manifest(folder)
+    connection = duckdb.connect()
+    connection.execute(f"SET memory_limit = {_sql_string(memory_limit)}")
+    connection.execute("SET preserve_insertion_order = false")
+    if threads:
+        connection.execute(f"SET threads = {int(threads)}")
+    supercon = pa.table({"formula": list(supercon_formulas(models_dir))})
+    connection.register("supercon_arrow", supercon)
+    connection.execute("CREATE TEMP TABLE supercon AS SELECT DISTINCT formula FROM supercon_arrow")
+    queries = CampaignQueries(connection, folder)
+    if not finished_shard_files(folder):
+        return queries
+    pattern = _sql_string(str(folder.resolve() / SHARDS_DIR / "r*.parquet"))
+    connection.execute(f"CREATE TEMP VIEW candidates AS SELECT * FROM read_parquet({pattern}, union_by_name = true)")
+    kind = "TABLE" if materialize else "VIEW"
+    connection.execute(
+        f"CREATE TEMP {kind} unique_candidates AS "
+        "SELECT c.*, c.formula IN (SELECT formula FROM supercon) AS in_supercon FROM candidates c "
+        "SEMI JOIN (SELECT formula, min(shard_id) AS shard_id FROM candidates GROUP BY formula) f "
+        "ON c.formula = f.formula AND c.shard_id = f.shard_id"
+    )
+    queries.columns = [row[0] for row in connection.execute("DESCRIBE candidates").fetchall()]
+    return queries
+
+
+# ---------------------------------------------------------------------------------------
+# Funnels
+# ---------------------------------------------------------------------------------------
+
+
+def funnel_stage_sql(queries: CampaignQueries, thresholds: Thresholds) -> list[tuple[str, str]]:
+    """The funnel stages computed from the unique candidates, as (label, cumulative SQL
+    condition); a stage whose column is missing (no property models) is left out, and so
+    are the stages after it."""
+    stages = [("campaign-unique", "TRUE"), ("not in SuperCon", "NOT in_supercon")]
+    optional = [
+        ("SMACT-valid", "smact_valid", "smact_valid"),
+        ("predicted superconductor", "is_superconductor", "is_superconductor"),
+        (f"Tc > {thresholds.tc_min_kelvin:g} K", "tc_kelvin", f"coalesce(tc_kelvin > {float(thresholds.tc_min_kelvin)!r}, FALSE)"),
+        (f"E_f < {thresholds.formation_max_ev:g} eV/atom", "formation_energy_ev_per_atom",
+         f"coalesce(formation_energy_ev_per_atom < {float(thresholds.formation_max_ev)!r}, FALSE)"),
+    ]
+    condition = "NOT in_supercon"
+    for label, column, test in optional:
+        if column not in queries.columns:
+            break
+        condition = f"{condition} AND coalesce({test}, FALSE)"
+        stages.append((label, condition))
+    return stages
+
+
+GROUPS = {"reference": "reference", "scale_factor": "N"}
+"""Groupings of the funnel: column → label."""
+
+
+def campaign_funnel(queries: CampaignQueries, by: str | None = None, thresholds: Thresholds = Thresholds(),
+                    folder_records: list[dict[str, Any]] | None = None) -> pd.DataFrame:
+    """The funnel of the whole campaign (``by`` None) or per ``reference`` / ``scale_factor``.
+
+    Columns: the group (if any); the engine stages summed over shards (``raw``, ``basic
+    filters``, ``unique in shard``, ``novel in shard``: what the shards' screening kept); then
+    ``candidates`` (rows) and the campaign-wide stages of :func:`funnel_stage_sql` (each
+    formula counted once, at its first shard).
+    """
+    if by is not None and by not in GROUPS:
+        raise InputError(f"funnel groups by {' or '.join(GROUPS)}, not {by!r}")
+    records = shard_records(queries.folder) if folder_records is None else folder_records
+    engine = engine_stage_totals(records, by)
+    engine = engine.rename(columns={"element count": "basic filters", "unique": "unique in shard", "novel": "novel in shard"})
+    engine = engine.drop(columns=["non-negative", "SMACT-valid"], errors="ignore")
+    if not queries.has_rows:
+        return engine
+    stages = funnel_stage_sql(queries, thresholds)
+    counts = ", ".join(f"count(*) FILTER (WHERE {condition}) AS {_sql_string(label).replace(chr(39), chr(34))}"
+                       for label, condition in stages)
+    group = f"{by}, " if by else ""
+    rows = queries.frame(f"SELECT {group}count(*) AS candidates FROM candidates" + (f" GROUP BY {by}" if by else ""))
+    unique = queries.frame(f"SELECT {group}{counts} FROM unique_candidates" + (f" GROUP BY {by}" if by else ""))
+    if by is None:
+        table = pd.concat([engine.reset_index(drop=True), rows, unique], axis=1)
+    else:
+        for frame in (engine, rows, unique):
+            if by == "scale_factor":
+                frame[by] = pd.array(frame[by], dtype="Int64")
+            else:
+                frame[by] = frame[by].astype(str)
+        table = engine.merge(rows, on=by, how="outer").merge(unique, on=by, how="outer").sort_values(by)
+    for column in table.columns:
+        if column != by:
+            table[column] = pd.array(table[column].fillna(0), dtype="Int64")
+    return table.rename(columns={by: GROUPS[by]} if by else {}).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Candidates, families
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CandidateFilter:
+    """Which unique candidates to show.
+
+    Attributes:
+        references, scale_factors: keep these (empty: all).
+        new_only: drop formulas already in SuperCon.
+        smact_valid_only, superconductor_only: keep SMACT-valid / predicted superconductors.
+        tc_min_kelvin, formation_max_ev: thresholds (None: none).
+        formula_contains: a substring of the formula (e.g. an element symbol).
+    """
+
+    references: tuple[str, ...] = ()
+    scale_factors: tuple[int, ...] = ()
+    new_only: bool = True
+    smact_valid_only: bool = False
+    superconductor_only: bool = False
+    tc_min_kelvin: float | None = None
+    formation_max_ev: float | None = None
+    formula_contains: str = ""
+
+
+def filter_sql(queries: CampaignQueries, chosen: CandidateFilter) -> tuple[str, list[Any]]:
+    """A WHERE clause (without the keyword) and its parameters."""
+    conditions, parameters = ["TRUE"], []
+    if chosen.references:
+        conditions.append(f"reference IN ({', '.join('?' for _ in chosen.references)})")
+        parameters.extend(chosen.references)
+    if chosen.scale_factors:
+        conditions.append(f"scale_factor IN ({', '.join('?' for _ in chosen.scale_factors)})")
+        parameters.extend(int(n) for n in chosen.scale_factors)
+    if chosen.new_only:
+        conditions.append("NOT in_supercon")
+    if chosen.smact_valid_only and "smact_valid" in queries.columns:
+        conditions.append("smact_valid")
+    if chosen.superconductor_only and "is_superconductor" in queries.columns:
+        conditions.append("is_superconductor")
+    if chosen.tc_min_kelvin is not None and "tc_kelvin" in queries.columns:
+        conditions.append("tc_kelvin > ?")
+        parameters.append(float(chosen.tc_min_kelvin))
+    if chosen.formation_max_ev is not None and "formation_energy_ev_per_atom" in queries.columns:
+        conditions.append("formation_energy_ev_per_atom < ?")
+        parameters.append(float(chosen.formation_max_ev))
+    if chosen.formula_contains:
+        conditions.append("contains(formula, ?)")
+        parameters.append(chosen.formula_contains)
+    return " AND ".join(conditions), parameters
+
+
+def count_candidates(queries: CampaignQueries, chosen: CandidateFilter = CandidateFilter()) -> int:
+    """How many unique candidates pass ``chosen``."""
+    if not queries.has_rows:
+        return 0
+    where, parameters = filter_sql(queries, chosen)
+    return int(queries.scalar(f"SELECT count(*) FROM unique_candidates WHERE {where}", parameters))
+
+
+def select_candidates(
+    queries: CampaignQueries,
+    chosen: CandidateFilter = CandidateFilter(),
+    sort_by: str = "tc_kelvin",
+    descending: bool = True,
+    limit: int | None = 1000,
+) -> pd.DataFrame:
+    """Unique candidates passing ``chosen``, sorted by any column (ties by formula), at
+    most ``limit`` rows (None: all)."""
+    if not queries.has_rows:
+        return pd.DataFrame()
+    column = queries.check_column(sort_by)
+    where, parameters = filter_sql(queries, chosen)
+    order = "DESC" if descending else "ASC"
+    sql = f"SELECT * FROM unique_candidates WHERE {where} ORDER BY {column} {order} NULLS LAST, formula"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return queries.frame(sql, parameters)
+
+
+ELEMENT_SYSTEM_SQL = "array_to_string(regexp_extract_all(formula, '[A-Z][a-z]?'), '-')"
+""":func:`superdiff_core.campaign.element_system` in DuckDB (for shards written without the column)."""
+
+
+def campaign_families(queries: CampaignQueries, new_only: bool = True, limit: int = 100) -> pd.DataFrame:
+    """Families across the whole campaign: unique candidates grouped by element system
+    (and by the map's general formula when the campaign placed candidates on the map),
+    largest first. Columns: element_system, [family_formula], candidates, references,
+    scale_factors, best_formula, max/mean Tc (when scored)."""
+    if not queries.has_rows:
+        return pd.DataFrame()
+    system = ELEMENT_SYSTEM_COLUMN if ELEMENT_SYSTEM_COLUMN in queries.columns else ELEMENT_SYSTEM_SQL
+    keys = [f"{system} AS element_system_key"]
+    group = ["element_system_key"]
+    if "family_formula" in queries.columns:
+        keys.append("family_formula")
+        group.append("family_formula")
+    scored = "tc_kelvin" in queries.columns
+    values = ["count(*) AS candidates", "count(DISTINCT reference) AS references",
+              "string_agg(DISTINCT CAST(scale_factor AS VARCHAR), ' ' ORDER BY CAST(scale_factor AS VARCHAR)) AS scale_factors"]
+    if scored:
+        values += ["arg_max(formula, tc_kelvin) AS best_formula", "max(tc_kelvin) AS max_tc_kelvin", "avg(tc_kelvin) AS mean_tc_kelvin"]
+    else:
+        values.append("min(formula) AS best_formula")
+    where = "NOT in_supercon" if new_only else "TRUE"
+    inner = f"SELECT *, {keys[0]} FROM unique_candidates WHERE {where}"
+    families = queries.frame(
+        f"SELECT {', '.join(group)}, {', '.join(values)} FROM ({inner}) GROUP BY {', '.join(group)} "
+        f"ORDER BY candidates DESC, {', '.join(group)} LIMIT {int(limit)}"
+    )
+    return families.rename(columns={"element_system_key": "element_system"})
+
+
+def export_candidates_csv(queries: CampaignQueries, path: str | os.PathLike, chosen: CandidateFilter = CandidateFilter()) -> int:
+    """Write every unique candidate passing ``chosen`` to a CSV atomically, streamed by
+    DuckDB in no particular order (no sort, no DataFrame: memory stays bounded); returns
+    the number of rows."""
+    if not queries.has_rows:
+        write_text_atomically(path, "formula\n")
+        return 0
+    where, parameters = filter_sql(queries, chosen)
+    with atomic_path(path) as temporary:
+        queries.connection.execute(
+            f"COPY (SELECT * FROM unique_candidates WHERE {where}) TO {_sql_string(str(temporary))} (HEADER, DELIMITER ',')",
+            parameters,
+        )
+    return count_candidates(queries, chosen)
+
+
+# ---------------------------------------------------------------------------------------
+# The report
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class CampaignReport:
+    """What :func:`write_report` wrote and found.
+
+    Attributes:
+        files: name → path of each file written.
+        totals: the whole-campaign funnel (one row).
+        top: the top candidates.
+        families: the largest families.
+        seconds: time the queries took.
+    """
+
+    files: dict[str, Path]
+    totals: pd.DataFrame
+    top: pd.DataFrame
+    families: pd.DataFrame
+    seconds: float
+
+
+def write_report(
+    folder: str | os.PathLike,
+    *,
+    models_dir: str | os.PathLike = DEFAULT_MODELS_DIR,
+    out: str | os.PathLike | None = None,
+    top_by: str = "tc_kelvin",
+    top: int = 50,
+    ascending: bool = False,
+    thresholds: Thresholds = Thresholds(),
+    all_candidates: bool = False,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+) -> CampaignReport:
+    """Write the report of a campaign folder to ``out`` (default ``<folder>/report/``):
+    ``funnel.csv`` (whole campaign), ``funnel_by_reference.csv``, ``funnel_by_n.csv``,
+    ``top_candidates.csv`` (new unique candidates by ``top_by``), ``families.csv``,
+    ``summary.md`` and, with ``all_candidates``, ``candidates.csv`` (every new unique
+    candidate, streamed)."""
+    start = time.perf_counter()
+    folder = Path(folder)
+    out = Path(out) if out is not None else folder / REPORT_DIR
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"cannot write report folder {out}: {error.strerror or error}") from None
+    queries = open_queries(folder, models_dir, memory_limit=memory_limit, materialize=True)
+    try:
+        if queries.has_rows:
+            queries.check_column(top_by)
+        records = shard_records(folder)
+        totals = campaign_funnel(queries, None, thresholds, records)
+        by_reference = campaign_funnel(queries, "reference", thresholds, records)
+        by_n = campaign_funnel(queries, "scale_factor", thresholds, records)
+        best = select_candidates(queries, CandidateFilter(new_only=True), top_by, not ascending, top)
+        families = campaign_families(queries)
+        files = {}
+        for name, frame in (("funnel", totals), ("funnel_by_reference", by_reference), ("funnel_by_n", by_n),
+                            ("top_candidates", best), ("families", families)):
+            files[name] = write_text_atomically(out / f"{name}.csv", frame.to_csv(index=False))
+        if all_candidates:
+            files["candidates"] = out / "candidates.csv"
+            export_candidates_csv(queries, files["candidates"], CandidateFilter(new_only=True))
+        seconds = time.perf_counter() - start
+        summary = summary_markdown(folder, totals, by_n, best, families, top_by, ascending, len(records))
+        files["summary"] = write_text_atomically(out / "summary.md", summary)
+    finally:
+        queries.close()
+    return CampaignReport(files, totals, best, families, seconds)
+
+
+def _markdown_table(frame: pd.DataFrame, rows: int = 10) -> str:
+    if frame.empty:
+        return "(none)\n"
+    frame = frame.head(rows)
+    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    lines = [header, rule]
+    for values in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in values) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(folder: Path, totals: pd.DataFrame, by_n: pd.DataFrame, best: pd.DataFrame, families: pd.DataFrame,
+                     top_by: str, ascending: bool, shards_done: int) -> str:
+    """The short Markdown summary of a report."""
+    manifest = read_manifest(folder)
+    plan = manifest["plan"]
+    total_shards = manifest.get("shard_count", "?")
+    shown = [c for c in ("formula", "reference", "scale_factor", top_by, "tc_kelvin", "formation_energy_ev_per_atom", "shard_id")
+             if c in best.columns]
+    shown = list(dict.fromkeys(shown))
+    return (
+        f"# Campaign {folder.name}\n\n"
+        f"- model: {plan['model_class']}; {len(plan['references'])} references × N {plan['scale_factors']} × "
+        f"seeds {plan['seeds']} × {plan['samples']} samples, {plan['steps']} steps\n"
+        f"- shards finished: {shards_done} / {total_shards}\n\n"
+        f"## Funnel\n\n{_markdown_table(totals)}\n"
+        f"## Per N\n\n{_markdown_table(by_n)}\n"
+        f"## Top candidates by {top_by} ({'ascending' if ascending else 'descending'}; new, unique)\n\n"
+        f"{_markdown_table(best[shown] if shown else best)}\n"
+        f"## Largest families (element systems)\n\n{_markdown_table(families)}"
+    )

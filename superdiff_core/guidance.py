@@ -1,0 +1,385 @@
+"""Property guidance: steer sampling toward higher predicted Tc, a higher probability of
+superconductivity and a lower (more negative) formation energy (issue 11).
+
+At each reverse step the sampler (:mod:`superdiff_core.sampler`) moves the sample along
+the gradient of a weighted objective of differentiable property models, the classifier
+guidance of Dhariwal & Nichol (2021, "Diffusion models beat GANs", eq. 11: the step's mean
+moves by ``s · Sigma · grad log p(y | x)``), with the gradient taken on the *decoded
+composition* of the step's x0 prediction rather than on the noisy x_t (our property models
+only ever saw physical compositions):
+
+    J(a) = w_tc · Tc(a) / 50 K + w_sc · log sigmoid(logit(a)) − w_f · E_f(a) / (1 eV/atom)
+
+where ``a`` are the decoded amounts (:func:`decoded_amounts`: negative amounts clamped to
+0 and amounts below the screening's residual threshold set to 0, exactly what the
+screening would keep, so the guide neither sees nor grows the noise the screening
+removes). ``Tc`` and ``logit`` come from
+:class:`~superdiff_core.properties.superconductor.GuidanceNetwork`, ``E_f`` from the
+formation network (:class:`~superdiff_core.properties.formation.FormationModel`).
+The shipped scores (boosted trees and extra trees) are *not* differentiable and are kept
+as the independent judge of guided candidates (``benchmarks/bench_guidance.py``): a guided
+sampler can fool the model that guides it.
+
+Where the gradient is applied (:data:`GuidanceTarget`) and how its size follows the steps
+(:data:`GuidanceSchedule`) were measured (``benchmarks/README.md``, "Property guidance"):
+
+- ``"x0"``: x0_hat += w · c · (1 − abar_t) · g(t) · ∇J, then re-clipped; the posterior
+  mean carries the shift into x_{t-1}. (1 − abar_t) is the variance of x_t around x0.
+- ``"xt"``: mean += w · c · sigma_t² · g(t) · ∇J, Dhariwal & Nichol's form with the
+  posterior variance sigma_t² (nothing at the last step, where sigma = 0).
+
+Here ``c`` is :data:`GUIDANCE_SCALE` (so that weight 1 is a moderate push) and ``g(t)`` the
+schedule: ``"constant"`` (1), ``"decaying"`` (t / T: strongest while the sample is noisy)
+or ``"noisy"`` (1 for t ≥ T / 2, else 0). With every weight 0 the sampler never calls
+this module, so unguided samples are reproduced bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import torch
+
+from .errors import InputError
+from .screening import RESIDUAL_THRESHOLD
+
+if TYPE_CHECKING:
+    from .properties import PropertyModels
+    from .properties.formation import FormationModel
+    from .properties.superconductor import GuidanceNetwork
+    from .sampler import StepSchedule
+
+GUIDE_KEYS: tuple[str, ...] = ("tc", "superconductor", "formation")
+"""The properties a run can be steered toward, as written in ``--guide``."""
+
+MAX_WEIGHT = 100.0
+"""Largest weight accepted (far past the point where validity collapses)."""
+
+TC_SCALE_KELVIN = 50.0
+"""Tc enters the objective as Tc / 50 K (the guidance network's own output scale)."""
+
+ENERGY_SCALE_EV = 1.0
+"""Formation energy enters the objective in eV/atom."""
+
+GuidanceTarget = Literal["x0", "xt"]
+GuidanceSchedule = Literal["constant", "decaying", "noisy"]
+TARGETS: tuple[str, ...] = ("x0", "xt")
+SCHEDULES: tuple[str, ...] = ("constant", "decaying", "noisy")
+
+DEFAULT_TARGET: GuidanceTarget = "xt"
+"""Moving the step's mean (x_t) raised the independent trees' Tc; moving x0_hat raised mostly
+the guide's own Tc (an adversarial push the trees do not follow): benchmarks/README.md,
+"Property guidance"."""
+
+DEFAULT_SCHEDULE: GuidanceSchedule = "noisy"
+"""Guiding only while t ≥ T / 2 picks the composition family while it is being decided and
+keeps validity; guiding the late steps too mostly fine-tunes amounts against the guide
+(lower validity, smaller gain by the trees): benchmarks/README.md, "Property guidance"."""
+
+GUIDANCE_SCALE = 20.0
+"""``c`` of the module docstring: the step size per unit weight, chosen so that weight 1 gained
+≥ 20 % mean Tc (trees) on the cuprate ILVR benchmark at ≥ 80 % of the unguided valid yield
+with the loop without ILVR resampling; with resampling (``sampler.DEFAULT_RESAMPLE_STEPS``)
+the same weight lowered it (benchmarks/README.md, "Property guidance")."""
+
+FORMATION_TOKENS = 12
+"""The formation network sees each row's this-many largest amounts (its cost grows with the
+square of the tokens; candidates have at most 10 elements)."""
+
+
+# ---------------------------------------------------------------------------------------
+# The weights a user chooses
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GuidanceWeights:
+    """How hard to push toward each property (0: not at all; all 0: no guidance).
+
+    Attributes:
+        tc: weight of the guidance network's predicted Tc (per 50 K).
+        superconductor: weight of its log-probability of being a superconductor.
+        formation: weight of minus the predicted formation energy (per eV/atom).
+    """
+
+    tc: float = 0.0
+    superconductor: float = 0.0
+    formation: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in GUIDE_KEYS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InputError(f"guidance weight {name} must be a number, got {value!r}")
+            if not math.isfinite(value) or not 0.0 <= value <= MAX_WEIGHT:
+                raise InputError(f"guidance weight {name} must be from 0 to {MAX_WEIGHT:g}, got {value}")
+            object.__setattr__(self, name, float(value))
+
+    @property
+    def active(self) -> bool:
+        """True when any weight is above 0."""
+        return any(getattr(self, name) > 0 for name in GUIDE_KEYS)
+
+    def to_text(self) -> str:
+        """``"tc=1,formation=0.5"`` (the non-zero weights, as ``--guide`` takes them); "" when inactive."""
+        return ",".join(f"{name}={getattr(self, name):g}" for name in GUIDE_KEYS if getattr(self, name) > 0)
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: object) -> "GuidanceWeights":
+        """From a run-settings JSON section ``{"tc": 1.0, ...}`` (missing keys are 0).
+
+        Raises:
+            InputError: for unknown keys or bad values.
+        """
+        if values is None:
+            return cls()
+        if not isinstance(values, dict):
+            raise InputError(f"guidance must be a mapping of weights, got {values!r}")
+        unknown = sorted(set(values) - set(GUIDE_KEYS))
+        if unknown:
+            raise InputError(f"unknown guidance key {unknown[0]!r}: choose from {', '.join(GUIDE_KEYS)}")
+        return cls(**values)
+
+
+def parse_guide(text: str) -> GuidanceWeights:
+    """``"tc=1.0,formation=0.5,superconductor=0.5"`` -> :class:`GuidanceWeights`.
+
+    Keys not given are 0; ``""`` or ``"off"`` is no guidance.
+
+    Raises:
+        InputError: one line, for an unknown or repeated key, a missing ``=``, a value
+            that is not a number, or a negative one.
+    """
+    text = text.strip()
+    if text.lower() in ("", "off", "none"):
+        return GuidanceWeights()
+    values: dict[str, float] = {}
+    for part in text.split(","):
+        key, sep, value = (s.strip() for s in part.partition("="))
+        if not sep or not key:
+            raise InputError(f"guidance weights are written key=value, got {part.strip()!r} (e.g. tc=1.0,formation=0.5)")
+        if key not in GUIDE_KEYS:
+            raise InputError(f"unknown guidance key {key!r}: choose from {', '.join(GUIDE_KEYS)}")
+        if key in values:
+            raise InputError(f"guidance key {key!r} is given twice")
+        try:
+            number = float(value)
+        except ValueError:
+            raise InputError(f"guidance weight {key} must be a number, got {value!r}") from None
+        if number < 0:
+            raise InputError(f"guidance weight {key} must not be negative, got {value}")
+        values[key] = number
+    return GuidanceWeights(**values)
+
+
+# ---------------------------------------------------------------------------------------
+# The objective (pure functions of amounts)
+# ---------------------------------------------------------------------------------------
+
+
+def decoded_amounts(x0: torch.Tensor, residual_threshold: float = RESIDUAL_THRESHOLD) -> torch.Tensor:
+    """The composition the screening would read from x0, differentiably: negative amounts
+    clamped to 0, amounts below ``residual_threshold`` set to 0 (no rounding).
+
+    Args:
+        x0: predicted clean sample, shape (B, 96) amounts.
+
+    Returns:
+        (B, 96), non-negative; the gradient flows to the kept amounts only.
+    """
+    amounts = x0.clamp(min=0.0)
+    return amounts * (amounts >= residual_threshold).to(amounts.dtype)
+
+
+def formation_energy_top_elements(formation: "FormationModel", amounts: torch.Tensor, max_tokens: int = FORMATION_TOKENS) -> torch.Tensor:
+    """Formation energy (eV/atom, (B,)) from each row's ``max_tokens`` largest amounts, differentiable.
+
+    The formation network's cost grows with the square of its tokens; the batch-wide element
+    set of :meth:`FormationModel.energy_of_amounts` reaches 70–96 elements on noisy batches
+    (8 s per 300 rows on one core), a row's own largest amounts stay ≤ 12 (0.1 s). Elements
+    outside the 86 the model covers are left out; a row with no amount gets energy 0.
+
+    Args:
+        amounts: non-negative amounts, shape (B, 96).
+    """
+    from .properties.formation import COVERED_INDICES
+
+    mask = torch.zeros(amounts.shape[1], dtype=amounts.dtype, device=amounts.device)
+    mask[torch.as_tensor(COVERED_INDICES, device=amounts.device)] = 1.0
+    covered = amounts * mask
+    k = min(max_tokens, covered.shape[1])
+    values, tokens = covered.topk(k, dim=1)
+    total = values.sum(dim=1, keepdim=True)
+    fractions = values / total.clamp_min(1e-12)
+    parameter = next(formation.network.parameters())
+    energy, _ = formation.network(tokens.to(parameter.device), fractions.to(parameter.dtype))
+    return torch.where(total.squeeze(1) > 0, energy, torch.zeros_like(energy))
+
+
+def guidance_objective(
+    amounts: torch.Tensor,
+    weights: GuidanceWeights,
+    network: "GuidanceNetwork | None",
+    formation: "FormationModel | None",
+) -> torch.Tensor:
+    """J per row (see the module docstring), to be increased; shape (B,).
+
+    Args:
+        amounts: decoded, non-negative amounts, shape (B, 96).
+        weights: the weights (a term with weight 0 is not computed).
+        network: the Tc / superconductor network (needed when tc or superconductor > 0).
+        formation: the formation model (needed when formation > 0).
+    """
+    objective = torch.zeros(amounts.shape[0], dtype=amounts.dtype, device=amounts.device)
+    if weights.tc > 0 or weights.superconductor > 0:
+        if network is None:
+            raise InputError("Tc / superconductor guidance needs the guidance network in checkpoints/tc (rebuild with superdiff train-tc)")
+        empty = amounts.sum(dim=1) <= 0
+        logit, tc = network(amounts)
+        if weights.tc > 0:
+            objective = objective + weights.tc * torch.where(empty, torch.zeros_like(tc), tc) / TC_SCALE_KELVIN
+        if weights.superconductor > 0:
+            log_p = torch.nn.functional.logsigmoid(logit)
+            objective = objective + weights.superconductor * torch.where(empty, torch.zeros_like(log_p), log_p)
+    if weights.formation > 0:
+        if formation is None:
+            raise InputError("formation guidance needs the formation model in checkpoints/formation (rebuild with superdiff train-formation)")
+        objective = objective - weights.formation * formation_energy_top_elements(formation, amounts).to(amounts.dtype) / ENERGY_SCALE_EV
+    return objective
+
+
+# ---------------------------------------------------------------------------------------
+# The step
+# ---------------------------------------------------------------------------------------
+
+
+def schedule_factor(schedule: str, timestep: int, num_train_timesteps: int = 1000) -> float:
+    """g(t) of the module docstring for the original timestep ``timestep``."""
+    if schedule == "constant":
+        return 1.0
+    if schedule == "decaying":
+        return float(timestep) / num_train_timesteps
+    if schedule == "noisy":
+        return 1.0 if timestep >= num_train_timesteps // 2 else 0.0
+    raise ValueError(f"unknown guidance schedule {schedule!r}: choose one of {', '.join(SCHEDULES)}")
+
+
+@dataclass
+class Guide:
+    """What the sampler needs to guide: the weights, the models and where / how to step.
+
+    Attributes:
+        weights: see :class:`GuidanceWeights`.
+        network: the Tc / superconductor network (None when those weights are 0).
+        formation: the formation model (None when its weight is 0).
+        target: ``"x0"`` or ``"xt"`` (:data:`GuidanceTarget`).
+        schedule: ``"constant"``, ``"decaying"`` or ``"noisy"`` (:data:`GuidanceSchedule`).
+        scale: ``c`` of the module docstring.
+        residual_threshold: amounts below this are not part of the guided composition.
+    """
+
+    weights: GuidanceWeights
+    network: GuidanceNetwork | None = None
+    formation: FormationModel | None = None
+    target: str = DEFAULT_TARGET
+    schedule: str = DEFAULT_SCHEDULE
+    scale: float = GUIDANCE_SCALE
+    residual_threshold: float = RESIDUAL_THRESHOLD
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ValueError(f"unknown guidance target {self.target!r}: choose one of {', '.join(TARGETS)}")
+        schedule_factor(self.schedule, 0)  # validates
+
+    @property
+    def active(self) -> bool:
+        return self.weights.active
+
+    def objective(self, x0: torch.Tensor) -> torch.Tensor:
+        """J of the decoded amounts of x0 (B, 96): (B,)."""
+        return guidance_objective(decoded_amounts(x0, self.residual_threshold), self.weights, self.network, self.formation)
+
+    def gradient(self, x0: torch.Tensor) -> torch.Tensor:
+        """∇J with respect to x0 (B, 96), computed on a detached copy with gradients on
+        (the sampler runs under ``torch.inference_mode``) on the models' device; returned
+        on x0's device and dtype."""
+        with torch.inference_mode(False), torch.enable_grad():
+            leaf = x0.detach().to(self.device).clone().float().requires_grad_(True)
+            (grad,) = torch.autograd.grad(self.objective(leaf).sum(), leaf)
+        return grad.detach().to(x0.device, x0.dtype)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the guide's models are (the sampler may run elsewhere, e.g. on a GPU)."""
+        for module in (self.network, None if self.formation is None else self.formation.network):
+            if module is not None:
+                return next(module.parameters()).device
+        return torch.device("cpu")
+
+    def step_size(self, k: int, steps: StepSchedule) -> float:
+        """c · (noise variance of step k) · g(t_k): multiplies ∇J (the weights are inside J)."""
+        if self.target == "x0":
+            noise = 1.0 - float(steps.alphas_cumprod[k])
+        else:
+            noise = float(steps.posterior_sigmas[k]) ** 2
+        return self.scale * noise * schedule_factor(self.schedule, int(steps.timesteps[k]))
+
+    def predict(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
+        """The guide's own view of compositions (n, 96): ``tc_kelvin`` (clipped at 0) and
+        ``sc_probability`` from the network, ``formation_energy_ev_per_atom`` from the top-element encoding,
+        each (n,) (NaN where that model is absent)."""
+        amounts = torch.as_tensor(np.atleast_2d(vectors), dtype=torch.float32)
+        out = {name: np.full(len(amounts), np.nan) for name in ("tc_kelvin", "sc_probability", "formation_energy_ev_per_atom")}
+        with torch.no_grad():
+            if self.network is not None:
+                logit, tc = self.network(amounts)
+                out["tc_kelvin"] = tc.clamp(min=0.0).double().numpy()
+                out["sc_probability"] = torch.sigmoid(logit).double().numpy()
+            if self.formation is not None:
+                out["formation_energy_ev_per_atom"] = formation_energy_top_elements(self.formation, amounts).double().numpy()
+        return out
+
+
+def build_guide(
+    weights: GuidanceWeights,
+    property_models: PropertyModels | None,
+    *,
+    target: str = DEFAULT_TARGET,
+    schedule: str = DEFAULT_SCHEDULE,
+    scale: float = GUIDANCE_SCALE,
+) -> Guide | None:
+    """The :class:`Guide` of a run, or None when no weight is above 0.
+
+    Args:
+        weights: what to steer toward.
+        property_models: the loaded property models (their guidance network and formation
+            network are used; the trees are not).
+
+    Raises:
+        InputError: when a needed model is missing (one line naming it).
+    """
+    if not weights.active:
+        return None
+    if property_models is None:
+        raise InputError("guidance needs the property models (checkpoints/tc and checkpoints/formation), which are missing")
+    network = property_models.superconductor.guidance
+    if (weights.tc > 0 or weights.superconductor > 0) and network is None:
+        raise InputError("Tc / superconductor guidance needs the guidance network in checkpoints/tc (rebuild with superdiff train-tc)")
+    return Guide(
+        weights,
+        network if (weights.tc > 0 or weights.superconductor > 0) else None,
+        property_models.formation if weights.formation > 0 else None,
+        target=target, schedule=schedule, scale=scale,
+    )
+
+
+__all__ = [
+    "DEFAULT_SCHEDULE", "DEFAULT_TARGET", "GUIDANCE_SCALE", "GUIDE_KEYS", "Guide", "GuidanceWeights",
+    "build_guide", "decoded_amounts", "guidance_objective", "parse_guide", "schedule_factor",
+]

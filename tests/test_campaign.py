@@ -1,0 +1,242 @@
+"""Campaigns: plans, shards on a local Ray, resume, DuckDB queries and the Campaigns page.
+
+One local Ray session (2 CPUs) serves the whole module; the commands reuse it. The
+campaign is small: 2 references × N = 2, 3 × 40 samples in shards of 20, 10 steps.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from superdiff_core import campaign, campaign_queries
+from superdiff_core.campaign_runner import run_plan_here
+from superdiff_core.cli import main
+from superdiff_core.data import sha256_of_file
+from superdiff_core.errors import InputError
+from superdiff_core.results import CANDIDATE_COLUMNS
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PLAN = """\
+model = "pnictides"
+references = ["BaFe2As2", "LaFeAsO0.9F0.1"]
+scale_factors = [2, 3]
+samples = 40
+batch = 20
+steps = 10
+keep_invalid = true
+"""
+SHARDS = 2 * 2 * 2
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    import logging
+
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def finished(ray_session, tmp_path_factory) -> Path:
+    """A finished campaign folder, run through ``superdiff campaign run``."""
+    root = tmp_path_factory.mktemp("campaign")
+    (root / "plan.toml").write_text(PLAN)
+    folder = root / "run"
+    assert main(["campaign", "run", "--plan", str(root / "plan.toml"), "--out", str(folder), "--workers", "2"]) == 0
+    return folder
+
+
+def rows_of(folder: Path) -> pd.DataFrame:
+    """Every row of a campaign folder in shard order (file order within a shard)."""
+    tables = [pq.read_table(path).to_pandas() for path in campaign.finished_shard_files(folder)]
+    return pd.concat(tables, ignore_index=True)
+
+
+def test_plan_expands_to_shards():
+    plan = campaign.plan_from_mapping({"model": "pnictides", "references": ["BaFe2As2"], "scale_factors": [2, 4],
+                                       "samples": 45, "batch": 20, "seeds": 2, "steps": 5})
+    shards = campaign.expand_shards(plan)
+    assert len(shards) == 1 * 2 * 2 * 3
+    assert [s.samples for s in shards[:3]] == [20, 20, 5]
+    assert len({s.shard_id for s in shards}) == len(shards)
+    assert len({(s.scale_factor, s.sampling_seed) for s in shards}) == len(shards)
+    assert shards[0].sampling_seed == 0  # batch 0 of seed 0 samples as generate --seed 0 does
+
+
+def test_campaign_end_to_end(finished, capsys):
+    files = campaign.finished_shard_files(finished)
+    assert [path.stem for path in files] == sorted(s.shard_id for s in campaign.expand_shards(campaign.read_plan(finished.parent / "plan.toml")))
+    manifest = json.loads((finished / "campaign.json").read_text())
+    assert manifest["state"] == "finished" and manifest["shard_count"] == SHARDS
+    assert {record["state"] for record in manifest["shards"].values()} == {"done"}
+    assert {"ray", "duckdb", "torch"} <= set(manifest["versions"])
+    rows = rows_of(finished)
+    assert len(rows) > 0
+    schema = [c for c in CANDIDATE_COLUMNS if c in rows.columns]
+    assert list(rows.columns[: len(schema)]) == schema
+    assert set(campaign.RUN_COLUMNS) <= set(rows.columns)
+    assert (rows["steps"] == 10).all()
+    sha = sha256_of_file(campaign.checkpoint_file(campaign.DEFAULT_MODELS_DIR, "pnictides"))
+    assert (rows["checkpoint_sha256"] == sha).all()
+    assert set(rows["reference"]) <= {"BaFe2As2", "LaFeAsO0.9F0.1"} and set(rows["scale_factor"]) <= {2, 3}
+    assert sum(r["raw"] for r in manifest["shards"].values()) == 2 * 2 * 40
+
+    capsys.readouterr()
+    assert main(["campaign", "status", str(finished)]) == 0
+    assert f"{SHARDS} / {SHARDS}" in capsys.readouterr().out
+
+    out = finished.parent / "report"
+    assert main(["campaign", "report", str(finished), "--out", str(out), "--top", "5", "--all"]) == 0
+    funnel = pd.read_csv(out / "funnel.csv")
+    assert funnel.loc[0, "raw"] == 160 and funnel.loc[0, "candidates"] == len(rows)
+    assert funnel.loc[0, "campaign-unique"] == rows["formula"].nunique()
+    by_reference = pd.read_csv(out / "funnel_by_reference.csv")
+    assert sorted(by_reference["reference"]) == ["BaFe2As2", "LaFeAsO0.9F0.1"] and by_reference["raw"].sum() == 160
+    assert sorted(pd.read_csv(out / "funnel_by_n.csv")["N"]) == [2, 3]
+    top = pd.read_csv(out / "top_candidates.csv")
+    assert 0 < len(top) <= 5 and top["tc_kelvin"].is_monotonic_decreasing
+    assert len(pd.read_csv(out / "candidates.csv")) == funnel.loc[0, "not in SuperCon"]
+    assert (out / "families.csv").is_file() and "# Campaign run" in (out / "summary.md").read_text()
+
+
+def test_same_plan_gives_identical_rows(finished):
+    """The shards run on Ray give exactly the rows of the same shards run in one process."""
+    plan = campaign.read_plan(finished.parent / "plan.toml")
+    tables = run_plan_here(plan, campaign.expand_shards(plan))
+    here = pd.concat([table.to_pandas() for table in tables], ignore_index=True)
+    pd.testing.assert_frame_equal(here, rows_of(finished))
+
+
+def test_resume_after_removed_shard_and_half_written_file(finished, tmp_path, capsys):
+    folder = tmp_path / "resumed"
+    shutil.copytree(finished, folder)
+    removed = campaign.finished_shard_files(folder)[3]
+    removed.unlink()
+    half_written = folder / "shards" / f".{campaign.finished_shard_files(folder)[0].stem}.x1y2.tmp.parquet"
+    half_written.write_bytes(b"PAR1 half a file")
+    capsys.readouterr()
+    assert main(["campaign", "run", "--out", str(folder), "--workers", "1"]) == 0
+    assert f"{SHARDS - 1} already finished, 1 to run" in capsys.readouterr().out
+    assert not half_written.exists()
+    assert removed.exists()
+    pd.testing.assert_frame_equal(rows_of(folder), rows_of(finished))
+    # a rerun of a finished campaign runs nothing
+    capsys.readouterr()
+    assert main(["campaign", "run", "--out", str(folder)]) == 0
+    assert "0 to run" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("plan", "extra", "message"),
+    [
+        ('model = "superconductors"\nreferences = ["BaFe2As2"]\n', [], "unknown model class"),
+        ('model = "pnictides"\nreferences = ["BaFe2As2"]\nscale_factors = [40]\n', [], "scale factor"),
+        ('model = "pnictides"\nreferences = ["YBa2Cu3O7-x"]\n', [], "bad reference"),
+        ('model = "pnictides"\nreferences = ["BaFe2As2"]\nsample = 10\n', [], "unknown key"),
+        ('model = "pnictides"\nreferences = [\n', [], "not valid TOML"),
+        ('model = "pnictides"\nreferences = ["BaFe2As2"]\n', ["--address", "127.0.0.1:1"], "no Ray cluster answers"),
+    ],
+)
+def test_bad_plans_exit_2_with_one_line(tmp_path, capsys, plan, extra, message):
+    (tmp_path / "plan.toml").write_text(plan)
+    status = main(["campaign", "run", "--plan", str(tmp_path / "plan.toml"), "--out", str(tmp_path / "out"), *extra])
+    error = capsys.readouterr().err.strip()
+    assert status == 2
+    assert message in error.lower() or message in error
+    assert len(error.splitlines()) == 1
+    assert not (tmp_path / "out" / "campaign.json").exists()
+
+
+def test_unwritable_folder_exits_2(tmp_path, capsys):
+    (tmp_path / "a_file").write_text("not a folder")
+    status = main(["campaign", "run", "--model", "pnictides", "--reference", "BaFe2As2", "--out", str(tmp_path / "a_file" / "run")])
+    error = capsys.readouterr().err.strip()
+    assert status == 2 and "cannot write campaign folder" in error and len(error.splitlines()) == 1
+
+
+def test_different_plan_on_existing_folder_exits_2(finished, capsys):
+    status = main(["campaign", "run", "--model", "pnictides", "--reference", "FeSe", "--out", str(finished)])
+    error = capsys.readouterr().err.strip()
+    assert status == 2 and "different plan" in error
+
+
+def synthetic_campaign(folder: Path, formulas_per_shard: list[list[str]]) -> None:
+    """A campaign folder whose shards hold the given formulas (no sampling)."""
+    plan = campaign.plan_from_mapping({"model": "pnictides", "references": ["BaFe2As2"], "scale_factors": [2],
+                                       "samples": len(formulas_per_shard), "batch": 1, "steps": 5, "properties": False})
+    opened = campaign.open_campaign(folder, plan)
+    for shard, formulas in zip(opened.shards, formulas_per_shard):
+        table = pd.DataFrame({"formula": formulas, "model_class": "pnictides", "reference": "BaFe2As2",
+                              "scale_factor": 2, "smact_valid": True, "novel": True,
+                              "tc_kelvin": [float(i) for i in range(len(formulas))], "shard_id": shard.shard_id})
+        record = {"shard_id": shard.shard_id, "reference": "BaFe2As2", "scale_factor": 2, "rows": len(formulas), "raw": 1,
+                  "stages": {"raw": 1}, "finished_at": time.time(), "state": "done"}
+        campaign.write_shard(folder, campaign.shard_arrow_table(table, record))
+
+
+def test_queries_count_duplicates_once_and_flag_supercon(tmp_path):
+    known = campaign_queries.supercon_formulas()[0]
+    synthetic_campaign(tmp_path, [["Ba1Fe2As2.5", known], ["Ba1Fe2As2.5", "Ba1.5Fe2As2"]])
+    queries = campaign_queries.open_queries(tmp_path)
+    try:
+        assert queries.scalar("SELECT count(*) FROM candidates") == 4
+        unique = queries.frame("SELECT formula, shard_id, in_supercon FROM unique_candidates ORDER BY formula")
+        assert sorted(unique["formula"]) == sorted(["Ba1Fe2As2.5", known, "Ba1.5Fe2As2"])
+        assert unique.set_index("formula").loc["Ba1Fe2As2.5", "shard_id"].endswith("b00000")
+        assert unique.set_index("formula").loc[known, "in_supercon"]
+        assert campaign_queries.count_candidates(queries) == 2  # new only
+        best = campaign_queries.select_candidates(queries, sort_by="tc_kelvin", descending=True, limit=1)
+        assert list(best["formula"]) == ["Ba1.5Fe2As2"]
+        with pytest.raises(InputError, match="unknown column"):
+            campaign_queries.select_candidates(queries, sort_by="tc; DROP TABLE x")
+    finally:
+        queries.close()
+
+
+def new_app():
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+def open_page(folder: Path):
+    at = new_app().run()
+    at.switch_page("pages/campaigns.py").run()
+    at.text_input(key="campaigns_folder").input(str(folder)).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_campaign_page_renders_finished_and_running(finished, tmp_path):
+    at = open_page(finished)
+    assert not at.error
+    assert "finished" in at.get("progress")[0].proto.text
+    queries = campaign_queries.open_queries(finished)
+    try:
+        expected = campaign_queries.count_candidates(queries)
+    finally:
+        queries.close()
+    assert any(f"{expected:,} candidates match" in caption.value for caption in at.caption)
+    assert len(at.dataframe[-1].value) == min(expected, 200)
+
+    running = tmp_path / "running"
+    shutil.copytree(finished, running)
+    for path in campaign.finished_shard_files(running)[SHARDS // 2:]:
+        path.unlink()
+    manifest = json.loads((running / "campaign.json").read_text())
+    manifest.update(state="running", updated_at=time.time())
+    (running / "campaign.json").write_text(json.dumps(manifest))
+    at = open_page(running)
+    assert not at.error
+    assert "running" in at.get("progress")[0].proto.text and f"{SHARDS // 2} / {SHARDS} shards" in at.get("progress")[0].proto.text
+    assert at.button(key="campaigns_refresh")
