@@ -208,7 +208,7 @@ def main() -> None:
         plan = [(c[0], c[1], args.clip, args.ilvr_stop, order) for c in cases for order in args.filter_order]
     for model_class, formula, clip, stop, order in plan:
         case_rows = run_case(engine_for(model_class), model_class, formula, args.samples, args.steps, clip, stop, order,
-                             args.seed, properties)
+                             args.seed, properties, (args.resample_steps, args.resample_count))
         rows.extend(case_rows)
         for row in case_rows:
             print(json.dumps(row), flush=True)

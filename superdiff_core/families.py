@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .composition import ELEMENT_SYMBOLS, N_ELEMENTS, SYMBOL_TO_INDEX, FormulaError, parse_formula
+from .composition import ELEMENT_SYMBOLS, N_ELEMENTS, SYMBOL_TO_INDEX, FormulaError, parse_formula, vector_to_formula
 from .errors import InputError
 from .formula_notation import (  # noqa: F401  (re-exported: the notation's users import it from here too)
     AMOUNT_TOLERANCE,
@@ -103,12 +103,27 @@ def has_one_element_set(vectors: np.ndarray) -> bool:
     return len(set(element_set_keys(vectors))) <= 1
 
 
+COARSER_TOLERANCES: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2)
+"""Amount tolerances (atoms per formula unit) tried in turn when a family has more varying
+amounts than a general formula may have. Generated members spread a little in every
+amount (Ba1.34–1.43, Cu2.95–3.02, O6.00–6.02 beside As0.14–0.20 in one ILVR family of the
+paper's example), so at 0.01 every family of a real run had too many variables and none
+was shown; at the coarsest tolerance that still gives a formula the small spreads are
+written once, rounded, and the amounts that really vary become the variables."""
+
+
 def family_formula(
     vectors: np.ndarray, element_order: ElementOrder | None = None, tolerance: float = AMOUNT_TOLERANCE
 ) -> GeneralFormula | None:
     """:func:`derive_general_formula` of a family as grouped here: members of different
-    element sets (a tight cluster) count missing elements as amount 0."""
-    return derive_general_formula(vectors, element_order, tolerance, allow_absent=not has_one_element_set(vectors))
+    element sets (a tight cluster) count missing elements as amount 0. If the members need
+    too many variables at ``tolerance``, the finest of :data:`COARSER_TOLERANCES` that gives
+    a formula is used (None if none does)."""
+    allow_absent = not has_one_element_set(vectors)
+    for each in (tolerance, *(t for t in COARSER_TOLERANCES if t > tolerance)):
+        if (formula := derive_general_formula(vectors, element_order, each, allow_absent=allow_absent)) is not None:
+            return formula
+    return None
 
 
 def group_candidates(
@@ -290,7 +305,7 @@ def annotate_candidates(
     for group in group_candidates(vectors, fractions, assignment.cluster, class_map.link_distance, min_members):
         order = members_order(class_map.element_order, references[group.rows])
         formula = family_formula(vectors[group.rows], order, tolerance)
-        if formula is not None or not has_one_element_set(vectors[group.rows]):  # else: no amount varies
+        if formula is not None or not has_one_element_set(vectors[group.rows]) or _amounts_vary(vectors[group.rows], tolerance):
             groups.append(group)
             general_formulas.append(formula)
     tc = pd.to_numeric(annotated["tc_kelvin"], errors="coerce").to_numpy(dtype=float) if "tc_kelvin" in annotated.columns else None
@@ -316,6 +331,16 @@ def annotate_candidates(
     for column in MAP_COLUMNS:
         annotated[column] = columns[column]
     return annotated, pd.DataFrame(family_rows, columns=list(FAMILY_COLUMNS))
+
+
+def _amounts_vary(members: np.ndarray, tolerance: float) -> bool:
+    """True if some amount spreads by more than ``tolerance`` over the members (else they are one compound)."""
+    return bool(np.any(np.ptp(np.asarray(members), axis=0) > tolerance))
+
+
+def known_element_systems(class_map: ClassMap) -> set[tuple[int, ...]]:
+    """The element sets of the SuperCon compositions of a map (keys of :func:`element_set_keys`)."""
+    return set(element_set_keys(class_map.fractions))
 
 
 def _column_text(table: pd.DataFrame, column: str) -> np.ndarray:
@@ -369,8 +394,9 @@ def family_kind(members: np.ndarray, reference: str) -> tuple[str, tuple[str, ..
 def is_headline(is_new: bool, kind: str, n_valid: int, has_formula: bool) -> bool:
     """Whether a family is worth headlining as a discovery.
 
-    It must lie outside every SuperCon cluster, have a general formula (one element set
-    varying regularly), at least :data:`MIN_HEADLINE_MEMBERS` members passing the run's
+    It must be new (outside every SuperCon cluster, or an element system SuperCon does not
+    have: the paper's Y-Ba-Sr-Cu-O-Se-As lies next to YBCO on the map yet is a new family),
+    have a general formula or one element set, at least :data:`MIN_HEADLINE_MEMBERS` members passing the run's
     SMACT check, and, when generated from a reference, keep every reference element
     (kind ``extension`` or ``reference``).  A family that loses reference elements is the
     model's own prior, not a relative of the reference: a pnictide reference on the
@@ -421,19 +447,24 @@ def _describe_families(
     family's mean atomic fractions; the distance is Euclidean in atomic fractions."""
     centroids = np.array([fractions[group.rows].mean(axis=0) for group in groups]).reshape(-1, N_ELEMENTS)
     distances, indices = class_map.neighbours(centroids, 1)
+    known_systems = known_element_systems(class_map) if groups else set()
     rows = []
     for group, formula, distance, index in zip(groups, general_formulas, distances[:, 0], indices[:, 0]):
         members = vectors[group.rows]
         elements = class_map.element_order.name(np.flatnonzero(np.any(np.round(members, 4) > 0, axis=0)))
         kind, new_elements = family_kind(members, _most_common(references[group.rows]))
         n_valid = int(valid[group.rows].sum())
+        one_system = has_one_element_set(members)
+        new_system = one_system and element_set_keys(members[:1])[0] not in known_systems
+        if formula is None and one_system:
+            elements = f"{elements}, around {vector_to_formula(np.median(members, axis=0))}"
         nearest = int(class_map.labels[index])
         member_tc = tc[group.rows] if tc is not None else np.zeros(0)
         member_tc = member_tc[np.isfinite(member_tc)]
         rows.append(
             {
                 "family_id": "",
-                "general_formula": formula.text if formula else f"{elements} (mixed)",
+                "general_formula": formula.text if formula else (elements if one_system else f"{elements} (mixed)"),
                 "variable_ranges": formula.ranges_text() if formula else "",
                 "n_members": len(group.rows),
                 "n_valid": n_valid,
@@ -441,7 +472,7 @@ def _describe_families(
                 "is_new_family": group.is_new,
                 "family_kind": kind,
                 "new_elements": "-".join(new_elements),
-                "headline": is_headline(group.is_new, kind, n_valid, formula is not None),
+                "headline": is_headline(group.is_new or new_system, kind, n_valid, formula is not None or one_system),
                 "mean_tc_kelvin": float(member_tc.mean()) if member_tc.size else np.nan,
                 "max_tc_kelvin": float(member_tc.max()) if member_tc.size else np.nan,
                 "nearest_cluster": nearest,

@@ -82,6 +82,9 @@ class GenerationSettings:
             or ``pettifor`` (:mod:`superdiff_core.chemical_order`).
         resample_steps, resample_count: ILVR resampling near the end of the loop
             (:data:`superdiff_core.sampler.DEFAULT_RESAMPLE_STEPS`; 0 steps: the paper's loop).
+            None resolves to the default, or to 0 for a guided run: resampling pulls the
+            candidates back onto the reference's profile, which is where guidance was
+            steering them away from (measured in benchmarks/README.md, "Property guidance").
         screening: screening options.
         guidance: property guidance weights (:mod:`superdiff_core.guidance`; all 0: none).
     """
@@ -95,7 +98,7 @@ class GenerationSettings:
     method: SamplingMethod = DEFAULT_METHOD
     conditioning_stop: int = DEFAULT_CONDITIONING_STOP
     filter_order: str = DEFAULT_FILTER_ORDER
-    resample_steps: int = DEFAULT_RESAMPLE_STEPS
+    resample_steps: int | None = None
     resample_count: int = DEFAULT_RESAMPLE_COUNT
     screening: ScreeningOptions = field(default_factory=ScreeningOptions)
     guidance: GuidanceWeights = field(default_factory=GuidanceWeights)
@@ -103,6 +106,9 @@ class GenerationSettings:
     def __post_init__(self) -> None:
         if self.steps is None and self.model_class in MODEL_CLASSES:
             object.__setattr__(self, "steps", get_model_class(self.model_class).recommended_steps)
+        if self.resample_steps is None:
+            guided = isinstance(self.guidance, GuidanceWeights) and self.guidance.active
+            object.__setattr__(self, "resample_steps", 0 if guided else DEFAULT_RESAMPLE_STEPS)
         if not isinstance(self.guidance, GuidanceWeights):  # e.g. {"tc": 1.0} from a JSON document
             object.__setattr__(self, "guidance", GuidanceWeights.from_dict(self.guidance))
 
@@ -124,6 +130,13 @@ class GenerationSettings:
             raise InputError(f"filter order must be one of {', '.join(FILTER_ORDERS)}, got {self.filter_order!r}")
         if self.references and not self.scale_factors:
             raise InputError("give at least one scale factor N with a reference")
+
+    @property
+    def network_calls_per_sample(self) -> int:
+        """Reverse steps one sample takes, counting the resampled steps of ILVR runs (what the
+        progress bar counts and what a time estimate should multiply by)."""
+        resample_steps = self.resample_steps if self.references else 0
+        return sum(resampling_repeats(self.steps, resample_steps, self.resample_count))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -356,3 +356,26 @@ def test_annotate_ranks_extensions_first_and_never_headlines_a_mismatched_model(
     assert sorted(vector_to_formula(v) for v in vectors(*first["formula"])) == sorted(
         vector_to_formula(v) for v in vectors(*(f for f, _, _ in kept))
     )
+
+
+def test_generated_family_spread_in_every_amount_is_still_a_headline_family(cuprate_map) -> None:
+    """ILVR members of the paper's Y-Ba-Sr-Cu-O-Se-As family spread a little in every amount and
+    a few lie far off; they must still form one family, ranked first and headlined: the
+    element system is new to SuperCon although it lies next to YBCO on the map."""
+    rng = np.random.default_rng(0)
+    base = parse_formula("YBa1.4Sr0.55Cu3O6Se0.26As0.17")
+    members = np.repeat(base[None], 40, axis=0)
+    present = base > 0
+    members[:, present] += rng.normal(0.0, 0.03, (40, present.sum()))
+    members[:4, SYMBOL_TO_INDEX["Y"]] = [0.3, 0.5, 0.7, 0.9]  # outliers, as the sampler gives
+    members = np.round(np.clip(members, 0.08, None) * present, 2)
+    assert derive_general_formula(members, cuprate_map.element_order) is None  # too many variables for a formula
+    table = pd.DataFrame({"formula": [vector_to_formula(v) for v in members], "reference": "YBa1.4Sr0.6Cu3O6Se0.51",
+                          "smact_valid": True, "tc_kelvin": 60.0})
+    _, families = annotate_candidates(table, members, cuprate_map, preview=True)
+    top = families.iloc[0]
+    assert top["n_members"] >= 30 and top["family_kind"] == "extension" and top["new_elements"] == "As"
+    assert bool(top["headline"]) and "As" in top["general_formula"] and "Se" in top["general_formula"]
+    same = np.repeat(base[None], 5, axis=0)  # one compound five times is no family
+    one = pd.DataFrame({"formula": [vector_to_formula(v) for v in same], "smact_valid": True})
+    assert annotate_candidates(one, same, cuprate_map, preview=True)[1].empty

@@ -18,6 +18,7 @@ from superdiff_core.funnel import Thresholds, table_funnel
 from superdiff_core.pipeline import GenerationSettings
 from superdiff_core.run import RunModels, add_properties, load_run_models, run_generation, screen_formulas
 from superdiff_core.run_settings import run_settings_json, settings_from_json
+from superdiff_core.sampler import SamplingCancelled, resampling_repeats
 
 
 def test_registry_is_the_one_home_of_class_defaults():
@@ -102,7 +103,7 @@ def test_stopping_a_run_keeps_the_runs_already_finished(engine, test_class):
     settings = GenerationSettings(test_class, references=("BaFe2As2",), scale_factors=(2, 3), samples=8, steps=4,
                                   screening=GenerationSettings(test_class).screening.__class__(keep_invalid=True))
     cancel = threading.Event()
-    steps_per_run = 4
+    steps_per_run = sum(resampling_repeats(settings.steps, settings.resample_steps, settings.resample_count))
 
     def progress(done: int, total: int) -> None:
         if done > steps_per_run:  # the first (reference, N) run is finished: stop during the second
@@ -111,7 +112,6 @@ def test_stopping_a_run_keeps_the_runs_already_finished(engine, test_class):
     record = run_generation(engine, settings, references, RunModels(), progress=progress, cancel=cancel)
     assert record.partial and record.raw_samples == 8 and record.engine_stages[0].remaining == 8
     assert set(record.table["scale_factor"]) <= {2}
-    from superdiff_core.sampler import SamplingCancelled
 
     cancel.set()
     with pytest.raises(SamplingCancelled):

@@ -143,3 +143,11 @@ def test_resampling_cleans_the_filters_spread_at_n_3(cuprate_engine):
         return float(((rounded >= 0).all(axis=1) & (count >= 2) & (count <= 7)).mean())
 
     assert within_limits(5) >= within_limits(0) + 0.15
+
+
+def test_guided_runs_do_not_resample_unless_asked():
+    from superdiff_core.guidance import GuidanceWeights
+
+    assert GenerationSettings("cuprates").resample_steps > 0
+    assert GenerationSettings("cuprates", guidance=GuidanceWeights(tc=1.0)).resample_steps == 0
+    assert GenerationSettings("cuprates", guidance=GuidanceWeights(tc=1.0), resample_steps=3).resample_steps == 3

@@ -266,7 +266,7 @@ def estimated_seconds(settings: GenerationSettings | Sequence[GenerationSettings
             rate = resources.sampling_rate(one.model_class, str(resources.models_dir()))
         except SuperDiffError:
             return None
-        seconds += plan_size(one) * one.samples * one.steps / rate
+        seconds += plan_size(one) * one.samples * one.network_calls_per_sample / rate
         rates.append(rate)
     return seconds, rates
 
