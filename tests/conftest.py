@@ -30,3 +30,13 @@ def engine(test_class):
     from superdiff_core.pipeline import load_engine
 
     return load_engine(test_class)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small runs are fastest on one thread, and the machine may be shared (modules opt in
+    with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from superdiff_core import formula_lists, funnel, model_classes, run_settings
 from superdiff_core.artifacts import DEFAULT_MODELS_DIR
@@ -31,13 +30,7 @@ RUN_TIMEOUT = 180
 PAGES = ("pages/generate.py", "pages/explore.py", "pages/screen.py", "pages/elements.py", "pages/models.py", "pages/help.py")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Small runs are fastest on one thread, and the machine may be shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # =======================================================================================
