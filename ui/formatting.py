@@ -1,22 +1,11 @@
-"""Small formatting helpers of the pages: durations, progress lines, slider values."""
+"""Small formatting helpers of the pages: progress lines, slider values (durations:
+:func:`superdiff_core.durations.format_seconds`, re-exported here)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
-
-def format_seconds(seconds: float) -> str:
-    """``"4.2 s"``, ``"1 min 05 s"``, ``"2 h 05 min"`` (from one hour on)."""
-    if not math.isfinite(seconds) or seconds < 0:
-        return "–"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds >= 3600:
-        hours, minutes = divmod(int(round(seconds / 60)), 60)
-        return f"{hours} h {minutes:02d} min"
-    minutes, rest = divmod(int(round(seconds)), 60)
-    return f"{minutes} min {rest:02d} s"
+from superdiff_core.durations import format_seconds
 
 
 def progress_text(done: int, total: int, elapsed: float) -> str:

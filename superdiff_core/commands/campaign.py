@@ -9,6 +9,7 @@ import math
 import time
 from pathlib import Path
 
+from ..durations import format_seconds
 from ..errors import InputError
 from ..model_classes import MODEL_CLASSES
 from .arguments import add_models_argument, positive_int
@@ -138,18 +139,6 @@ def run_campaign_command(args: argparse.Namespace) -> int:
           f"(start-up {summary.startup_seconds:.1f} s): {summary.candidates} candidates")
     print(f"next: superdiff campaign report {args.out}")
     return 0
-
-
-def format_seconds(seconds: float) -> str:
-    """``1 h 02 min``, ``3 min 20 s``, ``12 s``; ``–`` when unknown."""
-    if math.isnan(seconds):
-        return "–"
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-    if seconds >= 60:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds} s"
 
 
 def status_command(args: argparse.Namespace) -> int:
