@@ -1,6 +1,6 @@
 """SuperDiff web app: ``streamlit run app.py``.
 
-A multipage app (``st.navigation``); the pages live in ``pages/``, shared widgets and plain
+A multipage app (``st.navigation``); the pages live in ``app_pages/``, shared widgets and plain
 logic in ``ui/``, and the science in ``superdiff_core`` (which never imports Streamlit).
 Loaded models are cached once per server process and shared, read-only, by all sessions;
 each session keeps its own results.
@@ -25,14 +25,16 @@ warnings.filterwarnings("ignore", message=r"scale factor N = \d+ > 4", category=
 
 st.set_page_config(page_title="SuperDiff", page_icon=":material/bolt:", layout="wide")
 
+# The folder is not called pages/: Streamlit would also serve a pages/ folder as bare pages of
+# its own when a page's URL is opened directly on a fresh server (no sidebar, no set-up).
 PAGES = [
-    st.Page("pages/generate.py", title="Generate", icon=":material/science:", default=True),
-    st.Page("pages/explore.py", title="Explore the model", icon=":material/explore:", url_path="explore"),
-    st.Page("pages/screen.py", title="Screen formulas", icon=":material/checklist:", url_path="screen"),
-    st.Page("pages/elements.py", title="Element heat map", icon=":material/grid_on:", url_path="elements"),
-    st.Page("pages/models.py", title="Models", icon=":material/model_training:", url_path="models"),
-    st.Page("pages/campaigns.py", title="Campaigns", icon=":material/dataset:", url_path="campaigns"),
-    st.Page("pages/help.py", title="Help", icon=":material/help:", url_path="help"),
+    st.Page("app_pages/generate.py", title="Generate", icon=":material/science:", default=True),
+    st.Page("app_pages/explore.py", title="Explore the model", icon=":material/explore:", url_path="explore"),
+    st.Page("app_pages/screen.py", title="Screen formulas", icon=":material/checklist:", url_path="screen"),
+    st.Page("app_pages/elements.py", title="Element heat map", icon=":material/grid_on:", url_path="elements"),
+    st.Page("app_pages/models.py", title="Models", icon=":material/model_training:", url_path="models"),
+    st.Page("app_pages/campaigns.py", title="Campaigns", icon=":material/dataset:", url_path="campaigns"),
+    st.Page("app_pages/help.py", title="Help", icon=":material/help:", url_path="help"),
 ]
 
 resources.configure_torch()

@@ -27,7 +27,7 @@ from ui import candidate_table, formatting, model_facts, periodic_table, plots
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 RUN_TIMEOUT = 180
-PAGES = ("pages/generate.py", "pages/explore.py", "pages/screen.py", "pages/elements.py", "pages/models.py", "pages/help.py")
+PAGES = ("app_pages/generate.py", "app_pages/explore.py", "app_pages/screen.py", "app_pages/elements.py", "app_pages/models.py", "app_pages/help.py")
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -423,12 +423,12 @@ def test_candidate_csv_columns_and_round_trip(generated):
 def test_results_survive_page_switches(generated):
     at = generated
     record = at.session_state["run:generate"]
-    at.switch_page("pages/help.py").run()
+    at.switch_page("app_pages/help.py").run()
     no_exception(at)
-    at.switch_page("pages/elements.py").run()
+    at.switch_page("app_pages/elements.py").run()
     no_exception(at)
     assert "Generate results" in at.selectbox(key="elements_source").options
-    at.switch_page("pages/generate.py").run(timeout=RUN_TIMEOUT)
+    at.switch_page("app_pages/generate.py").run(timeout=RUN_TIMEOUT)
     no_exception(at)
     assert at.session_state["run:generate"] is record
     assert any(h.value.startswith("Results for") for h in at.header)
@@ -489,11 +489,11 @@ def test_run_keeps_going_on_other_pages(test_class):
     at.toggle(key="generate_keep_invalid").set_value(True)
     at.button(key="generate_go").click().run(timeout=RUN_TIMEOUT)
     active = at.session_state["active:generate"]
-    at.switch_page("pages/help.py").run()
-    at.switch_page("pages/screen.py").run()
+    at.switch_page("app_pages/help.py").run()
+    at.switch_page("app_pages/screen.py").run()
     no_exception(at)
     assert not active.cancel.is_set()  # leaving the page does not stop it
-    at.switch_page("pages/generate.py").run(timeout=RUN_TIMEOUT)
+    at.switch_page("app_pages/generate.py").run(timeout=RUN_TIMEOUT)
     wait_for_run(at, "generate")
     no_exception(at)
     record = at.session_state["run:generate"]
@@ -678,7 +678,7 @@ def test_steps_follow_the_class_until_changed():
 
     classes = available_classes(DEFAULT_MODELS_DIR)
     at = new_app().run()
-    at.switch_page("pages/explore.py").run()
+    at.switch_page("app_pages/explore.py").run()
     for model_class in classes:
         at.selectbox(key="explore_class").set_value(model_class).run()
         assert at.number_input(key="explore_steps").value == get_model_class(model_class).recommended_steps
@@ -690,7 +690,7 @@ def test_steps_follow_the_class_until_changed():
 
 def test_explore_shows_table_1(test_class):
     at = new_app().run()
-    at.switch_page("pages/explore.py").run()
+    at.switch_page("app_pages/explore.py").run()
     at.selectbox(key="explore_class").set_value(test_class)
     at.number_input(key="explore_samples").set_value(48)
     at.number_input(key="explore_steps").set_value(20)
@@ -705,7 +705,7 @@ def test_explore_shows_table_1(test_class):
 
 def test_screen_page_scores_pasted_formulas():
     at = new_app().run()
-    at.switch_page("pages/screen.py").run()
+    at.switch_page("app_pages/screen.py").run()
     at.selectbox(key="screen_map").set_value("pnictides")
     at.text_area(key="screen_text").input("BaFe2As2\nXx2O\nLaFeAsO0.9F0.1").run()
     at.button(key="screen_go").click().run(timeout=RUN_TIMEOUT)
@@ -724,7 +724,7 @@ def test_screen_page_scores_pasted_formulas():
 
 def test_screen_page_reads_an_uploaded_csv():
     at = new_app().run()
-    at.switch_page("pages/screen.py").run()
+    at.switch_page("app_pages/screen.py").run()
     at.file_uploader(key="screen_file").upload("mine.csv", b"formula\nMgB2\nNb3Sn\n", "text/csv").run()
     no_exception(at)
     assert any("2 formulas in mine.csv" in c.value for c in at.caption)
@@ -737,10 +737,10 @@ def test_missing_checkpoints_are_explained(tmp_path, monkeypatch):
     at = new_app().run()
     no_exception(at)
     assert any("No diffusion model is trained yet" in e.value for e in at.error)
-    for page in ("pages/explore.py", "pages/models.py", "pages/elements.py", "pages/screen.py"):
+    for page in ("app_pages/explore.py", "app_pages/models.py", "app_pages/elements.py", "app_pages/screen.py"):
         at.switch_page(page).run()
         no_exception(at)
-    at.switch_page("pages/screen.py").run()
+    at.switch_page("app_pages/screen.py").run()
     at.text_area(key="screen_text").input("MgB2").run()
     at.button(key="screen_go").click().run(timeout=RUN_TIMEOUT)
     no_exception(at)

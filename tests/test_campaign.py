@@ -211,7 +211,7 @@ def new_app():
 
 def open_page(folder: Path):
     at = new_app().run()
-    at.switch_page("pages/campaigns.py").run()
+    at.switch_page("app_pages/campaigns.py").run()
     at.text_input(key="campaigns_folder").input(str(folder)).run()
     assert not at.exception, at.exception
     return at

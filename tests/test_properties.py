@@ -482,7 +482,7 @@ def test_train_formation_command_writes_a_loadable_model_card_and_plot(tmp_path,
 def test_models_page_shows_current_figures_and_no_bare_tc_for_insulators():
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file("../pages/models.py", default_timeout=120).run()
+    at = AppTest.from_file("../app_pages/models.py", default_timeout=120).run()
     assert not at.exception
     frames = [frame.value for frame in at.dataframe]
     probes = next(frame for frame in frames if "predicted Tc (K)" in frame.columns).set_index("formula")

@@ -486,7 +486,7 @@ def history_section(kind: str) -> None:
         entry = next(e for e in entries if e.number == chosen)
         state.save_run_group(entry.record.kind, entry.records)  # back on the page that made it
         if entry.record.kind != kind:
-            st.switch_page(f"pages/{entry.record.kind}.py")
+            st.switch_page(f"app_pages/{entry.record.kind}.py")
         st.rerun()
     if len(entries) < 2:
         st.caption("Run again with other settings to compare two runs side by side.")
