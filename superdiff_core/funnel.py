@@ -60,9 +60,12 @@ def numeric_column(table: pd.DataFrame, column: str) -> np.ndarray | None:
     return pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
 
 
-def table_funnel(table: pd.DataFrame, thresholds: Thresholds) -> tuple[list[FunnelStage], np.ndarray]:
+def table_funnel(
+    table: pd.DataFrame, thresholds: Thresholds, mixed_valence: bool = False
+) -> tuple[list[FunnelStage], np.ndarray]:
     """The funnel stages computed from a candidate table, and the mask of rows that pass
-    them all.
+    them all. ``mixed_valence``: the SMACT stage counts the mixed-valence verdict (the check
+    the run applied) instead of the paper's integer-ratio one.
 
     Stages: SMACT-valid (novel ones, when a ``novel`` column exists), predicted
     superconductor, Tc above the threshold, formation energy below the threshold. A stage
@@ -85,10 +88,12 @@ def table_funnel(table: pd.DataFrame, thresholds: Thresholds) -> tuple[list[Funn
         stages.append(FunnelStage(label, int(passing.sum()) if available else None, help_text))
 
     add(
-        "SMACT-valid", boolean_column(table, "smact_valid"),
-        "charge-neutral with allowed oxidation states and Pauling electronegativity order",
+        "SMACT-valid (mixed valence)" if mixed_valence else "SMACT-valid",
+        boolean_column(table, "smact_valid_mixed_valence" if mixed_valence else "smact_valid"),
+        "charge-neutral with allowed oxidation states and Pauling electronegativity order"
+        + (" (an element may mix two oxidation states)" if mixed_valence else ""),
     )
-    add("predicted superconductor", boolean_column(table, "is_superconductor"), "the k-nearest-neighbour classifier says superconductor")
+    add("predicted superconductor", boolean_column(table, "is_superconductor"), "the superconductor classifier (boosted trees, calibrated) says superconductor")
     tc = numeric_column(table, "tc_kelvin")
     add(
         f"Tc > {thresholds.tc_min_kelvin:g} K",
@@ -104,7 +109,9 @@ def table_funnel(table: pd.DataFrame, thresholds: Thresholds) -> tuple[list[Funn
     return stages, (passing if available else np.zeros(len(table), dtype=bool))
 
 
-def engine_funnel(stages: Sequence[StageCount], table: pd.DataFrame, thresholds: Thresholds) -> tuple[list[FunnelStage], np.ndarray]:
+def engine_funnel(
+    stages: Sequence[StageCount], table: pd.DataFrame, thresholds: Thresholds, mixed_valence: bool = False
+) -> tuple[list[FunnelStage], np.ndarray]:
     """The full funnel of a generation run: the engine's counts (raw, basic filters,
     unique, novel) then :func:`table_funnel` on the candidate table."""
     shown = [
@@ -112,7 +119,7 @@ def engine_funnel(stages: Sequence[StageCount], table: pd.DataFrame, thresholds:
         for s in stages
         if s.stage in ENGINE_STAGE_LABELS
     ]
-    rest, mask = table_funnel(table, thresholds)
+    rest, mask = table_funnel(table, thresholds, mixed_valence)
     return shown + rest, mask
 
 

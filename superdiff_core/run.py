@@ -72,6 +72,8 @@ class RunRecord:
         raw_samples: what the sampler drew (0 for screened lists).
         unique_percent, novel_percent: over samples passing the basic filters (NaN when none).
         partial: True when the run was stopped and holds only the sampling runs finished.
+        mixed_valence: whether the run screened with the mixed-valence SMACT check (then the
+            funnel's SMACT stage counts ``smact_valid_mixed_valence``, else ``smact_valid``).
     """
 
     kind: str
@@ -91,6 +93,7 @@ class RunRecord:
     unique_percent: float = float("nan")
     novel_percent: float = float("nan")
     partial: bool = False
+    mixed_valence: bool = False
 
     @property
     def has_properties(self) -> bool:
@@ -284,6 +287,7 @@ def complete_generation(
         metrics = evaluation_metrics(result, models.property_models)
     return RunRecord(
         kind=kind,
+        mixed_valence=result.settings.screening.mixed_valence,
         model_class=result.settings.model_class,
         table=table,
         vectors=vectors,
@@ -504,6 +508,7 @@ def screen_formulas(
 
     return RunRecord(
         kind="screen",
+        mixed_valence=mixed_valence,
         model_class=map_class,
         table=table,
         vectors=vectors,

@@ -144,6 +144,17 @@ def test_funnel_counts_stop_at_a_missing_stage():
     assert not mask.any()
 
 
+def test_funnel_counts_the_smact_check_the_run_applied():
+    table = pd.DataFrame({"smact_valid": [True, False, False], "smact_valid_mixed_valence": [True, True, True],
+                          "is_superconductor": [True, True, False]})
+    paper, _ = table_funnel(table, Thresholds())
+    mixed, _ = table_funnel(table, Thresholds(), mixed_valence=True)
+    assert (paper[0].label, paper[0].count, paper[1].count) == ("SMACT-valid", 1, 1)
+    assert (mixed[0].label, mixed[0].count, mixed[1].count) == ("SMACT-valid (mixed valence)", 3, 2)
+    record = screen_formulas(["YBa2Cu3O6.9"], RunModels(), map_class="cuprates", mixed_valence=True)
+    assert record.mixed_valence
+
+
 def test_known_compounds_sit_next_to_the_prediction():
     from superdiff_core.maps import load_class_map
 

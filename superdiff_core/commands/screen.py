@@ -59,7 +59,7 @@ def run_screen(args: argparse.Namespace) -> int:
         )
     for note in record.notes:
         print(note)
-    stages, _ = table_funnel(record.table, Thresholds())
+    stages, _ = table_funnel(record.table, Thresholds(), record.mixed_valence)
     print("funnel:")
     for stage in [*record.leading_stages, *stages]:
         print(f"  {stage.label:<36} {'n/a' if stage.count is None else stage.count:>8}")
