@@ -746,3 +746,21 @@ def test_missing_checkpoints_are_explained(tmp_path, monkeypatch):
     no_exception(at)
     assert any("no property scores" in i.value.lower() for i in at.info)
     assert len(at.session_state["run:screen"].table) == 1
+
+
+def test_families_section_shows_new_families_and_the_toggle_adds_the_rest(generated):
+    at = generated
+    record = at.session_state["run:generate"]
+    families = record.families
+    assert families is not None and not families.empty  # 3 × 24 candidates of BaFe2As2 group into families
+    toggle = at.toggle(key="generate_res_known_families")
+    shown = [f.value for f in at.dataframe if "general_formula" in f.value.columns]
+    headline = int(families["headline"].astype(bool).sum())
+    if headline:
+        assert len(shown) == 1 and len(shown[0]) == headline
+    else:
+        assert not shown and any("No new family" in i.value for i in at.info)
+    toggle.set_value(True).run()
+    shown = [f.value for f in at.dataframe if "general_formula" in f.value.columns]
+    assert len(shown) == 1 and len(shown[0]) == len(families)
+    at.toggle(key="generate_res_known_families").set_value(False).run()

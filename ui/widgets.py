@@ -804,10 +804,12 @@ def _families_section(record: RunRecord, key: str) -> None:
             if record.has_map else "Families are found on the map, which is missing."
         )
         return
-    show_known = st.toggle("Include families inside known SuperCon clusters", key=f"{key}_known_families", persist_state="session")
-    shown = families if show_known else families[families["is_new_family"].astype(bool)]
+    show_known = st.toggle("Include families that are not new (known element systems inside SuperCon clusters, "
+                           "or too few valid members)", key=f"{key}_known_families", persist_state="session")
+    shown = families if show_known else families[families["headline"].astype(bool)]
     if shown.empty:
-        st.info("No new family (all families lie inside known SuperCon clusters): switch the toggle to see them.")
+        st.info("No new family (new to SuperCon, with at least 3 SMACT-valid members that keep the reference's "
+                "elements): switch the toggle to see the others.")
         return
     columns = [
         "family_id", "general_formula", "variable_ranges", "n_members", "n_valid", "family_kind", "headline",
