@@ -44,7 +44,7 @@ from .errors import InputError
 from .model_classes import check_model_class
 from .pipeline import MAX_SAMPLES_PER_RUN, GenerationSettings
 from .results import ordered_columns
-from .sampler import DEFAULT_CONDITIONING_STOP, DEFAULT_METHOD
+from .sampler import DEFAULT_CONDITIONING_STOP, DEFAULT_METHOD, DEFAULT_RESAMPLE_COUNT, DEFAULT_RESAMPLE_STEPS
 from .screening import ScreeningOptions
 
 MANIFEST_FILE = "campaign.json"
@@ -88,7 +88,8 @@ class CampaignPlan:
         seeds: base random seeds; each gives an independent set of samples.
         batch: samples per shard (the unit of work, resume and retry).
         steps: reverse diffusion steps (None: the class's recommended count).
-        method, conditioning_stop, filter_order: sampler settings, as in ``generate``.
+        method, conditioning_stop, filter_order, resample_steps, resample_count: sampler
+            settings, as in ``generate`` (fixed in the plan, so a resume samples as the start did).
         mixed_valence, keep_invalid, keep_known: screening options, as in ``generate``.
         properties: score candidates (superconductor probability, Tc, formation energy).
         map: place candidates on the class's map and find families (slower).
@@ -104,6 +105,8 @@ class CampaignPlan:
     method: str = DEFAULT_METHOD
     conditioning_stop: int = DEFAULT_CONDITIONING_STOP
     filter_order: str = DEFAULT_FILTER_ORDER
+    resample_steps: int = DEFAULT_RESAMPLE_STEPS
+    resample_count: int = DEFAULT_RESAMPLE_COUNT
     mixed_valence: bool = False
     keep_invalid: bool = False
     keep_known: bool = False
@@ -201,6 +204,8 @@ def shard_settings(plan: CampaignPlan, shard: Shard) -> GenerationSettings:
         method=plan.method,
         conditioning_stop=plan.conditioning_stop if shard.reference else 0,
         filter_order=plan.filter_order,
+        resample_steps=plan.resample_steps,
+        resample_count=plan.resample_count,
         screening=ScreeningOptions(mixed_valence=plan.mixed_valence, keep_invalid=plan.keep_invalid, keep_known=plan.keep_known),
     )
 
@@ -247,7 +252,7 @@ def plan_from_mapping(data: Mapping[str, Any], base_dir: Path = Path(".")) -> Ca
             values["seeds"] = tuple(range(seeds))
         else:
             values["seeds"] = _as_int_tuple("seeds", seeds)
-    for key in ("samples", "batch", "steps", "conditioning_stop"):
+    for key in ("samples", "batch", "steps", "conditioning_stop", "resample_steps", "resample_count"):
         if key in values and (not isinstance(values[key], int) or isinstance(values[key], bool)):
             raise InputError(f"plan: {key} must be a whole number, got {values[key]!r}")
     try:

@@ -106,11 +106,10 @@ class GenerationSettings:
     def __post_init__(self) -> None:
         if self.steps is None and self.model_class in MODEL_CLASSES:
             object.__setattr__(self, "steps", get_model_class(self.model_class).recommended_steps)
-        if self.resample_steps is None:
-            guided = isinstance(self.guidance, GuidanceWeights) and self.guidance.active
-            object.__setattr__(self, "resample_steps", 0 if guided else DEFAULT_RESAMPLE_STEPS)
         if not isinstance(self.guidance, GuidanceWeights):  # e.g. {"tc": 1.0} from a JSON document
             object.__setattr__(self, "guidance", GuidanceWeights.from_dict(self.guidance))
+        if self.resample_steps is None:
+            object.__setattr__(self, "resample_steps", 0 if self.guidance.active else DEFAULT_RESAMPLE_STEPS)
 
     def validate(self) -> None:
         """Raise InputError with one clear line for any out-of-range value."""

@@ -28,6 +28,7 @@ import pandas as pd
 from .composition import ParsedFormula
 from .errors import CheckpointError
 from .funnel import FunnelStage
+from .guidance import build_guide
 from .pipeline import Engine, GenerationResult, GenerationSettings, generate
 from .results import MAP_COLUMNS
 from .run_settings import file_stem
@@ -36,7 +37,6 @@ from .screening import StageCount
 from .smact_check import DEFAULT_TIMEOUT_SECONDS, smact_check
 
 if TYPE_CHECKING:
-    from .guidance import Guide
     from .maps import ClassMap
     from .properties import PropertyModels
 
@@ -238,20 +238,6 @@ def reference_points(
     return table
 
 
-def run_guide(settings: GenerationSettings, models: RunModels) -> Guide | None:
-    """The property guide of ``settings`` (None without guidance), built from the run's
-    loaded property models: guidance loads nothing more, and nothing when not asked for.
-
-    Raises:
-        InputError: when a guidance model is missing (one line naming it).
-    """
-    if not settings.guidance.active:
-        return None
-    from .guidance import build_guide
-
-    return build_guide(settings.guidance, models.property_models)
-
-
 def _timed(timings: dict[str, float], phase: str, function: Callable, *args, **kwargs):
     start = time.perf_counter()
     value = function(*args, **kwargs)
@@ -335,7 +321,7 @@ def run_generation(
         InputError: when ``settings.guidance`` asks for guidance and its models are missing.
     """
     start = time.perf_counter()
-    guide = run_guide(settings, models)
+    guide = build_guide(settings.guidance, models.property_models)  # None without guidance; built from loaded models
     result = generate(engine, settings, references, progress=progress, cancel=cancel, keep_partial=keep_partial, guide=guide)
     timings = {"sampling": time.perf_counter() - start}
     record = complete_generation(

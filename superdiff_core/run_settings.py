@@ -16,7 +16,6 @@ from .artifacts import to_jsonable
 from .composition import N_ELEMENTS, FormulaError, parse_formula, vector_to_formula
 from .errors import InputError
 from .funnel import Thresholds
-from .guidance import GuidanceWeights
 from .pipeline import GenerationSettings
 from .screening import ScreeningOptions
 
@@ -155,8 +154,7 @@ def settings_from_json(text: str | bytes) -> tuple[GenerationSettings, Threshold
         raise InputError("the file has no \"settings\" section")
     try:
         screening = ScreeningOptions(**raw.get("screening", {}))
-        values = {k: v for k, v in raw.items() if k not in ("screening", "guidance")}
-        values["guidance"] = GuidanceWeights.from_dict(raw.get("guidance"))
+        values = {k: v for k, v in raw.items() if k != "screening"}  # guidance: read by GenerationSettings
         values["references"] = tuple(values.get("references", ()))
         values["scale_factors"] = tuple(int(n) for n in values.get("scale_factors", (2, 3, 4)))
         settings = GenerationSettings(screening=screening, **values)

@@ -256,10 +256,11 @@ class Sampler:
             guide: property guidance (:class:`superdiff_core.guidance.Guide`), an extra term
                 of each reverse step before the ILVR correction; None (or all weights 0) is
                 the unguided loop, bit for bit.
-            resample_steps: with a reference, the last this many conditioned steps (before the
-                final one) are each run ``resample_count`` times, jumping back to the step's
-                input level in between (RePaint's resampling, Lugmayr et al. 2022); 0 is the
-                paper's loop. Ignored without a reference.
+            resample_steps: with a reference, the last this many steps before the final one
+                (the last conditioned ones at the default ``conditioning_stop``) are each run
+                ``resample_count`` times, jumping back to the step's input level in between
+                (RePaint's resampling, Lugmayr et al. 2022); 0 is the paper's loop. Ignored
+                without a reference.
             resample_count: runs of each resampled step (1 = no resampling).
 
         Returns:

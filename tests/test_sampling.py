@@ -150,4 +150,5 @@ def test_guided_runs_do_not_resample_unless_asked():
 
     assert GenerationSettings("cuprates").resample_steps > 0
     assert GenerationSettings("cuprates", guidance=GuidanceWeights(tc=1.0)).resample_steps == 0
+    assert GenerationSettings("cuprates", guidance={"tc": 1.0}).resample_steps == 0  # as read from a settings JSON
     assert GenerationSettings("cuprates", guidance=GuidanceWeights(tc=1.0), resample_steps=3).resample_steps == 3
