@@ -338,11 +338,6 @@ def _amounts_vary(members: np.ndarray, tolerance: float) -> bool:
     return bool(np.any(np.ptp(np.asarray(members), axis=0) > tolerance))
 
 
-def known_element_systems(class_map: ClassMap) -> set[tuple[int, ...]]:
-    """The element sets of the SuperCon compositions of a map (keys of :func:`element_set_keys`)."""
-    return set(element_set_keys(class_map.fractions))
-
-
 def _column_text(table: pd.DataFrame, column: str) -> np.ndarray:
     """A text column as an object array ("" where missing or absent)."""
     if column not in table.columns:
@@ -447,7 +442,6 @@ def _describe_families(
     family's mean atomic fractions; the distance is Euclidean in atomic fractions."""
     centroids = np.array([fractions[group.rows].mean(axis=0) for group in groups]).reshape(-1, N_ELEMENTS)
     distances, indices = class_map.neighbours(centroids, 1)
-    known_systems = known_element_systems(class_map) if groups else set()
     rows = []
     for group, formula, distance, index in zip(groups, general_formulas, distances[:, 0], indices[:, 0]):
         members = vectors[group.rows]
@@ -455,7 +449,7 @@ def _describe_families(
         kind, new_elements = family_kind(members, _most_common(references[group.rows]))
         n_valid = int(valid[group.rows].sum())
         one_system = has_one_element_set(members)
-        new_system = one_system and element_set_keys(members[:1])[0] not in known_systems
+        new_system = one_system and element_set_keys(members[:1])[0] not in class_map.element_systems
         if formula is None and one_system:
             elements = f"{elements}, around {vector_to_formula(np.median(members, axis=0))}"
         nearest = int(class_map.labels[index])

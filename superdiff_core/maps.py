@@ -209,6 +209,12 @@ class ClassMap:
     def n_points(self) -> int:
         return len(self.coords)
 
+    @functools.cached_property
+    def element_systems(self) -> frozenset[tuple[int, ...]]:
+        """The element sets of the map's SuperCon compositions (keys of :func:`element_set_keys`),
+        computed once per loaded map."""
+        return frozenset(element_set_keys(self.fractions))
+
     def neighbours(self, fractions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact k nearest reference compositions of atomic-fraction rows (n, 96):
         ``(distances (n, k), indices (n, k))``, nearest first."""
