@@ -54,11 +54,12 @@ try:
         st.stop()
     funnel_tab, reference_tab, n_tab, family_tab = st.tabs(["Funnel", "Per reference", "Per N", "Families"])
     with funnel_tab:
-        st.plotly_chart(plots.funnel_figure(campaigns.funnel_stages(totals), title="Campaign funnel"), key=f"{KEY}_funnel")
+        st.plotly_chart(plots.funnel_figure(campaigns.funnel_stages(totals, plan), title="Campaign funnel"), key=f"{KEY}_funnel")
+        st.caption(campaigns.FUNNEL_CAPTION)
     with reference_tab:
-        st.dataframe(campaign_funnel(queries, "reference"), hide_index=True)
+        st.dataframe(campaigns.plain_funnel_table(campaign_funnel(queries, "reference"), plan), hide_index=True)
     with n_tab:
-        st.dataframe(campaign_funnel(queries, "scale_factor"), hide_index=True)
+        st.dataframe(campaigns.plain_funnel_table(campaign_funnel(queries, "scale_factor"), plan), hide_index=True)
     with family_tab:
         st.caption("New unique candidates grouped by element system (and general formula when the campaign placed them on the map).")
         st.dataframe(campaign_families(queries), hide_index=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from superdiff_core.pipeline import GenerationSettings
+from superdiff_core.settings import GenerationSettings
 from ui import model_facts, state, widgets
 
 KEY = "explore"

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
 from superdiff_core import model_classes, run_settings
 from superdiff_core.composition import element_set, parse_formulas
 from superdiff_core.errors import InputError
-from superdiff_core.guidance import GUIDE_KEYS
 from superdiff_core.ilvr import SAFE_SCALE_FACTOR
 from superdiff_core.model_classes import get_model_class
-from superdiff_core.pipeline import GenerationSettings
 from superdiff_core.run import references_by_class
-from ui import formatting, resources, state, widgets
+from superdiff_core.run_plan import per_class_settings
+from superdiff_core.screening import ScreeningOptions
+from superdiff_core.settings import GenerationSettings
+from ui import formatting, inputs, resources, results, running, state
 
 KEY = "generate"
 REFS = f"{KEY}_refs"
@@ -21,6 +24,7 @@ SCALE = f"{KEY}_n"
 SETTINGS_FILE = f"{KEY}_settings_file"
 SETTINGS_MESSAGE = f"{KEY}_settings_message"
 PER_CLASS = f"{KEY}_per_class"
+LOADED_EXTRAS = f"{KEY}_loaded_extras"
 EXAMPLES = {"YBa₂Cu₃O₇": "YBa₂Cu₃O₇", "La₁.₈₅Sr₀.₁₅CuO₄": "La1.85Sr0.15CuO4", "BaFe₂As₂": "BaFe2As2", "MgB₂": "MgB2"}
 SCALE_RANGE = (1, 8)
 DEFAULT_SAMPLES_PER_N = 150
@@ -40,8 +44,77 @@ def _use_example(text: str) -> None:
     _suggest_class()
 
 
+NO_INPUT: dict[str, str] = {
+    "element_order": "network element order", "filter_order": "ILVR filter order", "resample_steps": "resampled steps",
+    "resample_count": "runs per resampled step", "clip": "clip mode", "baseline": "baseline",
+}
+"""Settings the page has no input for, with their names: a loaded file's values of them are
+kept (:data:`LOADED_EXTRAS`) and shown, so the run is the file's."""
+
+SMACT_TIMEOUT = "smact_timeout_s"
+"""The one screening option without an input on the page (kept from a loaded file likewise)."""
+
+
+def _without_inputs(settings: GenerationSettings) -> dict:
+    """The values of ``settings`` (as loaded) that the page has no input for and that differ
+    from what the page would run without them (e.g. a Pettifor filter order, resampling
+    other than the default); empty when the page's own defaults give the same run."""
+    defaults = {f.name: f.default for f in dataclasses.fields(GenerationSettings) if f.name in NO_INPUT}
+    loaded, bare = settings.resolved(), dataclasses.replace(settings, **defaults).resolved()
+    extras = {name: getattr(loaded, name) for name in NO_INPUT if getattr(loaded, name) != getattr(bare, name)}
+    if settings.screening.smact_timeout_s != ScreeningOptions().smact_timeout_s:
+        extras[SMACT_TIMEOUT] = settings.screening.smact_timeout_s
+    return extras
+
+
+def _fit(changes: list[str], label: str, value, low, high):
+    """``value`` within the input's ``low``..``high``; a change is described in ``changes``."""
+    fitted = min(max(value, low), high)
+    if fitted != value:
+        changes.append(f"{label} {_number(value)} → {_number(fitted)} (the page takes {_number(low)} to {_number(high)})")
+    return fitted
+
+
+def _number(value: float) -> str:
+    """``2,147,483,647``, ``0.5``, ``3``."""
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def _input_values(settings: GenerationSettings) -> tuple[dict, list[str]]:
+    """The session values of the page's inputs for loaded (resolved) ``settings``, and one line
+    per value an input could not hold as it was (what it became instead)."""
+    changes: list[str] = []
+    low, high = min(settings.scale_factors), max(settings.scale_factors)
+    scale = (max(SCALE_RANGE[0], low), min(SCALE_RANGE[1], high))
+    if tuple(range(scale[0], scale[1] + 1)) != tuple(settings.scale_factors):
+        changes.append(f"N {', '.join(map(str, settings.scale_factors))} → {scale[0]}–{scale[1]} (the slider takes one range "
+                       f"from {SCALE_RANGE[0]} to {SCALE_RANGE[1]})")
+    screening = settings.screening
+    limit = screening.element_limit(settings.model_class)
+    values = {
+        REFS: "\n".join(settings.reference_texts), CLASS: settings.model_class, SCALE: scale,
+        f"{KEY}_samples": settings.samples, f"{KEY}_steps": settings.steps,
+        f"{KEY}_seed": _fit(changes, "seed", settings.seed, *inputs.SEED_RANGE),
+        f"{KEY}_method": settings.method, f"{KEY}_ilvr_stop": settings.conditioning_stop,
+        f"{KEY}_residual": _fit(changes, "residual threshold", screening.residual_threshold, *inputs.RESIDUAL_RANGE),
+        f"{KEY}_elements": (_fit(changes, "fewest elements", screening.min_elements, *inputs.ELEMENTS_RANGE),
+                            _fit(changes, "most elements", limit, *inputs.ELEMENTS_RANGE)),
+        f"{KEY}_mixed": screening.mixed_valence,
+        f"{KEY}_keep_invalid": screening.keep_invalid, f"{KEY}_keep_known": screening.keep_known,
+        **{
+            inputs.steer_key(KEY, name): _fit(changes, f"“{label}” guidance", getattr(settings.guidance, name), 0.0, inputs.STEER_MAX)
+            for name, (label, _) in inputs.STEER_SLIDERS.items()
+        },
+        # the loaded values are this class's own: the class defaults must not replace them
+        f"{KEY}_steps_default_for": (settings.model_class, get_model_class(settings.model_class).recommended_steps),
+        f"{KEY}_elements_default_for": (settings.model_class, (2, get_model_class(settings.model_class).max_elements)),
+    }
+    return values, changes
+
+
 def _load_settings() -> None:
-    """Callback of the settings uploader: fill every input from a run-settings JSON."""
+    """Callback of the settings uploader: fill every input from a run-settings JSON, keep the
+    settings that have no input (shown below the uploader), and say what had to change."""
     upload = st.session_state.get(SETTINGS_FILE)
     if upload is None:
         return
@@ -49,30 +122,33 @@ def _load_settings() -> None:
         settings, thresholds = run_settings.settings_from_json(upload.getvalue())
         if not settings.references:
             raise InputError("these settings are of an unconditional run: open them on the Explore page")
+        resolved = settings.resolved()
+        extras = _without_inputs(settings)
     except InputError as error:
         st.session_state[SETTINGS_MESSAGE] = ("error", f"Could not load {upload.name}: {error}")
         return
-    low, high = min(settings.scale_factors), max(settings.scale_factors)
-    clamped = (max(SCALE_RANGE[0], low), min(SCALE_RANGE[1], high))
-    st.session_state.update({
-        REFS: "\n".join(settings.references), CLASS: settings.model_class, SCALE: clamped,
-        f"{KEY}_samples": settings.samples, f"{KEY}_steps": settings.steps, f"{KEY}_seed": settings.seed,
-        f"{KEY}_method": settings.method, f"{KEY}_ilvr_stop": settings.conditioning_stop,
-        f"{KEY}_residual": settings.screening.residual_threshold,
-        f"{KEY}_elements": (settings.screening.min_elements, settings.screening.element_limit(settings.model_class)),
-        f"{KEY}_mixed": settings.screening.mixed_valence,
-        **{widgets.steer_key(KEY, name): min(getattr(settings.guidance, name), widgets.STEER_MAX) for name in GUIDE_KEYS},
-        # the loaded values are this class's own: the class defaults must not replace them
-        f"{KEY}_steps_default_for": (settings.model_class, get_model_class(settings.model_class).recommended_steps),
-        f"{KEY}_elements_default_for": (settings.model_class, (2, get_model_class(settings.model_class).max_elements)),
-        f"{KEY}_keep_invalid": settings.screening.keep_invalid, f"{KEY}_keep_known": settings.screening.keep_known,
+    values, changes = _input_values(resolved)
+    st.session_state.update(values | {
+        LOADED_EXTRAS: extras,
         f"{KEY}_thresholds_tc": thresholds.tc_min_kelvin, f"{KEY}_thresholds_energy": thresholds.formation_max_ev,
     })
-    exact = tuple(range(clamped[0], clamped[1] + 1)) == tuple(settings.scale_factors)
-    message = f"Loaded the settings of {upload.name}: the inputs above now hold them; press Generate to run them."
-    if not exact:
-        message += f" N was {settings.scale_factors}: the slider takes a range, now {clamped[0]}–{clamped[1]}."
-    st.session_state[SETTINGS_MESSAGE] = ("success" if exact else "warning", message)
+    if changes:
+        message = (f"Loaded the settings of {upload.name}, but the page's inputs cannot hold all of them as they are: "
+                   f"{'; '.join(changes)}. A run now differs from the file's; `superdiff generate --settings` runs it "
+                   "exactly.")
+    else:
+        message = f"Loaded the settings of {upload.name}: the inputs above now hold them; press Generate to run them."
+    st.session_state[SETTINGS_MESSAGE] = ("warning" if changes else "success", message)
+
+
+def _extras_text(extras: dict) -> str:
+    """``ILVR filter order pettifor; resampled steps 3`` (the kept values without inputs)."""
+    names = NO_INPUT | {SMACT_TIMEOUT: "SMACT time limit per formula (s)"}
+    return "; ".join(f"{names[name]} {value}" for name, value in extras.items())
+
+
+def _drop_extras() -> None:
+    st.session_state.pop(LOADED_EXTRAS, None)
 
 
 st.title("Generate candidate superconductors")
@@ -113,7 +189,7 @@ per_class = len(groups) > 1 and st.toggle(
     help="References of different classes each run on their own class's model (its own map and families); "
     "off: all run on the one model chosen below.",
 )
-model_class = widgets.model_class_picker(
+model_class = inputs.model_class_picker(
     CLASS, label="Model class for all references" if len(groups) > 1 else "Model class",
     help_text="Which diffusion model draws the candidates.", disabled=per_class,
 )
@@ -140,44 +216,51 @@ defaults_class = (
     max(groups, key=lambda c: (get_model_class(c).recommended_steps, get_model_class(c).max_elements))
     if per_class else model_class or "everything"
 )
-samples, steps, seed = widgets.sampling_inputs(KEY, defaults_class, DEFAULT_SAMPLES_PER_N, "Samples per N")
-method, conditioning_stop, screening = widgets.advanced_inputs(KEY, defaults_class, conditioning=True)
-guidance = widgets.steering_inputs(KEY)
-with st.expander("Repeat a run from its settings file", expanded=settings_message is not None):
+samples, steps, seed = inputs.sampling_inputs(KEY, defaults_class, DEFAULT_SAMPLES_PER_N, "Samples per N")
+method, conditioning_stop, screening = inputs.advanced_inputs(KEY, defaults_class, conditioning=True)
+guidance = inputs.steering_inputs(KEY)
+extras = dict(st.session_state.get(LOADED_EXTRAS) or {})
+with st.expander("Repeat a run from its settings file", expanded=settings_message is not None or bool(extras)):
     st.file_uploader("Run settings (JSON) downloaded with earlier results", type=["json"], key=SETTINGS_FILE, on_change=_load_settings)
     if settings_message is not None:  # where the user is looking after the upload
         getattr(st, settings_message[0])(settings_message[1])
+    if extras:
+        st.info(f"Kept from the loaded settings, with no input on this page (they apply to every run until dropped): "
+                f"{_extras_text(extras)}.", icon=":material/tune:")
+        st.button("Drop them: use the page's defaults", key=f"{KEY}_drop_extras", on_click=_drop_extras)
+if SMACT_TIMEOUT in extras:
+    screening = dataclasses.replace(screening, smact_timeout_s=extras.pop(SMACT_TIMEOUT))
 
 scale_factors = formatting.scale_factor_tuple((low, high))
 runs = len(parsed) * len(scale_factors)
 settings = None
 if model_class is not None and parsed:
     settings = GenerationSettings(
-        model_class=model_class, references=tuple(p.text for p in parsed), scale_factors=scale_factors,
+        model_class=model_class, references=tuple(parsed), scale_factors=scale_factors,
         samples=samples, steps=steps, seed=seed, method=method, conditioning_stop=conditioning_stop, screening=screening,
-        guidance=guidance,
+        guidance=guidance, **extras,
     )
-st.caption(f"{runs} run(s) of {samples:,} samples: {runs * samples:,} samples at {steps} steps. {widgets.device_caption()}.")
-planned = widgets.per_class_settings(settings, groups if per_class else {}) if settings is not None else None
-confirmed = widgets.cost_and_confirm(planned, KEY) if planned is not None else False
-confirmed = widgets.confirmed_by_click(KEY) or confirmed  # this click took the ticked confirmation with it
-busy = widgets.run_in_progress(KEY)
+st.caption(f"{runs} run(s) of {samples:,} samples: {runs * samples:,} samples at {steps} steps. {inputs.device_caption()}.")
+planned = per_class_settings(settings, groups if per_class else {}) if settings is not None else None
+confirmed = running.cost_and_confirm(planned, KEY) if planned is not None else False
+confirmed = running.confirmed_by_click(KEY) or confirmed  # this click took the ticked confirmation with it
+busy = running.run_in_progress(KEY)
 clicked = st.button(
     "Generate", type="primary", icon=":material/play_arrow:", disabled=settings is None or not confirmed or busy,
     key=f"{KEY}_go", help="A run is in progress: stop it or wait for it" if busy else None,
-    on_click=widgets.clear_confirmation, args=(KEY,),
+    on_click=running.clear_confirmation, args=(KEY,),
 )
 if not parsed and not errors:
     st.caption("Type a reference formula to start.")
 
 if clicked and settings is not None and confirmed and not busy:  # a click may come from before the rerun that disabled it
-    widgets.start_run(KEY, settings, parsed, groups if per_class else None)
-widgets.show_active_run(KEY, KEY)
+    running.start_run(KEY, settings, groups if per_class else None)
+running.show_active_run(KEY, KEY)
 
 records = state.get_run_group(KEY)
 if records:
     st.divider()
-    references = ", ".join(r for record in records if record.settings for r in record.settings.references)
+    references = ", ".join(r for record in records if record.settings for r in record.settings.reference_texts)
     st.header(f"Results for {references}")
-    widgets.show_run_results(records, KEY, planned)
-widgets.history_section(KEY)
+    results.show_run_results(records, KEY, planned)
+results.history_section(KEY)

@@ -1,13 +1,24 @@
-"""Help: the method in plain words, what each filter does, what predictions can tell, references."""
+"""Help: the method in plain words, the shipped models (read from their cards), what each filter and column means,
+what predictions can tell, references."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from superdiff_core.families import MIN_HEADLINE_MEMBERS
 from superdiff_core.model_classes import REGISTRY
+from superdiff_core.results import COLUMN_HELP
 from superdiff_core.sampler import DEFAULT_CONDITIONING_STOP
+from ui import model_facts, resources
 
 STEPS_TEXT = ", ".join(f"{spec.recommended_steps} for {name}" for name, spec in REGISTRY.items())
+SUMMARIES = {summary.name: summary for summary in model_facts.model_summaries(*model_facts.shipped_cards(resources.models_dir()))}
+
+
+def kind_of(name: str, missing: str = "a model that is not built yet") -> str:
+    """The kind of the shipped model ``name`` as its card describes it."""
+    return SUMMARIES[name].kind if name in SUMMARIES else missing
+
 
 st.title("Help")
 
@@ -21,10 +32,24 @@ a composition appears. There is one model per class: cuprates, pnictides (iron-b
 trained on everything.
 
 The candidates are then **screened** (are they sensible compositions, are they new, can the charges
-balance), **scored** (is it likely a superconductor, what Tc, is it likely stable) and **placed on a map**
-of the known families, where groups of candidates far from any known family are the interesting part.
+balance), **scored** (is it likely a superconductor, what Tc, is it likely stable), set beside the
+**nearest known compounds**, and **placed on a map** of the known families, where groups of candidates far
+from any known family are the interesting part.
 """
 )
+
+st.header("The models, and how far to trust them")
+st.markdown(
+    "Every model ships under `checkpoints/` with a model card (`card.json`); this table is read from those cards, "
+    "and the Models page shows them whole."
+)
+if SUMMARIES:
+    st.table(
+        [{"model": s.name, "what it is": s.kind, "how far to trust a number from it": s.trust} for s in SUMMARIES.values()],
+        border="horizontal", hide_index=True,
+    )
+else:
+    st.info("No model card found under the models folder: the models are not built yet.")
 
 st.header("The reference and the scale factor N (ILVR)")
 st.markdown(
@@ -54,6 +79,22 @@ up amounts that the blur smeared onto neighbouring elements (the paper steered e
 """
 )
 
+st.header("Steering toward higher Tc or stability (guidance)")
+st.markdown(
+    f"""
+Under *Advanced: steer toward higher Tc or stability* on the Generate page (`--guide tc=1,formation=0.5` on the
+command line), three sliders push every denoising step along the gradient of a property model: toward a higher
+predicted Tc, toward "superconducting", toward a lower (more negative) formation energy. 0 is off; 1 is the
+strength measured as a moderate push. The push comes from {kind_of("Guidance network", "a guidance network")}
+and the formation model, which can be differentiated; the table still scores every candidate with the
+classifier and Tc regressor above, which never steer, so a candidate that merely fools the guide does not score
+higher there. Steering cannot promise a higher *real* Tc: it moves candidates toward what the models believe,
+and strong settings lower the share of valid candidates and pull them away from the reference. A guided run
+writes its weights in the `guidance` column and its file name, and turns ILVR's resampling of the last steps off
+by default (resampling pulls candidates back onto the reference's profile).
+"""
+)
+
 st.header("The screening funnel")
 st.markdown(
     """
@@ -77,26 +118,43 @@ the formation model does not cover) fails a threshold: it is never silently gues
 
 st.header("What the predictions can and cannot tell")
 st.markdown(
-    """
-- **Superconductor or not** comes from a nearest-neighbour classifier: a candidate is called a
-  superconductor when its closest known compositions are. It is good at recognising the known families
-  and knows nothing else: an entirely new chemistry gets a guess from whatever it resembles. On held-out
-  data it finds most true superconductors but also calls a fair share of non-superconductors
-  superconducting (see the Models page for the rates).
-- **Predicted Tc** is learned from SuperCon's measured values. It is an interpolation among known
-  compounds: trust trends within a family (Tc against doping) more than single numbers, and expect no
-  prediction far above the highest Tc of similar known compounds.
-- **Formation energy** (eV per atom, from an ElemNet-style network trained on OQMD) says whether the
-  composition is likely more stable than its elements: negative is good. It knows no crystal
-  structure, so it cannot tell whether a particular phase forms, and it says nothing about competing
-  phases.
+    f"""
+- **Superconductor or not** comes from the superconductor classifier, {kind_of("Superconductor classifier")},
+  trained on SuperCon's superconductors against SuperCon's Tc = 0 rows and inorganic COD compounds. It is good at
+  recognising the known families and knows nothing else: an entirely new chemistry gets a guess from whatever it
+  resembles. Its false alarms are frequent among doped relatives of known superconductors (see the table above).
+- **Predicted Tc** comes from the Tc regressor, {kind_of("Tc regressor")}, learned from SuperCon's measured
+  values. It is an interpolation among known compounds: trust trends within a family (Tc against doping) more than
+  single numbers, and expect no prediction far above the highest Tc of similar known compounds. It is shown only
+  where the classifier says "superconductor" (0 otherwise).
+- **The Tc interval** (`tc_kelvin_low` to `tc_kelvin_high`) is a 90 % conformal interval: on held-out SuperCon
+  compounds the measured Tc fell inside such intervals about 9 times in 10. It is wider where the predicted Tc is
+  higher, and it says nothing about compositions unlike any known one (see *outside the training domain*).
+- **Formation energy** (eV per atom, from {kind_of("Formation-energy model")}, trained on OQMD) says whether
+  the composition is likely more stable than its elements: negative is good. Its spread
+  (`formation_energy_std_ev_per_atom`) is calibrated: about 2 in 3 held-out compounds lie within one spread. It
+  knows no crystal structure, so it cannot tell whether a particular phase forms, and it says nothing about
+  competing phases.
 - **SMACT-valid** means the charges *can* balance, not that the compound exists.
+- **Nearest known compounds**: every candidate and screened formula carries the measured SuperCon compound
+  closest in composition (`nearest_known_formula`, its measured Tc, and `distance_to_known`, the Euclidean
+  distance between atomic fractions), and how many known compounds are *close* (`known_close_count`: within the
+  map's tight-family distance, about 0.01 for cuprates, the gap between YBa₂Cu₃O₆.₉ and YBa₂Cu₃O₇) with the median
+  and highest of their measured Tc. A predicted Tc far from the measured Tc of close known compounds deserves doubt.
+- **Outside the training domain** (`outside_training_domain`, reason in `note`): the composition is farther from
+  every known superconductor than 99 % of SuperCon compounds are from their nearest neighbour. The models were not
+  trained on anything like it, so every prediction for it is an extrapolation: rank it by chemistry, not by its
+  numbers.
 - **The map** (t-SNE) places compounds with similar element fractions close together. Distances between
-  far-apart groups mean little; clusters and neighbours are what it shows. A **new family** is a group of
-  at least three candidates outside every known cluster, written as a general formula such as
-  La₂₋ₓSrₓCuO₄ with the range of x. *Outside* means farther (in atomic fractions) from every SuperCon
-  compound than 99 % of SuperCon compounds are from their nearest neighbour (for cuprates 0.095; for
-  the sparse "others" the distance is capped so that random compositions stay out).
+  far-apart groups mean little; clusters and neighbours are what it shows. *Outside a cluster* uses the same rule
+  as the training domain (for cuprates 0.095 in atomic fractions; for the sparse "others" the distance is capped so
+  that random compositions stay out).
+- **A new family** (the *New families* figure and the families table on the Generate page) is a group of
+  candidates with the same elements whose amounts vary in a regular way, written as one general formula such as
+  La₂₋ₓSrₓCuO₄ with the range of x, that is new to SuperCon (outside every SuperCon cluster, or an element system
+  SuperCon does not have), has at least {MIN_HEADLINE_MEMBERS} members passing the run's SMACT check, and keeps every
+  element of its reference. Families that fail one of these (inside a known cluster, too few valid members, a
+  reference element lost) are listed when you switch the toggle on.
 - **What ILVR keeps**: the reference's profile along the periodic table (elements in order of Z), blurred
   over N neighbouring elements, not its exact elements. A reference with an element the model rarely saw
   often comes back as the common neighbour (K → Ca in a cuprate), so most candidates land in known
@@ -106,17 +164,35 @@ None of this replaces a synthesis or a DFT calculation: the app ranks ideas wort
 """
 )
 
+st.header("Campaigns: many references at once")
+st.markdown(
+    """
+A **campaign** runs many references × N × seeds from the command line (`superdiff campaign run --references refs.txt
+--scale-factor 2 3 4 --samples 2000 --out runs/NAME/`), on the local cores or a Ray cluster. It writes one Parquet
+file per *shard* (a batch of one reference, N and seed) and a manifest, so stopping it loses at most the shards in
+progress and rerunning the same command resumes. The **Campaigns** page opens its folder, also while it runs: its
+progress, the same funnel as `superdiff campaign report` (a formula drawn by several shards counts once, at its first
+shard), per-reference and per-N tables, families by element system, and a candidate table you can filter, sort,
+export as CSV and put on the map.
+"""
+)
+
 st.header("Using the results")
 st.markdown(
     """
 - Results stay while you move between pages; a new run on the same page replaces them.
 - **Select points** on the map (click, box or lasso) to filter the candidate table; double-click clears.
-- The **CSV** has the same columns as `superdiff generate --out`. The **run settings (JSON)** repeat a run
-  exactly: load the file under "Repeat a run" on the Generate page, or use the command line it contains.
+- The **CSV** has the same columns as `superdiff generate --out` (each is explained below). The **run settings
+  (JSON)** repeat a run exactly: load the file under "Repeat a run" on the Generate page, or use the command line it
+  contains.
 - The **element heat map** shows which elements go with Tc above a threshold, for your candidates or for
   SuperCon.
 """
 )
+
+st.header("The columns of the tables and CSV files")
+st.caption("The same descriptions appear as the column help of the tables (hover a column header).")
+st.table([{"column": f"`{name}`", "what it holds": text} for name, text in COLUMN_HELP.items()], border="horizontal", hide_index=True)
 
 st.header("References")
 st.markdown(
@@ -126,21 +202,30 @@ st.markdown(
 2. J. Choi, S. Kim, Y. Jeong, Y. Gwon and S. Yoon, *ILVR: Conditioning Method for Denoising Diffusion
    Probabilistic Models*, ICCV 2021.
 3. J. Ho, A. Jain and P. Abbeel, *Denoising Diffusion Probabilistic Models*, NeurIPS 2020.
-4. B. Roter and S. V. Dordevic, *Predicting new superconductors and their critical temperatures using
-   machine learning*, Physica C **575**, 1353689 (2020). Classifier and Tc regression.
-5. B. Roter, N. Ninkovic and S. V. Dordevic, *Clustering superconductors using unsupervised machine learning*,
+4. P. Dhariwal and A. Nichol, *Diffusion Models Beat GANs on Image Synthesis*, NeurIPS 2021. Classifier guidance
+   (steering).
+5. B. Roter and S. V. Dordevic, *Predicting new superconductors and their critical temperatures using
+   machine learning*, Physica C **575**, 1353689 (2020). The classifier and Tc regression we compare against.
+6. B. Roter, N. Ninkovic and S. V. Dordevic, *Clustering superconductors using unsupervised machine learning*,
    Physica C **598**, 1354078 (2022). t-SNE maps and clustering of SuperCon.
-6. D. Jha, L. Ward, A. Paul, W. Liao, A. Choudhary, C. Wolverton and A. Agrawal, *ElemNet: Deep Learning the
-   Chemistry of Materials From Only Elemental Composition*, Sci. Rep. **8**, 17593 (2018). Formation energy.
-7. D. Wines, T. Xie and K. Choudhary, *Inverse Design of Next-Generation Superconductors Using Data-Driven
+7. A. Y.-T. Wang, S. K. Kauwe, R. J. Murdock and T. D. Sparks, *Compositionally restricted attention-based network
+   for materials property predictions*, npj Comput. Mater. **7**, 77 (2021) (CrabNet), and R. E. A. Goodall and
+   A. A. Lee, *Predicting materials properties without crystal structure*, Nat. Commun. **11**, 6280 (2020)
+   (Roost). The attention formation-energy model and its OQMD benchmark.
+8. V. Tshitoyan et al., *Unsupervised word embeddings capture latent knowledge from materials science
+   literature*, Nature **571**, 95 (2019). The mat2vec element embeddings.
+9. D. Jha, L. Ward, A. Paul, W. Liao, A. Choudhary, C. Wolverton and A. Agrawal, *ElemNet: Deep Learning the
+   Chemistry of Materials From Only Elemental Composition*, Sci. Rep. **8**, 17593 (2018). A formation-energy
+   baseline.
+10. D. Wines, T. Xie and K. Choudhary, *Inverse Design of Next-Generation Superconductors Using Data-Driven
    Deep Generative Models*, J. Phys. Chem. Lett. **14**, 6630 (2023). Screening funnel and element heat map.
-8. D. W. Davies, K. T. Butler, A. J. Jackson, J. M. Skelton, K. Morita and A. Walsh, *SMACT: Semiconducting
+11. D. W. Davies, K. T. Butler, A. J. Jackson, J. M. Skelton, K. Morita and A. Walsh, *SMACT: Semiconducting
    Materials by Analogy and Chemical Theory*, J. Open Source Softw. **4**, 1361 (2019). Charge-neutrality
    and electronegativity checks.
-9. P. G. Poličar, M. Stražar and B. Zupan, *openTSNE: A Modular Python Library for t-SNE Dimensionality
+12. P. G. Poličar, M. Stražar and B. Zupan, *openTSNE: A Modular Python Library for t-SNE Dimensionality
    Reduction and Embedding*, J. Stat. Softw. **109** (3), 1–30 (2024). The maps.
 
 Data: SuperCon (National Institute for Materials Science, Japan) as distributed with the SuperDiff code;
-OQMD formation energies for the formation model.
+OQMD formation energies as split by CrabNet; COD formulas as non-superconductors.
 """
 )

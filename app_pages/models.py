@@ -7,8 +7,34 @@ import streamlit as st
 
 from superdiff_core.model_classes import MODEL_CLASSES, get_model_class
 from ui import model_facts, plots, resources
+from ui.model_facts import classifier_frame, probe_frame, reader_text, regressor_frame, rounded
 
 KEY = "models"
+CARDS, DIFFUSION_CARDS = model_facts.shipped_cards(resources.models_dir())
+
+
+def trust_line(summary: model_facts.ModelSummary | None) -> None:
+    """One line a chemist reads first: what the model is and how far to trust a number from it."""
+    if summary is not None:
+        st.info(f"**{summary.name}** ({summary.kind}). How far to trust it: {summary.trust}.", icon=":material/verified:")
+
+
+def rebuild(card: dict, path: str = "command") -> None:
+    """The card's rebuild command, with paths a reader can use."""
+    command = model_facts.card_value(card, path)
+    if command:
+        st.markdown("**Rebuild** (from the repository folder)")
+        st.code(model_facts.portable_command(command), language="bash", wrap_lines=True)
+
+
+def metric_caption(name: str, values: dict) -> str:
+    """The heading of one Table-1 evaluation of a diffusion card, e.g. "Unconditional samples,
+    ancestral sampler, 50 steps: 5,000 samples"."""
+    if "method" not in values:
+        return name.replace("_", " ")
+    samples = values.get("raw_samples")
+    return (f"{'Unconditional' if name.startswith('unconditional') else name.split('_')[0].capitalize()} samples, "
+            f"{values['method']} sampler, {values.get('steps', '?')} steps" + (f": {samples:,} samples" if isinstance(samples, int) else ""))
 
 
 def facts(card: dict, rows: list[tuple[str, str]]) -> None:
@@ -27,7 +53,7 @@ def card_or_hint(parts: tuple[str, ...], hint: str) -> dict:
 
 def raw_card(card: dict, path: str) -> None:
     with st.expander(f"Full model card ({path})"):
-        st.json(card, expanded=False)
+        st.json(model_facts.readable_card(card), expanded=False)
 
 
 def diffusion_tab() -> None:
@@ -43,6 +69,7 @@ def diffusion_tab() -> None:
     if not card:
         st.info(f"The {model_class} model is not trained yet. Build it with `{get_model_class(model_class).train_command('checkpoints')}`.")
         return
+    trust_line(model_facts.diffusion_summary({model_class: card}))
     left, right = st.columns(2)
     with left:
         st.markdown("**Training data**")
@@ -76,73 +103,10 @@ def diffusion_tab() -> None:
         st.dataframe(pd.DataFrame([get_model_class(model_class).published_table_1]), hide_index=True)
     for name, values in metrics.items():
         if isinstance(values, dict):
-            st.caption(f"{name}: {values.get('raw_samples', '?'):,} samples" if isinstance(values.get("raw_samples"), int) else name)
+            st.caption(metric_caption(name, values))
             st.dataframe(model_facts.table_1_frame({"published": get_model_class(model_class).published_table_1, **values}), hide_index=True, placeholder="n/a")
+    rebuild(card, "rebuild_command")
     raw_card(card, f"diffusion/{model_class}/card.json")
-
-
-NOT_SUPERCONDUCTOR = "– (classified not a superconductor)"
-"""What the probe table shows instead of a Tc for a compound the classifier rejects."""
-
-
-def _rounded(value, digits: int = 3):
-    return round(float(value), digits) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-
-
-def classifier_frame(card: dict) -> pd.DataFrame:
-    """tp, fp, precision and ROC-AUC of the shipped classifier and the k-NN baseline per negative source."""
-    names = {"pooled": "pooled (SuperCon Tc = 0 and COD)", "supercon_non_superconductor": "SuperCon Tc = 0 rows",
-             "cod": "COD formulas (Konno et al.)"}
-    models = {"boosted trees (shipped)": model_facts.card_value(card, "classifier.cross_validated", {}) or {},
-              "k-NN (Roter & Dordevic, baseline) at the same tp": model_facts.card_value(
-                  card, "classifier.roter_dordevic_knn_baseline.at_tp_target", {}) or {}}
-    rows = []
-    for model, report in models.items():
-        for key, label in names.items():
-            if key in report:
-                rows.append({"model": model, "negatives": label, "n negatives": report[key].get("negatives"),
-                             "tp": _rounded(report.get("true_positive_rate")),
-                             "fp": _rounded(report[key].get("false_positive_rate")),
-                             "precision": _rounded(report[key].get("precision")), "ROC-AUC": _rounded(report[key].get("roc_auc"))})
-    return pd.DataFrame(rows)
-
-
-def regressor_frame(card: dict) -> pd.DataFrame:
-    """Held-out R² and MAE (K) overall and per class of the shipped regressor, the ones compared and the k-NN."""
-    entries = [("shipped", model_facts.card_value(card, "regressor.cross_validated", {}) or {})]
-    entries += [(f"compared #{i + 1}", entry) for i, entry in enumerate(model_facts.card_value(card, "regressor.compared", []) or [])]
-    entries.append(("k-NN baseline (k=3)", model_facts.card_value(card, "regressor.knn_baseline", {}) or {}))
-    rows = []
-    for name, entry in entries:
-        config = entry.get("config", {})
-        described = (f"{config.get('model', '')}, {config.get('n_estimators', '')} trees, smoothing radius {config.get('target_radius', '')}"
-                     if "model" in config else "k nearest SuperCon compounds")
-        row = {"model": name, "setting": described}
-        for part in ("overall", "cuprate", "pnictide", "other"):
-            if part in entry:
-                row[f"{part} R²"] = _rounded(entry[part].get("r2"))
-                row[f"{part} MAE (K)"] = _rounded(entry[part].get("mae"), 2)
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def probe_frame(probes: dict) -> pd.DataFrame:
-    """The card's probe compounds: Tc and its interval shown only where the classifier says
-    superconductor, otherwise :data:`NOT_SUPERCONDUCTOR` (never a bare regressor Tc for an insulator)."""
-    rows = []
-    for formula, probe in probes.items():
-        is_sc = bool(probe.get("is_superconductor"))
-        interval = probe.get("tc_interval_kelvin") or []
-        measured = probe.get("measured_tc_kelvin")
-        rows.append({
-            "formula": formula, "SC probability": probe.get("sc_probability"),
-            "superconductor?": "yes" if is_sc else "no",
-            "predicted Tc (K)": f"{probe.get('regressor_tc_kelvin', float('nan')):.1f}" if is_sc else NOT_SUPERCONDUCTOR,
-            "Tc 90 % interval (K)": f"{interval[0]:.1f} – {interval[1]:.1f}" if is_sc and len(interval) == 2 else "",
-            "measured Tc (K)": "" if measured is None else f"{measured:g}",
-            "within ±30 %": "" if measured is None else ("yes" if probe.get("within_30_percent") else "no"),
-        })
-    return pd.DataFrame(rows)
 
 
 def tc_tab() -> None:
@@ -150,7 +114,9 @@ def tc_tab() -> None:
                         "(checkpoints/tc). Build them with `superdiff train-tc`.")
     if not card:
         return
-    st.caption(model_facts.card_value(card, "model", ""))
+    st.caption(reader_text(model_facts.card_value(card, "model", "")))
+    for summary in (model_facts.classifier_summary(card), model_facts.regressor_summary(card), model_facts.guidance_summary(card)):
+        trust_line(summary)
     value = lambda path: model_facts.card_value(card, path)  # noqa: E731
     published = value("published") or {}
     published_classifier = published.get("Roter & Dordevic 2020 classifier", {})
@@ -171,8 +137,8 @@ def tc_tab() -> None:
         comparison, hide_index=True, placeholder="–",
         column_config={"ours": st.column_config.NumberColumn(format="%.3f"), "published": st.column_config.NumberColumn(format="%.4f")},
     )
-    st.caption(f"{published.get('note', '')}. Stanev et al. 2018 report Tc R² "
-               f"{published.get('Stanev et al. 2018 Tc regression', {}).get('r2', '–')}. {value('cross_validation') or ''}.")
+    st.caption(reader_text(f"{published.get('note', '')}. Stanev et al. 2018 report Tc R² "
+                           f"{published.get('Stanev et al. 2018 Tc regression', {}).get('r2', '–')}. {value('cross_validation') or ''}."))
     met = value("targets_met") or {}
     if met:
         st.caption("Targets met: " + ", ".join(f"{name.replace('_', ' ')}: {'yes' if ok else '**no**'}" for name, ok in met.items()))
@@ -181,8 +147,8 @@ def tc_tab() -> None:
     st.dataframe(classifier_frame(card), hide_index=True, placeholder="–")
     rho = value("classifier.rates_used_for_rho") or {}
     if rho:
-        st.caption(f"ρ (estimated true superconducting share of a set) uses tp {rho.get('true_positive_rate')} and "
-                   f"fp {rho.get('false_positive_rate')}: {rho.get('why', '')}.")
+        st.caption(reader_text(f"ρ (estimated true superconducting share of a set) uses tp {rho.get('true_positive_rate')} and "
+                               f"fp {rho.get('false_positive_rate')}: {rho.get('why', '')}."))
     left, right = st.columns(2)
     with left:
         reliability = resources.models_dir() / "tc" / "reliability.png"
@@ -192,30 +158,37 @@ def tc_tab() -> None:
         errors = value("classifier.reliability.expected_calibration_error") or {}
         if errors:
             st.markdown("**Expected calibration error** (held-out)")
-            st.dataframe(pd.DataFrame({"model": list(errors), "ECE": [_rounded(e, 4) for e in errors.values()]}), hide_index=True)
+            st.dataframe(pd.DataFrame({"model": list(errors), "ECE": [rounded(e, 4) for e in errors.values()]}), hide_index=True)
         facts(card, [("calibration", "classifier.calibration"), ("threshold", "classifier.config.threshold"),
                      ("threshold chosen by", "classifier.selection")])
 
     st.markdown("**Tc regressor** (superconductors only, held-out, grouped by composition; R² against the Tc as listed)")
     st.dataframe(regressor_frame(card), hide_index=True, placeholder="–")
     if noise := value("regressor.label_noise"):
-        st.caption(noise)
+        st.caption(reader_text(noise))
+    if value("regressor.leave_one_family_out"):
+        st.markdown("**Tc regressor outside its families** (each SuperCon family held out in turn, beside 1-nearest-neighbour: "
+                    "Meredig et al.'s check)")
+        st.dataframe(model_facts.fold_protocol_frame(card), hide_index=True, placeholder="–")
+        st.dataframe(model_facts.lofo_frame(card), hide_index=True, placeholder="–")
+        st.caption(reader_text(f"Families: {value('regressor.leave_one_family_out.families')}. R² inside one held-out family "
+                               "measures how well Tc is ranked and levelled within a family the model never saw."))
     interval = value("regressor.interval") or {}
     if interval:
         by_class = ", ".join(f"{name} {coverage:.3f}" for name, coverage in (interval.get("held_out_coverage_by_class") or {}).items())
-        st.caption(f"Tc interval ({interval.get('level', 0.9):.0%} split-conformal, half-width by predicted Tc): "
+        st.caption(reader_text(f"Tc interval ({interval.get('level', 0.9):.0%} split-conformal, half-width by predicted Tc): "
                    f"held-out coverage {interval.get('held_out_coverage')} ({by_class}), mean width "
                    f"{float(interval.get('held_out_mean_width_kelvin', float('nan'))):.1f} K; calibrated on {interval.get('calibrated_on')}, "
-                   f"{interval.get('shipped', '')}. Shown as tc_kelvin_low / tc_kelvin_high in every table and CSV.")
+                   f"{interval.get('shipped', '')}. Shown as tc_kelvin_low / tc_kelvin_high in every table and CSV."))
     guidance = value("guidance") or {}
     if guidance:
-        st.caption(
+        st.caption(reader_text(
             f"Guidance network ({guidance.get('role', '')}): held-out ROC-AUC "
             f"{model_facts.card_value(guidance, 'cross_validated_classifier_at_tp_target.pooled.roc_auc')} against the shipped "
             f"{model_facts.card_value(guidance, 'shipped_on_same_folds.classifier_pooled_roc_auc')}; Tc R² "
             f"{model_facts.card_value(guidance, 'cross_validated_tc_on_superconductors.overall.r2')} against the shipped "
             f"{model_facts.card_value(guidance, 'shipped_on_same_folds.tc_r2')}."
-        )
+        ))
     probes = value("probes")
     if isinstance(probes, dict) and probes:
         st.markdown("**Known compounds and non-superconductors** (Tc only where the classifier says superconductor)")
@@ -224,8 +197,8 @@ def tc_tab() -> None:
     facts(card, [
         ("data sha256", "data.sha256"), ("class balance", "class_balance"),
         ("classifier", "classifier.config"), ("regressor", "regressor.config"), ("wall time (s)", "wall_time_s"),
-        ("rebuild", "command"),
     ])
+    rebuild(card)
     raw_card(card, "tc/card.json")
 
 
@@ -234,22 +207,19 @@ def formation_tab() -> None:
                         "(checkpoints/formation/card.json). Build it with `superdiff train-formation`.")
     if not card:
         return
-    st.caption(model_facts.card_value(card, "model", ""))
+    st.caption(reader_text(model_facts.card_value(card, "model", "")))
+    trust_line(model_facts.formation_summary(card))
+    st.dataframe(model_facts.formation_frame(card), hide_index=True, placeholder="–",
+                 column_config={"test MAE (eV/atom)": st.column_config.NumberColumn(format="%.3f"),
+                                "test R²": st.column_config.NumberColumn(format="%.3f"),
+                                "test rows": st.column_config.NumberColumn(format="%d")})
     published = model_facts.card_value(card, "published", {}) or {}
-    rows = [{"model": "ours (shipped), all test rows", "test MAE (eV/atom)": model_facts.card_value(card, "metrics.test.mae")},
-            {"model": "ours, without the failed-DFT test rows",
-             "test MAE (eV/atom)": model_facts.card_value(card, "metrics.test_without_dft_outliers.mae")},
-            {"model": "target", "test MAE (eV/atom)": model_facts.card_value(card, "metrics.target_test_mae_ev_per_atom")}]
-    rows += [{"model": f"published: {name}", "test MAE (eV/atom)": value} for name, value in published.items()
-             if isinstance(value, (int, float))]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, placeholder="–",
-                 column_config={"test MAE (eV/atom)": st.column_config.NumberColumn(format="%.3f")})
     if split := published.get("split"):
-        st.caption(f"Published figures: {split}; {published.get('source', '')}.")
+        st.caption(reader_text(f"Published figures: {split}; {published.get('source', '')}."))
     left, right = st.columns(2)
     with left:
         facts(card, [
-            ("test R²", "metrics.test.r2"), ("validation MAE (eV/atom)", "metrics.validation_mae_ev_per_atom"),
+            ("validation MAE (eV/atom)", "metrics.validation_mae_ev_per_atom"),
             ("spread column", "metrics.spread.column"),
             ("test rows within ±1σ (calibrated to 0.683)", "metrics.spread.test_coverage.within_1_std"),
             ("test rows within the 95 % interval", "metrics.spread.test_coverage.within_95_interval"),
@@ -260,12 +230,12 @@ def formation_tab() -> None:
             ("validation", "split.validation"), ("test", "split.test"), ("split", "split.by"),
             ("epochs run", "training.epochs_run"), ("best epoch", "training.best_epoch"),
             ("stopped because", "training.stopped_because"), ("wall time (s)", "training.wall_time_s"),
-            ("rebuild", "command"),
         ])
     with right:
         parity = resources.models_dir() / "formation" / "parity.png"
         if parity.is_file():
-            st.image(str(parity), caption="Predicted against OQMD formation energy, test split")
+            st.image(str(parity), caption=model_facts.parity_caption(card))
+    rebuild(card)
     raw_card(card, "formation/card.json")
 
 
@@ -274,7 +244,8 @@ def maps_tab() -> None:
                         "Build them with `superdiff build-map`.")
     if not card:
         return
-    st.caption(model_facts.card_value(card, "scaling", ""))
+    st.caption(reader_text(model_facts.card_value(card, "scaling", "")))
+    trust_line(model_facts.maps_summary(card))
     rows = []
     for name, entry in (card.get("classes") or {}).items():
         rows.append({
@@ -286,7 +257,22 @@ def maps_tab() -> None:
         ("data sha256", "data.sha256"), ("t-SNE perplexity", "tsne.perplexity"), ("openTSNE", "tsne.openTSNE"),
         ("clustering", "clustering.selection"), ("inside a cluster", "inside_rule"),
     ])
+    rebuild(card, "rebuild")
     raw_card(card, "maps/card.json")
+
+
+def other_tab(folder: str, card: dict) -> None:
+    """An artifact without a tab of its own (a card another build added): its description, its
+    measured metrics and its rebuild command, whatever keys the card has."""
+    summary = model_facts.generic_summary(folder, card)
+    st.caption(reader_text(summary.kind))
+    metrics = model_facts.metrics_frame(card)
+    if len(metrics):
+        st.dataframe(metrics, hide_index=True)
+    else:
+        st.info("Its card records no measured metrics.")
+    rebuild(card, "command" if "command" in card else "rebuild_command" if "rebuild_command" in card else "rebuild")
+    raw_card(card, f"{folder}/card.json")
 
 
 st.title("Models")
@@ -294,12 +280,17 @@ st.markdown(
     "What each model was trained on, how big it is and how well it does, with the published figures beside "
     "ours. Everything here is read from the `card.json` files under `checkpoints/`."
 )
-diffusion, tc, formation, maps = st.tabs(["Diffusion", "Superconductor and Tc", "Formation energy", "Maps"])
-with diffusion:
+OTHER_FOLDERS = [folder for folder in CARDS if folder not in model_facts.KNOWN_FOLDERS]
+tabs = st.tabs(["Diffusion", "Superconductor and Tc", "Formation energy", "Maps"]
+               + [folder.replace("_", " ").capitalize() for folder in OTHER_FOLDERS])
+with tabs[0]:
     diffusion_tab()
-with tc:
+with tabs[1]:
     tc_tab()
-with formation:
+with tabs[2]:
     formation_tab()
-with maps:
+with tabs[3]:
     maps_tab()
+for tab, folder in zip(tabs[4:], OTHER_FOLDERS):
+    with tab:
+        other_tab(folder, CARDS[folder])

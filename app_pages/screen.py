@@ -9,7 +9,7 @@ from superdiff_core.errors import SuperDiffError
 from superdiff_core.model_classes import MODEL_CLASSES
 from superdiff_core.run import screen_formulas
 from superdiff_core.smact_check import DEFAULT_TIMEOUT_SECONDS
-from ui import resources, state, widgets
+from ui import resources, results, running, state
 
 KEY = "screen"
 
@@ -66,7 +66,7 @@ if st.button("Screen", type="primary", icon=":material/play_arrow:", disabled=no
         except SuperDiffError as error:
             st.error(str(error))
         except Exception as error:  # one line for the user, the traceback in the server log
-            widgets.show_unexpected(error, "screening")
+            running.show_unexpected(error, "screening")
         else:
             state.save_run(record)
 
@@ -74,4 +74,4 @@ record = state.get_run(KEY)
 if record is not None:
     st.divider()
     st.header(f"{len(record.table):,} screened formulas")
-    widgets.show_results(record, KEY)
+    results.show_results(record, KEY)

@@ -66,9 +66,10 @@ def generate_loop(plan: campaign.CampaignPlan, threads: int) -> tuple[float, int
     ``superdiff generate --no-map`` runs it. Returns (seconds without model loading, rows)."""
     import torch
 
-    from superdiff_core.pipeline import GenerationSettings, load_engine
+    from superdiff_core.pipeline import load_engine
     from superdiff_core.run import load_run_models, run_generation
     from superdiff_core.screening import ScreeningOptions
+    from superdiff_core.settings import GenerationSettings
 
     torch.set_num_threads(threads)
     engine = load_engine(plan.model_class)

@@ -21,9 +21,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from superdiff_core.composition import ParsedFormula, parse_formula  # noqa: E402
-from superdiff_core.pipeline import GenerationSettings, generate, load_engine, reference_distance  # noqa: E402
+from superdiff_core.pipeline import generate, load_engine, reference_distance  # noqa: E402
 from superdiff_core.sampler import DEFAULT_CONDITIONING_STOP  # noqa: E402
 from superdiff_core.screening import ScreeningOptions  # noqa: E402
+from superdiff_core.settings import GenerationSettings  # noqa: E402
 
 CASES = (("cuprates", "HgBa2Ca2Cu3O8.27"), ("pnictides", "BaFe2As2"))
 

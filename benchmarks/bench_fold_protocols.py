@@ -3,6 +3,14 @@
 Usage::
 
     python benchmarks/bench_fold_protocols.py [--folds 5] [--seed 0] [--models checkpoints]
+    python benchmarks/bench_fold_protocols.py --lofo --out benchmarks/tc_fold_protocols.json
+
+``--lofo`` measures the Tc regressor ``train-tc`` ships (``SHIPPED_REGRESSOR``, not the
+committed card's setting) on superconductors only under three protocols in one run: random
+row folds, folds grouped by composition, and leave-one-family-out
+(:func:`superdiff_core.properties.superconductor_training.leave_one_family_out`, families by
+the element rules of ``supercon_families.py``) beside 1-nearest-neighbour on the same
+folds; it writes the figures as JSON (what ``train-tc`` puts in the card).
 
 Roter & Dordevic (2020) report tp 0.9869 / fp 0.1694 and R² ≈ 0.93 from folds drawn
 over rows. SuperCon lists many compositions more than once (repeated measurements,
@@ -33,20 +41,17 @@ from superdiff_core.properties.supercon_data import (  # noqa: E402
     DEFAULT_SUPERCON_TYPED,
     load_superconductor_data,
 )
+from superdiff_core.properties.supercon_families import supercon_families  # noqa: E402
 from superdiff_core.properties.superconductor import ClassifierConfig, RegressorConfig, class_vote_weights, knn_probability  # noqa: E402
 from superdiff_core.properties.superconductor_training import (  # noqa: E402
+    SHIPPED_REGRESSOR,
     composition_folds,
     cross_validate_regression,
     fit_regressor,
+    leave_one_family_out,
     regression_report,
+    row_folds,
 )
-
-
-def row_folds(n_rows: int, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Plain shuffled k-fold over rows (the published protocol)."""
-    from sklearn.model_selection import KFold
-
-    return list(KFold(n_splits=n_folds, shuffle=True, random_state=seed).split(np.arange(n_rows)))
 
 
 def held_out_probability(data, config: ClassifierConfig, folds) -> np.ndarray:
@@ -77,12 +82,42 @@ def repeated_share(vectors: np.ndarray) -> float:
     return float(np.mean(counts[inverse] > 1))
 
 
+def regressor_protocols(n_folds: int, seed: int, out: Path | None) -> None:
+    """The shipped Tc regressor under random, grouped and leave-one-family-out folds (one run, same rows)."""
+    import time
+
+    data = load_superconductor_data(DEFAULT_SUPERCON_TYPED, DEFAULT_SUPERCON_STANEV, None, 0, seed, cod_path=None)
+    positives = data.is_superconductor
+    vectors, tc, classes = data.vectors[positives], data.tc_kelvin[positives], data.class_codes[positives]
+    table = element_property_table()
+
+    def fit_predict(train_vectors, train_tc, test_vectors):
+        return fit_regressor(train_vectors, train_tc, SHIPPED_REGRESSOR, table).predict(test_vectors)
+
+    figures, started = {"regressor": str(SHIPPED_REGRESSOR), "superconductors": int(len(tc))}, time.perf_counter()
+    grouped = composition_folds(vectors, n_folds, seed)
+    figures["random_row_folds"] = regression_report(tc, cross_validate_regression(vectors, tc, row_folds(len(tc), n_folds, seed), fit_predict), classes)
+    figures["grouped_by_composition"] = regression_report(tc, cross_validate_regression(vectors, tc, grouped, fit_predict), classes)
+    print(json.dumps({k: figures[k]["overall"] for k in ("random_row_folds", "grouped_by_composition")}), flush=True)
+    figures["leave_one_family_out"] = leave_one_family_out(vectors, tc, supercon_families(vectors, classes), fit_predict, grouped)
+    figures["seconds"] = round(time.perf_counter() - started, 1)
+    text = json.dumps(figures, indent=1)
+    print(text)
+    if out is not None:
+        out.write_text(text + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", type=Path, default=None)
+    parser.add_argument("--lofo", action="store_true", help="regressor only: random, grouped and leave-one-family-out folds")
+    parser.add_argument("--out", type=Path, default=None, help="with --lofo: write the figures here as JSON")
     args = parser.parse_args()
+    if args.lofo:
+        regressor_protocols(args.folds, args.seed, args.out)
+        return
     card = json.loads(((args.models or default_models_dir()) / "tc" / "card.json").read_text())
     classifier_config = ClassifierConfig(**card["classifier"]["config"])
     regressor_config = RegressorConfig(**card["regressor"]["config"])

@@ -26,8 +26,9 @@ from superdiff_core.data import vector_keys  # noqa: E402
 from superdiff_core.map_building import inside_radius, random_compositions  # noqa: E402
 from superdiff_core.maps import assign_clusters, load_class_map  # noqa: E402
 from superdiff_core.model_classes import FAMILY_CLASSES, MODEL_CLASSES  # noqa: E402
-from superdiff_core.pipeline import GenerationSettings, generate, load_engine  # noqa: E402
+from superdiff_core.pipeline import generate, load_engine  # noqa: E402
 from superdiff_core.screening import ScreeningOptions  # noqa: E402
+from superdiff_core.settings import GenerationSettings  # noqa: E402
 
 NEW_REFERENCES = {
     "cuprates": ("YBa1.4Sr0.6Cu3O6Se0.51", "KBa2Cu3O6Se"),

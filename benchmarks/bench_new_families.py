@@ -20,6 +20,17 @@ in the paper's released file):
         [--ilvr-stop 0] [--filter-order z pettifor] [--cases paper] [--resample-steps 0] [--json out.json]
 
 ``--sweep`` runs the paper's example only, over clip modes and conditioning stops.
+
+``--families CSV [CSV ...]`` (issue 17, items 4-5) reads candidate CSVs written by
+``superdiff generate`` (one reference each), finds their families as a run does and lists
+every headline family with its formula, its number of variables and whether a variable
+spans a cation and an anion; ``--novelty REF [REF ...]`` samples the app's default run of
+each reference (cuprates, N = 2 3 4, seed + i per run) and counts the basic candidates
+within 0.005 (atomic fractions, L1) of a SuperCon composition of the class that the old
+exact-string novelty called novel and that the composition novelty calls novel.
+
+    python benchmarks/bench_new_families.py --families /tmp/hg.csv /tmp/y.csv
+    python benchmarks/bench_new_families.py --novelty HgBa2Ca2Cu3O8.27 YBa1.4Sr0.6Cu3O6Se0.51 --samples 150
 """
 
 from __future__ import annotations
@@ -44,6 +55,7 @@ from superdiff_core.sampler import (  # noqa: E402
     CLIP_MODES,
     DEFAULT_CLIP,
     DEFAULT_CONDITIONING_STOP,
+    DEFAULT_METHOD,
     DEFAULT_RESAMPLE_COUNT,
     DEFAULT_RESAMPLE_STEPS,
 )
@@ -145,7 +157,8 @@ def summarise(raw: int, basic: np.ndarray, valid: np.ndarray, reference: np.ndar
 
 
 def run_case(engine, model_class: str, formula: str, samples: int, steps: int | None, clip: str, stop: int,
-             order: str, seed: int, properties=None, resample: tuple[int, int] = (DEFAULT_RESAMPLE_STEPS, DEFAULT_RESAMPLE_COUNT)) -> list[dict]:
+             order: str, seed: int, properties=None, resample: tuple[int, int] = (DEFAULT_RESAMPLE_STEPS, DEFAULT_RESAMPLE_COUNT),
+             method: str = DEFAULT_METHOD) -> list[dict]:
     reference = parse_formula(formula)
     steps = steps or get_model_class(model_class).recommended_steps
     paper = paper_sets() if formula == PAPER_REFERENCE else None
@@ -154,7 +167,7 @@ def run_case(engine, model_class: str, formula: str, samples: int, steps: int | 
     for n in SCALE_FACTORS:
         raw = engine.sampler.sample(samples, steps, reference=reference, scale_factor=n, seed=seed,
                                     conditioning_stop=stop, filter_order=order, clip=clip,
-                                    resample_steps=resample[0], resample_count=resample[1])
+                                    resample_steps=resample[0], resample_count=resample[1], method=method)
         basic = basic_candidates(raw, model_class)
         valid = np.array([s == "valid" for s in smact_check(basic)], dtype=bool)
         rows.append({"N": n, **summarise(samples, basic, valid, reference, properties, paper)})
@@ -164,9 +177,76 @@ def run_case(engine, model_class: str, formula: str, samples: int, steps: int | 
                                             np.concatenate(pooled_valid), reference, properties, paper)})
     seconds = time.perf_counter() - started
     for row in rows:
-        row.update({"model_class": model_class, "reference": formula, "steps": steps, "clip": clip,
+        row.update({"model_class": model_class, "reference": formula, "method": method, "steps": steps, "seed": seed,
+                    "models_order": engine.checkpoint.element_order, "clip": clip,
                     "ilvr_stop": stop, "filter_order": order, "resample_steps": resample[0],
                     "resample_count": resample[1], "case_seconds": round(seconds, 1)})
+    return rows
+
+
+def headline_families(paths: list[Path]) -> list[dict]:
+    """One row per family of each candidate CSV (headline families first), as a run finds them."""
+    import pandas as pd
+
+    from superdiff_core.families import annotate_candidates, family_general_formula, vectors_from_formulas
+    from superdiff_core.formula_notation import ANION_SYMBOLS
+    from superdiff_core.maps import load_class_map
+
+    rows = []
+    for path in paths:
+        table = pd.read_csv(path)
+        table = table[[c for c in ("formula", "reference", "smact_valid", "smact_valid_mixed_valence", "tc_kelvin") if c in table]]
+        vectors = vectors_from_formulas(list(table["formula"]))
+        model_class = "cuprates"
+        annotated, families = annotate_candidates(table, vectors, load_class_map(model_class=model_class), preview=True)
+        for family in families.itertuples():
+            mask = (annotated["family_id"] == family.family_id).to_numpy()
+            reference = annotated.loc[mask, "reference"].fillna("").astype(str).mode().iloc[0] if "reference" in annotated else ""
+            formula = family_general_formula(vectors[mask], reference)
+            spans = [v.name for v in formula.variables
+                     if len({s in ANION_SYMBOLS for s in _variable_elements(formula.text, v.name)}) > 1] if formula else []
+            rows.append({"csv": str(path), "family_id": family.family_id, "headline": bool(family.headline),
+                         "is_new_family": bool(family.is_new_family), "general_formula": family.general_formula,
+                         "variable_ranges": family.variable_ranges, "n_variables": len(formula.variables) if formula else None,
+                         "written_from_reference": bool(formula is not None and formula.reference == reference),
+                         "variables_spanning_cation_and_anion": spans, "n_members": int(family.n_members),
+                         "n_valid": int(family.n_valid), "family_kind": family.family_kind})
+    return rows
+
+
+def _variable_elements(text: str, name: str) -> set[str]:
+    """Elements of a general formula whose amount contains variable ``name``."""
+    import re
+
+    symbols = "|".join(sorted(ELEMENT_SYMBOLS, key=len, reverse=True))
+    return {symbol for symbol, amount in re.findall(rf"({symbols})([^A-Z]*)", text) if name in re.findall(r"[a-z]", amount)}
+
+
+def novelty_counts(references: list[str], samples: int, seed: int) -> list[dict]:
+    """Basic candidates of the default run of each reference within 0.005 of SuperCon, and how many
+    of them the exact-string novelty (before issue 17) and the composition novelty call novel."""
+    from superdiff_core.artifacts import DEFAULT_MODELS_DIR
+    from superdiff_core.data import load_training_set
+    from superdiff_core.novelty import NOVELTY_TOLERANCE, KnownCompositions, first_of_duplicates
+
+    engine = load_engine("cuprates")
+    training = load_training_set(DEFAULT_MODELS_DIR).subset("cuprates").vectors
+    known, keys = KnownCompositions(training), set(vector_keys(training))
+    rows = []
+    for formula in references:
+        reference = parse_formula(formula)
+        basic = np.concatenate([
+            basic_candidates(engine.sampler.sample(samples, get_model_class("cuprates").recommended_steps, reference=reference,
+                                                   scale_factor=n, seed=seed + i), "cuprates")
+            for i, n in enumerate(SCALE_FACTORS)
+        ])
+        near = known.distance(basic) <= NOVELTY_TOLERANCE
+        exact_novel = np.array([key not in keys for key in vector_keys(basic)], dtype=bool)
+        unique = first_of_duplicates(basic) == np.arange(len(basic))
+        rows.append({"reference": formula, "basic": len(basic), "within_0.005_of_supercon": int(near.sum()),
+                     "novel_within_0.005_before": int((near & exact_novel).sum()),
+                     "novel_within_0.005_after": int((near & ~known.contains(basic)).sum()),
+                     "distinct_before": len(set(vector_keys(basic))), "distinct_after": int(unique.sum())})
     return rows
 
 
@@ -182,11 +262,24 @@ def main() -> None:
     parser.add_argument("--properties", action="store_true", help="score the extensions with the property models")
     parser.add_argument("--resample-steps", type=int, default=DEFAULT_RESAMPLE_STEPS, help="0: the paper's loop")
     parser.add_argument("--resample-count", type=int, default=DEFAULT_RESAMPLE_COUNT)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, nargs="+", default=[0], help="one run per seed (seed-to-seed noise)")
+    parser.add_argument("--method", nargs="+", default=[DEFAULT_METHOD],
+                        help="sampling methods, each optionally with steps: ancestral dpmpp2m:10 dpmpp2m:20 ...")
+    parser.add_argument("--models-order", choices=("z", "pettifor"), default="z",
+                        help="element order the diffusion network was trained in")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--families", type=Path, nargs="+", default=None, help="candidate CSVs: list their families")
+    parser.add_argument("--novelty", nargs="+", default=None, help="references: novelty before/after on their default run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.families or args.novelty:
+        rows = headline_families(args.families or []) + novelty_counts(args.novelty or [], args.samples, args.seed[0])
+        for row in rows:
+            print(json.dumps(row), flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1) + "\n")
+        return
     properties = None
     if args.properties:
         from superdiff_core.properties import load_property_models
@@ -197,7 +290,7 @@ def main() -> None:
 
     def engine_for(model_class: str):
         if model_class not in engines:
-            engines[model_class] = load_engine(model_class)
+            engines[model_class] = load_engine(model_class, element_order=args.models_order)
         return engines[model_class]
 
     if args.sweep:
@@ -206,12 +299,15 @@ def main() -> None:
     else:
         cases = [c for c in CASES if args.cases is None or c[1] in args.cases]
         plan = [(c[0], c[1], args.clip, args.ilvr_stop, order) for c in cases for order in args.filter_order]
+    methods = [(text.split(":")[0], int(text.split(":")[1]) if ":" in text else args.steps) for text in args.method]
     for model_class, formula, clip, stop, order in plan:
-        case_rows = run_case(engine_for(model_class), model_class, formula, args.samples, args.steps, clip, stop, order,
-                             args.seed, properties, (args.resample_steps, args.resample_count))
-        rows.extend(case_rows)
-        for row in case_rows:
-            print(json.dumps(row), flush=True)
+        for method, steps in methods:
+            for seed in args.seed:
+                case_rows = run_case(engine_for(model_class), model_class, formula, args.samples, steps, clip, stop, order,
+                                     seed, properties, (args.resample_steps, args.resample_count), method)
+                rows.extend(case_rows)
+                for row in case_rows:
+                    print(json.dumps(row), flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
 

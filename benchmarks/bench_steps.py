@@ -14,7 +14,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from superdiff_core.evaluation import evaluation_metrics  # noqa: E402
-from superdiff_core.pipeline import GenerationSettings, generate, load_engine  # noqa: E402
+from superdiff_core.pipeline import generate, load_engine  # noqa: E402
+from superdiff_core.settings import GenerationSettings  # noqa: E402
 
 
 def main() -> None:

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Install everything SuperDiff needs on a fresh machine: Python packages from
-# requirements.txt (torch pinned to the CPU build), the package itself (the `superdiff`
+# requirements.txt (torch==2.13.0: the CUDA build on Linux unless SUPERDIFF_TORCH_INDEX_URL
+# names PyTorch's CPU wheel index, see README "No GPU?"), the package itself (the `superdiff`
 # command), and, with --browser, Chromium and Playwright for the end-to-end test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [[ -n "${SUPERDIFF_TORCH_INDEX_URL:-}" ]]; then
+  python3 -m pip install --quiet --disable-pip-version-check torch==2.13.0 --index-url "$SUPERDIFF_TORCH_INDEX_URL"
+fi
 python3 -m pip install --quiet --disable-pip-version-check -r requirements.txt
 python3 -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 if [[ "${1:-}" == "--browser" ]]; then

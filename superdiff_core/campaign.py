@@ -30,7 +30,7 @@ import re
 import time
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +38,10 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import DEFAULT_MODELS_DIR, atomic_path, write_json_atomically
-from .chemical_order import DEFAULT_FILTER_ORDER
-from .composition import ParsedFormula, parse_formulas
+from .composition import ParsedFormula
 from .errors import InputError
-from .model_classes import check_model_class
-from .pipeline import MAX_SAMPLES_PER_RUN, GenerationSettings
 from .results import ordered_columns
-from .sampler import DEFAULT_CONDITIONING_STOP, DEFAULT_METHOD, DEFAULT_RESAMPLE_COUNT, DEFAULT_RESAMPLE_STEPS
-from .screening import ScreeningOptions
+from .settings import MAX_SAMPLES_PER_RUN, GenerationSettings
 
 MANIFEST_FILE = "campaign.json"
 SHARDS_DIR = "shards"
@@ -65,6 +61,9 @@ shard finished) is shown as stopped."""
 DEFAULT_BATCH = 500
 """Samples per shard when a plan does not say."""
 
+DEFAULT_PLAN_SAMPLES = 2000
+"""Samples per reference, per N and per seed when a plan does not say."""
+
 RUN_COLUMNS: tuple[str, ...] = ("shard_id", "seed", "batch", "sampling_seed", "steps", "checkpoint_sha256")
 """Columns every campaign row carries beside the candidate schema."""
 
@@ -73,71 +72,69 @@ ELEMENT_SYSTEM_COLUMN = "element_system"
 (``Ba-Fe-As``), the key of the report's families (computed per shard, so the report on
 millions of rows only groups)."""
 
-METHODS = ("ancestral", "ddpm", "ddim")
+PLAN_KEYS: tuple[str, ...] = ("seeds", "batch", "properties", "map")
+"""The keys of a plan that are not run settings (the rest are :class:`GenerationSettings`' fields)."""
+
+LEGACY_SCREENING_KEYS: tuple[str, ...] = ("mixed_valence", "keep_invalid", "keep_known")
+"""Screening options a plan file may give at its top level (as earlier plans did)."""
 
 
 @dataclass(frozen=True)
 class CampaignPlan:
-    """What a campaign runs.
+    """What a campaign runs: a run-settings template plus seeds, batching and outputs.
 
     Attributes:
-        model_class: the model class (one per campaign).
-        references: reference formulas, as typed (empty: unconditional sampling).
-        scale_factors: ILVR N values (ignored without references).
-        samples: samples per reference, per N and per seed.
+        settings: the resolved run settings every shard shares (model class, references,
+            N values, sampler, screening); ``settings.samples`` is per reference, per N and
+            per seed. Resolved when the plan is made, so a resume samples as the start did.
         seeds: base random seeds; each gives an independent set of samples.
         batch: samples per shard (the unit of work, resume and retry).
-        steps: reverse diffusion steps (None: the class's recommended count).
-        method, conditioning_stop, filter_order, resample_steps, resample_count: sampler
-            settings, as in ``generate`` (fixed in the plan, so a resume samples as the start did).
-        mixed_valence, keep_invalid, keep_known: screening options, as in ``generate``.
         properties: score candidates (superconductor probability, Tc, formation energy).
         map: place candidates on the class's map and find families (slower).
     """
 
-    model_class: str
-    references: tuple[str, ...] = ()
-    scale_factors: tuple[int, ...] = (2, 3, 4)
-    samples: int = 2000
+    settings: GenerationSettings
     seeds: tuple[int, ...] = (0,)
     batch: int = DEFAULT_BATCH
-    steps: int | None = None
-    method: str = DEFAULT_METHOD
-    conditioning_stop: int = DEFAULT_CONDITIONING_STOP
-    filter_order: str = DEFAULT_FILTER_ORDER
-    resample_steps: int = DEFAULT_RESAMPLE_STEPS
-    resample_count: int = DEFAULT_RESAMPLE_COUNT
-    mixed_valence: bool = False
-    keep_invalid: bool = False
-    keep_known: bool = False
     properties: bool = True
     map: bool = False
 
     def __post_init__(self) -> None:
-        if self.steps is None:
-            # the class's recommended count, fixed in the plan so resumes agree
-            object.__setattr__(self, "steps", GenerationSettings(model_class=self.model_class).steps)
+        object.__setattr__(self, "settings", self.settings.resolved())
+        object.__setattr__(self, "seeds", tuple(self.seeds))
+
+    @property
+    def model_class(self) -> str:
+        return self.settings.model_class
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        """The references as typed."""
+        return self.settings.reference_texts
+
+    @property
+    def scale_factors(self) -> tuple[int, ...]:
+        return self.settings.scale_factors
+
+    @property
+    def samples(self) -> int:
+        return self.settings.samples
+
+    @property
+    def steps(self) -> int:
+        return int(self.settings.steps)
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
+        """One flat mapping (the manifest's ``plan``): the settings' fields and the plan's own."""
+        return {**self.settings.to_dict(), "seeds": list(self.seeds), "batch": self.batch,
+                "properties": self.properties, "map": self.map}
 
     def parsed_references(self) -> list[ParsedFormula]:
-        """The references parsed (one per entry; one-line InputError for a bad one)."""
-        parsed: list[ParsedFormula] = []
-        for text in self.references:
-            found, errors = parse_formulas(text)
-            if errors:
-                raise InputError(f"bad reference: {errors[0]}")
-            if len(found) != 1:
-                raise InputError(f"bad reference {text!r}: give one formula per entry")
-            parsed.extend(found)
-        return parsed
+        """The references, parsed."""
+        return list(self.settings.references)
 
     def validate(self) -> None:
         """Raise InputError with one clear line for anything the engine would refuse."""
-        check_model_class(self.model_class)
-        if self.samples < 1:
-            raise InputError(f"samples must be at least 1, got {self.samples}")
         if not 1 <= self.batch <= MAX_SAMPLES_PER_RUN:
             raise InputError(f"batch must be from 1 to {MAX_SAMPLES_PER_RUN}, got {self.batch}")
         if not self.seeds:
@@ -146,13 +143,10 @@ class CampaignPlan:
             raise InputError(f"seeds repeat: {list(self.seeds)}")
         if self.references and len(set(self.references)) != len(self.references):
             raise InputError("references repeat; give each once")
-        if self.method not in METHODS:
-            raise InputError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        references = self.parsed_references()
-        first = references[0].text if references else ""
-        for n in (self.scale_factors if references else (None,)):
-            shard = Shard("check", 0, first, n, self.seeds[0], 0, min(self.batch, self.samples))
-            shard_settings(self, shard).validate()
+        if self.settings.baseline is not None:
+            raise InputError("campaigns draw diffusion candidates only: leave out baseline")
+        shards = expand_shards(self)
+        shard_settings(self, shards[0]).resolved()
 
 
 @dataclass(frozen=True)
@@ -193,21 +187,17 @@ def expand_shards(plan: CampaignPlan) -> list[Shard]:
 
 
 def shard_settings(plan: CampaignPlan, shard: Shard) -> GenerationSettings:
-    """The engine settings of one shard: one reference, one N, the shard's batch and seed."""
-    return GenerationSettings(
-        model_class=plan.model_class,
-        references=(shard.reference,) if shard.reference else (),
+    """The engine settings of one shard: the plan's template with one reference, one N,
+    the shard's batch and seed."""
+    template = plan.settings
+    reference = template.references[shard.reference_index] if shard.reference else None
+    return replace(
+        template,
+        references=(reference,) if reference is not None else (),
         scale_factors=(shard.scale_factor,) if shard.scale_factor is not None else (),
         samples=shard.samples,
-        steps=plan.steps,
         seed=shard.sampling_seed,
-        method=plan.method,
-        conditioning_stop=plan.conditioning_stop if shard.reference else 0,
-        filter_order=plan.filter_order,
-        resample_steps=plan.resample_steps,
-        resample_count=plan.resample_count,
-        screening=ScreeningOptions(mixed_valence=plan.mixed_valence, keep_invalid=plan.keep_invalid, keep_known=plan.keep_known),
-    )
+    ).resolved()
 
 
 # ---------------------------------------------------------------------------------------
@@ -223,41 +213,52 @@ def _as_int_tuple(key: str, value: Any) -> tuple[int, ...]:
 
 
 def plan_from_mapping(data: Mapping[str, Any], base_dir: Path = Path(".")) -> CampaignPlan:
-    """A plan from a dict (a parsed TOML file): keys are :class:`CampaignPlan`'s fields,
-    plus ``model`` for ``model_class``, ``references_file`` (a formula list, relative to
-    ``base_dir``) and ``seeds`` as a count (``seeds = 3`` means 0, 1, 2) or a list."""
+    """A plan from a dict (a parsed TOML file, flags, or a manifest's ``plan``).
+
+    Keys are :class:`GenerationSettings`' fields (``samples`` per reference, N and seed) and
+    :data:`PLAN_KEYS`, plus ``model`` for ``model_class``, ``references_file`` (a formula
+    list, relative to ``base_dir``), ``seeds`` as a count (``seeds = 3`` means 0, 1, 2) or a
+    list, and the screening options of :data:`LEGACY_SCREENING_KEYS` at the top level.
+
+    Raises:
+        InputError: one line naming the key that is wrong.
+    """
     values = dict(data)
     if "model" in values:
         values["model_class"] = values.pop("model")
-    known = {f.name for f in fields(CampaignPlan)} | {"references_file"}
+    known = {f.name for f in fields(GenerationSettings)} | set(PLAN_KEYS) | set(LEGACY_SCREENING_KEYS) | {"references_file"}
     unknown = sorted(set(values) - known)
     if unknown:
         raise InputError(f"plan: unknown key {unknown[0]!r} (known: model, {', '.join(sorted(known - {'model_class'}))})")
     if "model_class" not in values:
         raise InputError("plan: give model = CLASS")
-    references = list(values.pop("references", []) or [])
-    if isinstance(references, str):
-        references = [references]
+    references = values.pop("references", []) or []
+    references = [references] if isinstance(references, str) else list(references)
     references_file = values.pop("references_file", None)
     if references_file is not None:
         references.extend(references_from_file(base_dir / str(references_file)))
-    values["references"] = tuple(str(r) for r in references)
-    if "scale_factors" in values:
-        values["scale_factors"] = _as_int_tuple("scale_factors", values["scale_factors"])
-    if "seeds" in values:
-        seeds = values["seeds"]
+    values["references"] = [str(r) for r in references]
+    screening = dict(values.pop("screening", None) or {})
+    for key in LEGACY_SCREENING_KEYS:
+        if key in values:
+            screening[key] = values.pop(key)
+    values["screening"] = screening
+    plan_values: dict[str, Any] = {key: values.pop(key) for key in PLAN_KEYS if key in values}
+    if "seeds" in plan_values:
+        seeds = plan_values["seeds"]
         if isinstance(seeds, int) and not isinstance(seeds, bool):
             if seeds < 1:
                 raise InputError(f"plan: seeds as a count must be at least 1, got {seeds}")
-            values["seeds"] = tuple(range(seeds))
+            plan_values["seeds"] = tuple(range(seeds))
         else:
-            values["seeds"] = _as_int_tuple("seeds", seeds)
-    for key in ("samples", "batch", "steps", "conditioning_stop", "resample_steps", "resample_count"):
-        if key in values and (not isinstance(values[key], int) or isinstance(values[key], bool)):
-            raise InputError(f"plan: {key} must be a whole number, got {values[key]!r}")
+            plan_values["seeds"] = _as_int_tuple("seeds", seeds)
+    if "batch" in plan_values and (not isinstance(plan_values["batch"], int) or isinstance(plan_values["batch"], bool)):
+        raise InputError(f"plan: batch must be a whole number, got {plan_values['batch']!r}")
+    values.setdefault("samples", DEFAULT_PLAN_SAMPLES)
     try:
-        plan = CampaignPlan(**values)
-    except (TypeError, ValueError) as error:
+        settings = GenerationSettings.from_mapping(values)
+        plan = CampaignPlan(settings, **plan_values)
+    except InputError as error:
         raise InputError(f"plan: {error}") from None
     plan.validate()
     return plan
@@ -395,10 +396,10 @@ class ShardContext:
     checkpoint_sha256: str
 
 
-def checkpoint_file(models_dir: str | os.PathLike, model_class: str) -> Path:
+def checkpoint_file(models_dir: str | os.PathLike, model_class: str, element_order: str = "z") -> Path:
     from .checkpoints import diffusion_dir
 
-    return diffusion_dir(models_dir, model_class) / "model.pt"
+    return diffusion_dir(models_dir, model_class, element_order) / "model.pt"
 
 
 def load_shard_context(plan: CampaignPlan, models_dir: str | os.PathLike = DEFAULT_MODELS_DIR, device=None) -> ShardContext:
@@ -407,14 +408,15 @@ def load_shard_context(plan: CampaignPlan, models_dir: str | os.PathLike = DEFAU
     from .pipeline import load_engine
     from .run import RunModels, load_run_models
 
-    engine = load_engine(plan.model_class, models_dir, device)
+    engine = load_engine(plan.model_class, models_dir, device, plan.settings.element_order)
     if plan.properties or plan.map:
         models = load_run_models(models_dir, plan.model_class, with_map=plan.map)
         if not plan.properties:
             models.property_models = None
     else:
         models = RunModels()
-    return ShardContext(plan, engine, models, sha256_of_file(checkpoint_file(models_dir, plan.model_class)))
+    checkpoint = checkpoint_file(models_dir, plan.model_class, plan.settings.element_order)
+    return ShardContext(plan, engine, models, sha256_of_file(checkpoint))
 
 
 def run_shard(context: ShardContext, shard: Shard):
@@ -424,8 +426,7 @@ def run_shard(context: ShardContext, shard: Shard):
 
     start = time.perf_counter()
     settings = shard_settings(context.plan, shard)
-    references = parse_formulas(shard.reference)[0] if shard.reference else []
-    record = run_generation(context.engine, settings, references, context.models, keep_partial=False)
+    record = run_generation(context.engine, settings, context.models, keep_partial=False)
     table = record.table.copy()
     if "scale_factor" in table.columns:
         table["scale_factor"] = pd.array(table["scale_factor"], dtype="Int64")
@@ -537,6 +538,26 @@ def plan_from_manifest(manifest: Mapping[str, Any]) -> CampaignPlan:
     return plan_from_mapping(manifest["plan"])
 
 
+def plan_differences(stored: Any, given: Any, width: int = 40, prefix: str = "") -> str:
+    """The keys in which two plans differ (nested settings as ``settings.steps``), with both
+    values cut to ``width`` characters: ``"settings.samples: 2000 there, 500 given"``."""
+
+    def short(value: object) -> str:
+        text = repr(list(value) if isinstance(value, tuple) else value)
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    parts = []
+    for item in fields(stored):
+        a, b = getattr(stored, item.name), getattr(given, item.name)
+        if a == b:
+            continue
+        if is_dataclass(a) and type(a) is type(b):
+            parts.append(plan_differences(a, b, width, f"{prefix}{item.name}."))
+        else:
+            parts.append(f"{prefix}{item.name}: {short(a)} there, {short(b)} given")
+    return "; ".join(parts)
+
+
 def open_campaign(folder: str | os.PathLike, plan: CampaignPlan | None = None) -> Campaign:
     """Create or resume a campaign folder.
 
@@ -551,7 +572,8 @@ def open_campaign(folder: str | os.PathLike, plan: CampaignPlan | None = None) -
         manifest = read_manifest(folder)
         stored = plan_from_manifest(manifest)
         if plan is not None and plan != stored:
-            raise InputError(f"{folder} holds a campaign with a different plan; give a new --out folder (or the same plan to resume)")
+            raise InputError(f"{folder} holds a campaign with a different plan ({plan_differences(stored, plan)}); "
+                             f"give a new --out folder (or the same plan to resume)")
         plan = stored
     elif plan is None:
         raise InputError(f"{folder} is not a campaign folder (no {MANIFEST_FILE}); give --plan or --model to start one")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,22 @@ DEFAULT_MEMORY_LIMIT = "1GB"
 
 ENGINE_STAGES = ("raw", "element count", "unique", "novel", "SMACT-valid")
 """Engine stages reported per group (``element count`` is "passed the basic filters")."""
+
+
+MEMORY_LIMIT_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)\s*$", re.IGNORECASE)
+"""What ``--memory-limit`` accepts: a number and a unit, as DuckDB reads it (``500MB``, ``1.5GB``, ``2GiB``)."""
+
+
+def check_memory_limit(text: str) -> str:
+    """``text`` as DuckDB's ``memory_limit`` (e.g. ``"1GB"``), or InputError with one line.
+
+    >>> check_memory_limit("2 gb")
+    '2GB'
+    """
+    match = MEMORY_LIMIT_PATTERN.match(str(text))
+    if match is None or float(match.group(1)) <= 0:
+        raise InputError(f"memory limit must be a positive size such as 500MB, 1GB or 2GiB, got {text!r}")
+    return f"{match.group(1)}{match.group(2).upper().replace('I', 'i')}"
 
 
 def _sql_string(text: str) -> str:
@@ -117,7 +134,7 @@ def open_queries(
     folder = Path(folder)
     read_manifest(folder)
     connection = duckdb.connect()
-    connection.execute(f"SET memory_limit = {_sql_string(memory_limit)}")
+    connection.execute(f"SET memory_limit = {_sql_string(check_memory_limit(memory_limit))}")
     connection.execute("SET preserve_insertion_order = false")
     if threads:
         connection.execute(f"SET threads = {int(threads)}")

@@ -15,10 +15,13 @@ a rerun resumes (:func:`superdiff_core.campaign.open_campaign`).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +47,61 @@ TASKS_IN_FLIGHT_PER_WORKER = 2
 
 ShardCallback = Callable[[dict[str, Any]], None]
 """Called with each finished shard's record (rows, seconds, stages …)."""
+
+
+class StopRequested(KeyboardInterrupt):
+    """SIGTERM during :func:`run_campaign`, raised in the driver like Ctrl-C's
+    KeyboardInterrupt so that both stop the same way (finished shards kept, actors stopped).
+
+    Attributes:
+        signal_number: the signal received (``signal.SIGTERM``).
+    """
+
+    def __init__(self, signal_number: int):
+        super().__init__(f"signal {signal_number}")
+        self.signal_number = signal_number
+
+
+@contextlib.contextmanager
+def sigterm_stops_the_run() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`StopRequested` in the main thread.
+
+    Entered after Ray has started: Ray's driver installs a C++ handler that prints a stack
+    trace and aborts on SIGTERM; this one replaces it for the run and puts it back after.
+    Does nothing outside the main thread (where Python cannot take signals).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    stopping = False
+
+    def stop(signal_number: int, frame: object) -> None:
+        nonlocal stopping
+        if not stopping:  # a second SIGTERM while the actors are being stopped is ignored
+            stopping = True
+            raise StopRequested(signal_number)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def stop_actors(actors: list[Any], in_flight: Iterable[Any]) -> None:
+    """Cancel the shards still in flight, then kill the actors.
+
+    Cancelling first matters: a killed actor's queued tasks would otherwise be retried
+    (``max_task_retries``), and Ray prints a "will be retried" line for each.
+    """
+    import ray
+
+    for reference in in_flight:
+        with contextlib.suppress(Exception):  # already finished, or the actor is gone
+            ray.cancel(reference)
+    for actor in actors:
+        ray.kill(actor, no_restart=True)
 
 
 class ShardWorker:
@@ -184,8 +242,9 @@ def run_campaign(
         num_cpus: CPUs of a local Ray started here (default: all).
         on_shard: called with each finished shard's record.
 
-    On KeyboardInterrupt the finished shards are recorded, the actors stopped and the
-    interrupt re-raised; the next call resumes.
+    On KeyboardInterrupt (Ctrl-C) or SIGTERM (:class:`StopRequested`, a KeyboardInterrupt)
+    the finished shards are recorded, the shards in flight cancelled, the actors stopped and
+    the interrupt re-raised; the next call resumes.
     """
     import ray
 
@@ -199,50 +258,50 @@ def run_campaign(
         return RunSummary(0, skipped, 0, time.perf_counter() - start, 0.0, 0, 0)
     connection = connect(address, num_cpus)
     actors: list[Any] = []
+    in_flight: dict[Any, int] = {}
     candidates = 0
     first_result = None
     nodes: set[str] = set()
     done = 0
-    try:
-        count, cpus, gpus = worker_layout(workers)
-        count = min(count, len(pending))
-        actor_class = ray.remote(num_cpus=cpus, num_gpus=gpus, max_restarts=3, max_task_retries=3)(ShardWorker)
-        actors = [actor_class.remote(campaign.plan.to_dict(), str(Path(models_dir).resolve()), gpus > 0) for _ in range(count)]
-        queue = list(pending)
-        in_flight: dict[Any, int] = {}
+    with sigterm_stops_the_run():
+        try:
+            count, cpus, gpus = worker_layout(workers)
+            count = min(count, len(pending))
+            actor_class = ray.remote(num_cpus=cpus, num_gpus=gpus, max_restarts=3, max_task_retries=3)(ShardWorker)
+            actors = [actor_class.remote(campaign.plan.to_dict(), str(Path(models_dir).resolve()), gpus > 0) for _ in range(count)]
+            queue = list(pending)
 
-        def submit(actor_index: int) -> None:
-            if queue:
-                in_flight[actors[actor_index].run.remote(queue.pop(0))] = actor_index
+            def submit(actor_index: int) -> None:
+                if queue:
+                    in_flight[actors[actor_index].run.remote(queue.pop(0))] = actor_index
 
-        for _ in range(TASKS_IN_FLIGHT_PER_WORKER):
-            for index in range(count):
-                submit(index)
-        while in_flight:
-            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
-            for reference in ready:
-                actor_index = in_flight.pop(reference)
-                table = ray.get(reference)
-                write_shard(campaign.folder, table)
-                record = shard_record_of(table)
-                campaign.mark_done(record)
-                campaign.save_manifest()
-                candidates += record["rows"]
-                nodes.add(record.get("node", ""))
-                done += 1
-                first_result = first_result if first_result is not None else time.perf_counter() - start
-                if on_shard is not None:
-                    on_shard(record)
-                submit(actor_index)
-        campaign.manifest["state"] = "finished" if not campaign.pending() else "stopped"
-    except BaseException:
-        campaign.manifest["state"] = "stopped"
-        raise
-    finally:
-        campaign.save_manifest()
-        for actor in actors:
-            ray.kill(actor)
-        connection.close()
+            for _ in range(TASKS_IN_FLIGHT_PER_WORKER):
+                for index in range(count):
+                    submit(index)
+            while in_flight:
+                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
+                for reference in ready:
+                    actor_index = in_flight.pop(reference)
+                    table = ray.get(reference)
+                    write_shard(campaign.folder, table)
+                    record = shard_record_of(table)
+                    campaign.mark_done(record)
+                    campaign.save_manifest()
+                    candidates += record["rows"]
+                    nodes.add(record.get("node", ""))
+                    done += 1
+                    first_result = first_result if first_result is not None else time.perf_counter() - start
+                    if on_shard is not None:
+                        on_shard(record)
+                    submit(actor_index)
+            campaign.manifest["state"] = "finished" if not campaign.pending() else "stopped"
+        except BaseException:
+            campaign.manifest["state"] = "stopped"
+            raise
+        finally:
+            campaign.save_manifest()
+            stop_actors(actors, in_flight)
+            connection.close()
     return RunSummary(done, skipped, candidates, time.perf_counter() - start, first_result or 0.0, len(actors), len(nodes))
 
 

@@ -13,6 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from .device import prepare_thread_environment
 from .errors import SuperDiffError
 
 COMMAND_MODULES: tuple[str, ...] = (
@@ -22,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "superdiff_core.commands.properties",
     "superdiff_core.commands.maps",
     "superdiff_core.commands.campaign",
+    "superdiff_core.commands.phases",
 )
 
 
@@ -46,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    prepare_thread_environment()  # before any command imports torch
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "handler", None) is None:

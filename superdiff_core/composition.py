@@ -41,9 +41,11 @@ class FormulaError(ValueError):
     """A formula that cannot be encoded; the message is one line that names the text."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ParsedFormula:
     """One formula as pasted, with its amount vector.
+
+    Two parsed formulas are equal when both the text and the amounts are.
 
     Attributes:
         text: the formula as the user wrote it (stripped).
@@ -52,6 +54,14 @@ class ParsedFormula:
 
     text: str
     vector: np.ndarray
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ParsedFormula):
+            return NotImplemented
+        return self.text == other.text and np.array_equal(self.vector, other.vector)
+
+    def __hash__(self) -> int:
+        return hash((self.text, np.asarray(self.vector, dtype=np.float64).tobytes()))
 
     @property
     def formula(self) -> str:

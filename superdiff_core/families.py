@@ -25,12 +25,16 @@ from .composition import ELEMENT_SYMBOLS, N_ELEMENTS, SYMBOL_TO_INDEX, FormulaEr
 from .errors import InputError
 from .formula_notation import (  # noqa: F401  (re-exported: the notation's users import it from here too)
     AMOUNT_TOLERANCE,
+    MAX_HEADLINE_VARIABLES,
     MAX_VARIABLES_MIXED,
     VARIABLE_NAMES,
     ElementOrder,
     FormulaVariable,
     GeneralFormula,
     derive_general_formula,
+    derive_reference_formula,
+    formula_in_reference_order,
+    formulas_in_reference_order,
 )
 from .maps import OUTSIDE_NAME, ClassMap, element_set_keys, place_and_assign
 from .results import MAP_COLUMNS
@@ -55,6 +59,13 @@ FAMILY_COLUMNS: tuple[str, ...] = (
 )
 """Columns of the families table (one row per family, headline families first).
 
+One vocabulary for "new": ``is_new_family`` is True for a family outside every SuperCon
+cluster *or* of an element system SuperCon does not have; exactly those get ids ``N1``,
+``N2``.. (the others ``K1``..), the candidates' ``is_new_family`` column says the same, and
+every ``headline`` family is one of them (headline families rank first, so they are
+``N1``..``Nh``; a run's "new families" figure counts them).
+
+``general_formula``: written from the reference (:func:`family_general_formula`);
 ``n_valid``: members passing the run's SMACT check; ``family_kind``: see
 :data:`FAMILY_KINDS`; ``new_elements``: elements the family adds to its reference;
 ``headline``: worth showing as a discovery (:func:`is_headline`)."""
@@ -124,6 +135,45 @@ def family_formula(
         if (formula := derive_general_formula(vectors, element_order, each, allow_absent=allow_absent)) is not None:
             return formula
     return None
+
+
+def family_general_formula(
+    vectors: np.ndarray, reference: str = "", element_order: ElementOrder | None = None, tolerance: float = AMOUNT_TOLERANCE
+) -> GeneralFormula | None:
+    """The general formula a family is shown with (the families table, its candidates'
+    ``family_formula`` and the doping plot all use this one).
+
+    With a reference: the formula written from it (:func:`derive_reference_formula`, at
+    most :data:`MAX_HEADLINE_VARIABLES` variables); if the members cannot be written so,
+    :func:`family_formula` (a listed family, never a headline one: see
+    :func:`is_written_formula`).  Without a reference (or an unreadable one):
+    :func:`family_formula` in ``element_order``.
+
+    Args:
+        vectors: member amounts, shape (n_members, 96).
+        reference: the formula the members were generated from ("" for none).
+        element_order: writing order of :func:`family_formula` (lead it by the reference
+            with :func:`members_order`).
+        tolerance: as in :func:`family_formula`.
+    """
+    if reference:
+        try:
+            written = derive_reference_formula(vectors, reference)
+        except FormulaError:
+            written = None
+        if written is not None:
+            return written
+    return family_formula(vectors, element_order, tolerance)
+
+
+def is_written_formula(formula: GeneralFormula | None, reference: str = "") -> bool:
+    """Whether a family's formula may headline it: one to :data:`MAX_HEADLINE_VARIABLES`
+    variables (none would be a single compound), and written from ``reference`` when the
+    family has one.  Variables never span a cation and an anion (the formula's sites are
+    of one kind by construction)."""
+    if formula is None or not 1 <= len(formula.variables) <= MAX_HEADLINE_VARIABLES:
+        return False
+    return not reference or formula.reference == reference
 
 
 def group_candidates(
@@ -196,9 +246,10 @@ def doping_curve(
 
     Args:
         members: the family's rows of a candidate table, with columns ``formula`` and
-            ``tc_kelvin`` (predicted Tc, K).
-        element_order: writing order used for the general formula (pass the map's
-            ``element_order`` so x, y match the ``family_formula`` column).
+            ``tc_kelvin`` (predicted Tc, K), and ``reference`` when generated from one
+            (then the formula is written from it, as in the ``family_formula`` column).
+        element_order: writing order used for a formula not written from a reference (pass
+            the map's ``element_order`` so x, y match the ``family_formula`` column).
         variable: which variable to use if the formula has several (``"x"``, ``"y"``...);
             required then.
         tolerance: as in :func:`annotate_candidates`.
@@ -216,7 +267,8 @@ def doping_curve(
         if column not in members.columns:
             raise InputError(f"a doping curve needs a {column!r} column (predicted Tc comes from the property models)")
     vectors = vectors_from_formulas(list(members["formula"]))
-    formula = family_formula(vectors, element_order, tolerance)
+    reference = _most_common(_column_text(members, "reference"))
+    formula = family_general_formula(vectors, reference, members_order(element_order, [reference]), tolerance)
     if formula is None:
         raise InputError("these compounds are not one family with a varying amount (different elements, or all the same)")
     names = [v.name for v in formula.variables]
@@ -236,6 +288,33 @@ def doping_curve(
     curve.attrs["general_formula"] = formula.text
     curve.attrs["variable"] = variable
     return curve
+
+
+def formula_of_family(
+    table: pd.DataFrame, vectors: np.ndarray, family_id: str, element_order: ElementOrder | None = None
+) -> GeneralFormula | None:
+    """The general formula of one family of an annotated candidate table, the one its
+    ``family_formula`` column shows (:func:`family_general_formula`, written from the
+    members' most common reference); what the doping plot should offer the variables of.
+
+    Args:
+        table: candidate table annotated by :func:`annotate_candidates` (``family_id``, and
+            ``reference`` when generated from one).
+        vectors: its amounts, shape (len(table), 96).
+        family_id: ``"N1"``, ``"K2"``...
+        element_order: the map's ``element_order`` (for families not written from a reference).
+    """
+    mask = (table["family_id"].astype(str) == family_id).to_numpy()
+    reference = _most_common(_column_text(table[mask], "reference"))
+    return family_general_formula(np.asarray(vectors)[mask], reference, members_order(element_order, [reference]))
+
+
+def first_plottable_family(families: pd.DataFrame) -> int:
+    """Position in a families table (:data:`FAMILY_COLUMNS`) of the first family with a
+    varying amount to plot Tc against (a non-empty ``variable_ranges``; headline families
+    always have one), 0 if none: where the doping plot's choice should open."""
+    ranges = families["variable_ranges"].fillna("").astype(str).to_numpy() if "variable_ranges" in families else []
+    return next((position for position, text in enumerate(ranges) if text), 0)
 
 
 def vectors_from_formulas(formulas: Sequence[str]) -> np.ndarray:
@@ -304,7 +383,7 @@ def annotate_candidates(
     groups, general_formulas = [], []
     for group in group_candidates(vectors, fractions, assignment.cluster, class_map.link_distance, min_members):
         order = members_order(class_map.element_order, references[group.rows])
-        formula = family_formula(vectors[group.rows], order, tolerance)
+        formula = family_general_formula(vectors[group.rows], _most_common(references[group.rows]), order, tolerance)
         if formula is not None or not has_one_element_set(vectors[group.rows]) or _amounts_vary(vectors[group.rows], tolerance):
             groups.append(group)
             general_formulas.append(formula)
@@ -318,7 +397,7 @@ def annotate_candidates(
     for group, row in zip(groups, family_rows):
         id_column[group.rows] = row["family_id"]
         formula_column[group.rows] = row["general_formula"]
-        is_new[group.rows] = group.is_new
+        is_new[group.rows] = row["is_new_family"]
     columns = {
         "tsne_x": coords[:, 0],
         "tsne_y": coords[:, 1],
@@ -389,10 +468,12 @@ def family_kind(members: np.ndarray, reference: str) -> tuple[str, tuple[str, ..
 def is_headline(is_new: bool, kind: str, n_valid: int, has_formula: bool) -> bool:
     """Whether a family is worth headlining as a discovery.
 
-    It must be new (outside every SuperCon cluster, or an element system SuperCon does not
-    have: the paper's Y-Ba-Sr-Cu-O-Se-As lies next to YBCO on the map yet is a new family),
-    have a general formula or one element set, at least :data:`MIN_HEADLINE_MEMBERS` members passing the run's
-    SMACT check, and, when generated from a reference, keep every reference element
+    It must be new (``is_new_family``: outside every SuperCon cluster, or an element system
+    SuperCon does not have: the paper's Y-Ba-Sr-Cu-O-Se-As lies next to YBCO on the map yet
+    is a new family), be written as a formula (``has_formula``: :func:`is_written_formula`,
+    from its reference with at most :data:`MAX_HEADLINE_VARIABLES` variables; a family
+    that cannot be is listed, not headlined), have at least :data:`MIN_HEADLINE_MEMBERS`
+    members passing the run's SMACT check, and, when generated from a reference, keep every reference element
     (kind ``extension`` or ``reference``).  A family that loses reference elements is the
     model's own prior, not a relative of the reference: a pnictide reference on the
     cuprate model gives Ba-Mn-Fe-Cu-Ge-Se-O "families" that are outside every cluster only
@@ -434,7 +515,8 @@ def _describe_families(
     class_map: ClassMap,
 ) -> tuple[list[dict], list[CandidateGroup]]:
     """One families-table row per group, ranked (:func:`rank_families`), with ids N1.. for
-    new and K1.. for known-cluster families in that order; a group of mixed element sets
+    new families (outside the clusters, or a new element system) and K1.. for the others in
+    that order; a group of mixed element sets
     without a general formula is described by its elements, ``"... (mixed)"``.  Returns
     the rows and the groups in the same order.
 
@@ -446,10 +528,11 @@ def _describe_families(
     for group, formula, distance, index in zip(groups, general_formulas, distances[:, 0], indices[:, 0]):
         members = vectors[group.rows]
         elements = class_map.element_order.name(np.flatnonzero(np.any(np.round(members, 4) > 0, axis=0)))
-        kind, new_elements = family_kind(members, _most_common(references[group.rows]))
+        reference = _most_common(references[group.rows])
+        kind, new_elements = family_kind(members, reference)
         n_valid = int(valid[group.rows].sum())
         one_system = has_one_element_set(members)
-        new_system = one_system and element_set_keys(members[:1])[0] not in class_map.element_systems
+        is_new = group.is_new or (one_system and element_set_keys(members[:1])[0] not in class_map.element_systems)
         if formula is None and one_system:
             elements = f"{elements}, around {vector_to_formula(np.median(members, axis=0))}"
         nearest = int(class_map.labels[index])
@@ -463,10 +546,10 @@ def _describe_families(
                 "n_members": len(group.rows),
                 "n_valid": n_valid,
                 "elements": elements,
-                "is_new_family": group.is_new,
+                "is_new_family": is_new,
                 "family_kind": kind,
                 "new_elements": "-".join(new_elements),
-                "headline": is_headline(group.is_new or new_system, kind, n_valid, formula is not None or one_system),
+                "headline": is_headline(is_new, kind, n_valid, is_written_formula(formula, reference)),
                 "mean_tc_kelvin": float(member_tc.mean()) if member_tc.size else np.nan,
                 "max_tc_kelvin": float(member_tc.max()) if member_tc.size else np.nan,
                 "nearest_cluster": nearest,

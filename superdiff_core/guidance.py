@@ -26,7 +26,9 @@ Where the gradient is applied (:data:`GuidanceTarget`) and how its size follows 
 - ``"x0"``: x0_hat += w · c · (1 − abar_t) · g(t) · ∇J, then re-clipped; the posterior
   mean carries the shift into x_{t-1}. (1 − abar_t) is the variance of x_t around x0.
 - ``"xt"``: mean += w · c · sigma_t² · g(t) · ∇J, Dhariwal & Nichol's form with the
-  posterior variance sigma_t² (nothing at the last step, where sigma = 0).
+  variance sigma_t² of the step the sampling method takes (beta-tilde for ``ancestral``, beta
+  for ``ddpm``, beta-tilde for the deterministic ``ddim`` and ``dpmpp2m``:
+  :func:`superdiff_core.sampler.guide_variance`; nothing at the last step, where sigma = 0).
 
 Here ``c`` is :data:`GUIDANCE_SCALE` (so that weight 1 is a moderate push) and ``g(t)`` the
 schedule: ``"constant"`` (1), ``"decaying"`` (t / T: strongest while the sample is noisy)
@@ -50,13 +52,16 @@ if TYPE_CHECKING:
     from .properties import PropertyModels
     from .properties.formation import FormationModel
     from .properties.superconductor import GuidanceNetwork
-    from .sampler import StepSchedule
 
 GUIDE_KEYS: tuple[str, ...] = ("tc", "superconductor", "formation")
 """The properties a run can be steered toward, as written in ``--guide``."""
 
 MAX_WEIGHT = 100.0
 """Largest weight accepted (far past the point where validity collapses)."""
+
+RECOMMENDED_MAX_WEIGHT = 3.0
+"""Largest weight worth using: at 2, unconditional runs keep a fifth to a quarter of their
+valid candidates (benchmarks/README.md, "Property guidance"); the CLI warns above it."""
 
 TC_SCALE_KELVIN = 50.0
 """Tc enters the objective as Tc / 50 K (the guidance network's own output scale)."""
@@ -322,13 +327,16 @@ class Guide:
                 return next(module.parameters()).device
         return torch.device("cpu")
 
-    def step_size(self, k: int, steps: StepSchedule) -> float:
-        """c · (noise variance of step k) · g(t_k): multiplies ∇J (the weights are inside J)."""
-        if self.target == "x0":
-            noise = 1.0 - float(steps.alphas_cumprod[k])
-        else:
-            noise = float(steps.posterior_sigmas[k]) ** 2
-        return self.scale * noise * schedule_factor(self.schedule, int(steps.timesteps[k]))
+    def step_size(self, timestep: int, variance: float) -> float:
+        """c · variance · g(t): multiplies ∇J (the weights are inside J).
+
+        Args:
+            timestep: the step's original timestep t (0..T-1).
+            variance: the noise variance the sampler gives the step for this guide's target
+                (:func:`superdiff_core.sampler.guide_variance`: 1 − abar_t for ``"x0"``, the
+                method's own step variance for ``"xt"``).
+        """
+        return self.scale * variance * schedule_factor(self.schedule, int(timestep))
 
     def predict(self, vectors: np.ndarray) -> dict[str, np.ndarray]:
         """The guide's own view of compositions (n, 96): ``tc_kelvin`` (clipped at 0) and

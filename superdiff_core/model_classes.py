@@ -46,9 +46,10 @@ class ModelClass:
     own_clusters: bool
     published_table_1: Mapping[str, float] = field(default_factory=dict)
 
-    def train_command(self, models_dir: object = "checkpoints/") -> str:
-        """The command that rebuilds this class's diffusion checkpoint."""
-        return f"superdiff train --model {self.name} --data PATH/SuperCon_with_types.dat --out {models_dir}"
+    def train_command(self, models_dir: object = "checkpoints/", element_order: str = "z") -> str:
+        """The command that rebuilds this class's diffusion checkpoint (for ``element_order``)."""
+        order = "" if element_order == "z" else f" --element-order {element_order}"
+        return f"superdiff train --model {self.name}{order} --data ../shared/data/supercon/SuperCon_with_types.dat --out {models_dir}"
 
 
 REGISTRY: Mapping[str, ModelClass] = MappingProxyType(

@@ -8,7 +8,7 @@ stage takes the previous stage's output and adds columns or removes rows.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -16,33 +16,16 @@ import torch
 
 from .artifacts import DEFAULT_MODELS_DIR
 from .checkpoints import DiffusionCheckpoint, load_diffusion
-from .chemical_order import DEFAULT_FILTER_ORDER, FILTER_ORDERS
 from .composition import ParsedFormula
 from .data import load_training_set, vector_keys
 from .device import select_device
 from .errors import InputError
-from .guidance import GuidanceWeights, Guide
-from .ilvr import check_scale_factor
-from .model_classes import MODEL_CLASSES, check_model_class, get_model_class
+from .guidance import Guide
+from .model_classes import check_model_class
 from .results import GUIDANCE_COLUMN, ordered_columns
-from .sampler import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_CONDITIONING_STOP,
-    DEFAULT_METHOD,
-    DEFAULT_RESAMPLE_COUNT,
-    DEFAULT_RESAMPLE_STEPS,
-    CancelFlag,
-    ProgressCallback,
-    Sampler,
-    SamplingCancelled,
-    SamplingMethod,
-    check_num_steps,
-    resampling_repeats,
-)
-from .screening import STAGE_NAMES, ScreeningOptions, StageCount, screen_samples
-
-MAX_SAMPLES_PER_RUN = 100_000
-"""Cap on samples per reference and per N (a laptop CPU draws ~1,000 per second at the default steps)."""
+from .sampler import DEFAULT_BATCH_SIZE, CancelFlag, ProgressCallback, Sampler, SamplingCancelled
+from .screening import STAGE_NAMES, StageCount, screen_samples
+from .settings import DEFAULT_ELEMENT_ORDER, GenerationSettings
 
 
 @dataclass
@@ -55,90 +38,28 @@ class Engine:
     training_keys: set[bytes]
     training_vectors: np.ndarray
 
+    @property
+    def element_order(self) -> str:
+        """The element order of the loaded network (which checkpoint runs)."""
+        return self.checkpoint.element_order
 
-def load_engine(model_class: str, models_dir: str | os.PathLike = DEFAULT_MODELS_DIR, device: torch.device | None = None) -> Engine:
-    """Load a class's checkpoint and training set. Raises CheckpointError if missing."""
+
+def load_engine(
+    model_class: str,
+    models_dir: str | os.PathLike = DEFAULT_MODELS_DIR,
+    device: torch.device | None = None,
+    element_order: str = DEFAULT_ELEMENT_ORDER,
+) -> Engine:
+    """Load a class's checkpoint (the network trained in ``element_order``) and training set.
+
+    Raises:
+        CheckpointError: if the checkpoint is missing or unreadable.
+    """
     check_model_class(model_class)
-    checkpoint = load_diffusion(models_dir, model_class)
+    checkpoint = load_diffusion(models_dir, model_class, element_order)
     training = load_training_set(models_dir).subset(model_class)
     sampler = Sampler(checkpoint.model, checkpoint.x0_lower, checkpoint.x0_upper, device or select_device())
     return Engine(model_class, checkpoint, sampler, set(vector_keys(training.vectors)), training.vectors)
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """What a user chooses for a run (stored with the results so a run can be reproduced).
-
-    Attributes:
-        model_class: which model.
-        references: reference formulas (empty: unconditional).
-        scale_factors: ILVR N values (ignored without references).
-        samples: samples per reference and per N.
-        steps: reverse diffusion steps (None: the class's recommended count).
-        seed: random seed of the first run (run i uses seed + i).
-        method: ``ddpm`` or ``ddim``.
-        conditioning_stop: ILVR acts at timesteps ≥ this (0: every step, as in the paper).
-        filter_order: element order ILVR's low-pass filter smooths along, ``z`` (the paper's)
-            or ``pettifor`` (:mod:`superdiff_core.chemical_order`).
-        resample_steps, resample_count: ILVR resampling near the end of the loop
-            (:data:`superdiff_core.sampler.DEFAULT_RESAMPLE_STEPS`; 0 steps: the paper's loop).
-            None resolves to the default, or to 0 for a guided run: resampling pulls the
-            candidates back onto the reference's profile, which is where guidance was
-            steering them away from (measured in benchmarks/README.md, "Property guidance").
-        screening: screening options.
-        guidance: property guidance weights (:mod:`superdiff_core.guidance`; all 0: none).
-    """
-
-    model_class: str
-    references: tuple[str, ...] = ()
-    scale_factors: tuple[int, ...] = (2, 3, 4)
-    samples: int = 500
-    steps: int | None = None
-    seed: int = 0
-    method: SamplingMethod = DEFAULT_METHOD
-    conditioning_stop: int = DEFAULT_CONDITIONING_STOP
-    filter_order: str = DEFAULT_FILTER_ORDER
-    resample_steps: int | None = None
-    resample_count: int = DEFAULT_RESAMPLE_COUNT
-    screening: ScreeningOptions = field(default_factory=ScreeningOptions)
-    guidance: GuidanceWeights = field(default_factory=GuidanceWeights)
-
-    def __post_init__(self) -> None:
-        if self.steps is None and self.model_class in MODEL_CLASSES:
-            object.__setattr__(self, "steps", get_model_class(self.model_class).recommended_steps)
-        if not isinstance(self.guidance, GuidanceWeights):  # e.g. {"tc": 1.0} from a JSON document
-            object.__setattr__(self, "guidance", GuidanceWeights.from_dict(self.guidance))
-        if self.resample_steps is None:
-            object.__setattr__(self, "resample_steps", 0 if self.guidance.active else DEFAULT_RESAMPLE_STEPS)
-
-    def validate(self) -> None:
-        """Raise InputError with one clear line for any out-of-range value."""
-        check_model_class(self.model_class)
-        if not 1 <= self.samples <= MAX_SAMPLES_PER_RUN:
-            raise InputError(f"samples must be from 1 to {MAX_SAMPLES_PER_RUN}, got {self.samples}")
-        if not 0 <= self.conditioning_stop <= 1000:
-            raise InputError(f"ILVR stop timestep must be from 0 to 1000, got {self.conditioning_stop}")
-        try:
-            check_num_steps(self.steps)
-            resampling_repeats(1, self.resample_steps, self.resample_count)
-            for n in self.scale_factors:
-                check_scale_factor(n)
-        except ValueError as error:
-            raise InputError(str(error)) from None
-        if self.filter_order not in FILTER_ORDERS:
-            raise InputError(f"filter order must be one of {', '.join(FILTER_ORDERS)}, got {self.filter_order!r}")
-        if self.references and not self.scale_factors:
-            raise InputError("give at least one scale factor N with a reference")
-
-    @property
-    def network_calls_per_sample(self) -> int:
-        """Reverse steps one sample takes, counting the resampled steps of ILVR runs (what the
-        progress bar counts and what a time estimate should multiply by)."""
-        resample_steps = self.resample_steps if self.references else 0
-        return sum(resampling_repeats(self.steps, resample_steps, self.resample_count))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -162,7 +83,8 @@ class GenerationResult:
         settings: what was asked.
         families: new families found among the candidates (after map placement), or None.
         partial: True when the run was stopped: only the (reference, N) runs finished
-            before the stop are in it (``raw_samples`` counts those).
+            before the stop are in it, with the finished batches of the run that was stopped
+            (``raw_samples`` counts the samples drawn).
     """
 
     table: pd.DataFrame
@@ -186,43 +108,48 @@ def plan_runs(references: list[ParsedFormula], scale_factors: tuple[int, ...]) -
 def generate(
     engine: Engine,
     settings: GenerationSettings,
-    references: list[ParsedFormula],
     progress: ProgressCallback | None = None,
     cancel: CancelFlag | None = None,
     keep_partial: bool = False,
     guide: Guide | None = None,
 ) -> GenerationResult:
-    """Sample and screen every (reference, N) run of ``settings``.
+    """Sample and screen every (reference, N) run of ``settings`` (resolved here).
 
     ``progress(done, total)`` counts reverse steps over all runs. When ``cancel`` is set
-    the sampler stops at its next step; with ``keep_partial`` the runs finished so far are
-    returned (``partial=True``), otherwise :class:`SamplingCancelled` propagates.
+    the sampler stops at its next step; with ``keep_partial`` the runs finished so far, and
+    the finished batches of the stopped run, are returned (``partial=True``), otherwise :class:`SamplingCancelled` propagates.
     ``guide`` (:func:`superdiff_core.guidance.build_guide`) is required when
     ``settings.guidance`` has a weight above 0, and then adds a ``guidance`` column.
     """
-    settings.validate()
+    settings = settings.resolved()
     if engine.model_class != settings.model_class:
         raise InputError(f"engine is for {engine.model_class}, settings ask for {settings.model_class}")
+    if engine.element_order != settings.element_order:
+        raise InputError(f"engine's network is in {engine.element_order} order, settings ask for {settings.element_order}")
     if settings.guidance.active and (guide is None or guide.weights != settings.guidance):
         raise InputError("these settings ask for property guidance: pass the guide built from their weights")
     if not settings.guidance.active:
         guide = None
-    runs = plan_runs(references, settings.scale_factors)
+    runs = plan_runs(list(settings.references), settings.scale_factors)
     tables, vectors, stage_totals = [], [], None
     unique_weighted = novel_weighted = basic_total = 0.0
-    finished = 0
+    finished = drawn = 0  # (reference, N) runs finished; raw samples drawn, a stopped run's finished batches included
     for run_index, run in enumerate(runs):
         def run_progress(done: int, total: int, index: int = run_index) -> None:
             if progress is not None:  # the sampler's own step count (resampled steps included), the same for every run
                 progress(index * total + done, total * len(runs))
 
+        stopped = False
         try:
             samples = _sample_run(engine, settings, run, run_index, run_progress, cancel, guide)
-        except SamplingCancelled:
+        except SamplingCancelled as error:
             if not keep_partial:
                 raise
-            break
-        finished += 1
+            samples, stopped = error.finished, True  # the batches of this run finished before the stop
+            if not len(samples):
+                break
+        finished += 0 if stopped else 1
+        drawn += len(samples)
         screened = screen_samples(samples, settings.model_class, engine.training_keys, settings.screening)
         basic = screened.stages[2].remaining
         if basic:
@@ -238,6 +165,8 @@ def generate(
             table.insert(4, GUIDANCE_COLUMN, settings.guidance.to_text())
         tables.append(table)
         vectors.append(screened.vectors)
+        if stopped:
+            break
     if not tables:  # stopped before the first run finished
         tables = [pd.DataFrame(columns=["formula", "model_class", "reference", "scale_factor"])]
         stage_totals = [StageCount(stage, 0, 0) for stage in STAGE_NAMES]
@@ -248,7 +177,7 @@ def generate(
         stage_totals,
         unique_weighted / basic_total if basic_total else float("nan"),
         novel_weighted / basic_total if basic_total else float("nan"),
-        settings.samples * finished,
+        drawn,
         settings,
         partial=finished < len(runs),
     )
@@ -269,6 +198,7 @@ def _sample_run(
         method=settings.method,
         conditioning_stop=settings.conditioning_stop,
         filter_order=settings.filter_order,
+        clip=settings.clip,
         resample_steps=settings.resample_steps,
         resample_count=settings.resample_count,
         progress=progress,

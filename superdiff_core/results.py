@@ -90,3 +90,74 @@ def candidates_to_csv(table: pd.DataFrame) -> str:
 def write_candidates_csv(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write a candidate table as CSV (schema order) atomically; returns the path."""
     return write_text_atomically(path, candidates_to_csv(table))
+
+
+COLUMN_HELP: dict[str, str] = {
+    "formula": "the candidate's composition, amounts in atoms per formula unit as sampled (rounded to 0.01)",
+    "model_class": "the diffusion model that drew it: cuprates, pnictides, others or everything",
+    "reference": "the reference compound whose blurred profile steered the sampling (ILVR); empty when unconditional",
+    "scale_factor": "N, ILVR's blur: the reference's 96 element amounts are shrunk N times along Z and blown up again "
+    "before they are compared (1 = close to the reference, 4 = neighbouring elements may swap in)",
+    "n_elements": "number of distinct elements in the formula",
+    "smact_valid": "the paper's SMACT check: with the amounts written as a whole-number ratio, every element takes one of "
+    "its usual oxidation states so that the charges sum to zero and the more electronegative elements carry the "
+    "negative charges (Pauling test); all-metal alloys pass",
+    "smact_valid_mixed_valence": "the same check, except that one element may split between two of its oxidation "
+    "states (Cu2+/Cu3+), which is what doping does",
+    "smact_status": "the verdict of the SMACT check the run applied: valid, invalid, or timeout (the check was stopped "
+    "after its time bound and counts as not valid)",
+    "novel": "true when the composition is not in the SuperCon training set of its class",
+    GUIDANCE_COLUMN: "the property-guidance (steering) weights of the run, as --guide takes them (tc=1,formation=0.5); "
+    "absent from unguided runs",
+    "sc_probability": "the classifier's calibrated probability that it is a superconductor (0 to 1)",
+    "is_superconductor": "true when sc_probability is at or above the classifier's threshold (stored in checkpoints/tc/card.json)",
+    "tc_kelvin": "predicted critical temperature in K; 0 where the classifier says not a superconductor",
+    "tc_kelvin_low": "lower end of the 90 % interval of the predicted Tc (K): on held-out SuperCon compounds the "
+    "measured Tc fell inside such intervals about 9 times in 10; 0 where tc_kelvin is 0",
+    "tc_kelvin_high": "upper end of the 90 % interval of the predicted Tc (K), see tc_kelvin_low",
+    "formation_energy_ev_per_atom": "predicted formation energy from the elements, eV per atom (OQMD's convention); "
+    "negative means more stable than the separate elements, and says nothing about competing phases",
+    "formation_energy_std_ev_per_atom": "the formation model's calibrated 1-sigma spread (eV/atom): about 2 in 3 "
+    "held-out OQMD compounds lay within one spread of the prediction",
+    "nearest_known_formula": "the measured SuperCon compound closest in composition (same distance as distance_to_known)",
+    "nearest_known_tc_kelvin": "the measured Tc (K) SuperCon lists for nearest_known_formula",
+    "distance_to_known": "Euclidean distance between the atomic-fraction vectors (amounts divided by atoms per formula "
+    "unit) of this composition and nearest_known_formula: 0 = the same composition; doping 0.15 of 7 atoms "
+    "(La1.85Sr0.15CuO4 against La2CuO4) is about 0.03",
+    "known_close_count": "how many SuperCon compounds are close: within the map's tight-family distance of this "
+    "composition (the same Euclidean atomic-fraction distance; about 0.01 for cuprates, e.g. YBa2Cu3O6.9 and "
+    "YBa2Cu3O7), counting at most the 32 nearest",
+    "known_close_tc_median_kelvin": "median measured Tc (K) of the close SuperCon compounds (empty when none is close)",
+    "known_close_tc_max_kelvin": "highest measured Tc (K) of the close SuperCon compounds (empty when none is close)",
+    "outside_training_domain": "true when distance_to_known is larger than the inside radius of the nearest compound's "
+    "SuperCon class (99 % of SuperCon compounds have a neighbour that near; 0.095 for cuprates): its predictions are "
+    "extrapolations, and note says by how much",
+    "note": "empty, or why a row is flagged (outside the training domain, a prediction that could not be made), "
+    "'; '-separated",
+    "property_note": "empty, or why a property prediction is missing",
+    "tsne_x": "horizontal position on the class's t-SNE map of SuperCon (no unit: neighbours and clusters mean "
+    "something, distances between far-apart groups do not)",
+    "tsne_y": "vertical position on the class's t-SNE map, see tsne_x",
+    "cluster": "id of the SuperCon cluster the composition lies inside (the map card lists them); -1 outside every cluster",
+    "cluster_name": "that cluster's name, its typical elements (Y-Ba-Cu-O), or 'outside known clusters'",
+    "family_id": "the family the candidate belongs to: N1, N2, … new families (outside every SuperCon cluster), "
+    "K1, K2, … families inside a known cluster; empty when in none",
+    "family_formula": "the family's general formula (La2-xSrxCuO4), with the range of each variable in the families table",
+    "is_new_family": "true when its family lies outside every SuperCon cluster",
+    "in_supercon": "campaigns: true when the formula is already in SuperCon",
+    "element_system": "campaigns: the formula's elements in writing order (Ba-Fe-As), the key of the report's families",
+    "shard_id": "campaigns: the shard (reference × N × seed × batch) that drew the row; a formula drawn by several "
+    "shards counts once, at its first shard",
+    "seed": "campaigns: the plan's seed of the shard",
+    "batch": "campaigns: the batch number within the shard's reference × N × seed",
+    "sampling_seed": "campaigns: the random seed the shard's sampler used (repeats the shard exactly)",
+    "steps": "campaigns: the denoising steps of the sampler",
+    "checkpoint_sha256": "campaigns: sha256 of the diffusion checkpoint that drew the row",
+}
+"""What each column of a candidate CSV means, in words a chemist reads: the one home of the
+column descriptions (the Help page lists them, the app's tables use them as column help)."""
+
+
+def column_help(column: str) -> str:
+    """The description of ``column`` from :data:`COLUMN_HELP`, or "" for a column it does not know."""
+    return COLUMN_HELP.get(column, "")

@@ -29,11 +29,12 @@ from .composition import ParsedFormula
 from .errors import CheckpointError
 from .funnel import FunnelStage
 from .guidance import build_guide
-from .pipeline import Engine, GenerationResult, GenerationSettings, generate
+from .pipeline import Engine, GenerationResult, generate
 from .results import MAP_COLUMNS
 from .run_settings import file_stem
 from .sampler import CancelFlag
 from .screening import StageCount
+from .settings import GenerationSettings
 from .smact_check import DEFAULT_TIMEOUT_SECONDS, smact_check
 
 if TYPE_CHECKING:
@@ -247,7 +248,6 @@ def _timed(timings: dict[str, float], phase: str, function: Callable, *args, **k
 
 def complete_generation(
     result: GenerationResult,
-    references: list[ParsedFormula],
     models: RunModels,
     *,
     kind: str = "generate",
@@ -264,7 +264,7 @@ def complete_generation(
         table = _timed(timings, "known compounds", add_known, table, vectors, models.known_map)
     if models.class_map is not None:
         table, families = _timed(timings, "map", add_map, table, vectors, models.class_map)
-    refs = reference_points(references, models.property_models, models.class_map)
+    refs = reference_points(list(result.settings.references), models.property_models, models.class_map)
     result.table, result.families = table, families
     metrics = None
     if evaluate:
@@ -295,7 +295,6 @@ def complete_generation(
 def run_generation(
     engine: Engine,
     settings: GenerationSettings,
-    references: list[ParsedFormula],
     models: RunModels,
     *,
     kind: str = "generate",
@@ -308,7 +307,7 @@ def run_generation(
 
     Args:
         engine: from :func:`superdiff_core.pipeline.load_engine` (shared, not modified).
-        settings, references: what to run (``references`` parsed from ``settings.references``).
+        settings: what to run (resolved here: :meth:`GenerationSettings.resolved`).
         models: the optional models (:func:`load_run_models`).
         kind: ``generate`` or ``explore`` (recorded).
         evaluate: also compute the paper's Table-1 metrics.
@@ -321,11 +320,12 @@ def run_generation(
         InputError: when ``settings.guidance`` asks for guidance and its models are missing.
     """
     start = time.perf_counter()
+    settings = settings.resolved()
     guide = build_guide(settings.guidance, models.property_models)  # None without guidance; built from loaded models
-    result = generate(engine, settings, references, progress=progress, cancel=cancel, keep_partial=keep_partial, guide=guide)
+    result = generate(engine, settings, progress=progress, cancel=cancel, keep_partial=keep_partial, guide=guide)
     timings = {"sampling": time.perf_counter() - start}
     record = complete_generation(
-        result, references, models, kind=kind, evaluate=evaluate and not result.partial, timings=timings, partial=result.partial
+        result, models, kind=kind, evaluate=evaluate and not result.partial, timings=timings, partial=result.partial
     )
     record.timings["total"] = time.perf_counter() - start
     return record
@@ -376,7 +376,7 @@ def run_generation_per_class(
     for model_class, class_references in groups.items():
         if cancel is not None and cancel.is_set():
             break
-        class_settings = replace(settings, model_class=model_class, references=tuple(r.text for r in class_references))
+        class_settings = replace(settings, model_class=model_class, references=tuple(class_references))
         class_runs = len(class_references) * max(1, len(settings.scale_factors))
 
         def class_progress(done: int, total: int, before: int = runs_before, runs: int = class_runs) -> None:
@@ -385,7 +385,7 @@ def run_generation_per_class(
                 progress(before * per_run + done, per_run * all_runs)
 
         record = run_generation(
-            engine_for(model_class), class_settings, list(class_references), models_for(model_class), kind=kind,
+            engine_for(model_class), class_settings, models_for(model_class), kind=kind,
             progress=class_progress, cancel=cancel, keep_partial=keep_partial,
         )
         runs_before += class_runs

@@ -16,8 +16,8 @@ from .artifacts import to_jsonable
 from .composition import N_ELEMENTS, FormulaError, parse_formula, vector_to_formula
 from .errors import InputError
 from .funnel import Thresholds
-from .pipeline import GenerationSettings
-from .screening import ScreeningOptions
+from .sampler import DEFAULT_CLIP
+from .settings import GenerationSettings
 
 _SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 
@@ -51,15 +51,17 @@ def _ranges(values: Sequence[int]) -> str:
 def file_stem(settings: GenerationSettings) -> str:
     """A file name stem that says what was run, e.g.
     ``superdiff_BaFe2As2_pnictides_N2-4_500x50ancestral_seed0`` (unconditional runs say so)."""
+    settings = settings.resolved()
     if settings.references:
-        names = [_safe_formula(r) for r in settings.references[:MAX_STEM_REFERENCES]]
+        names = [_safe_formula(r) for r in settings.reference_texts[:MAX_STEM_REFERENCES]]
         more = len(settings.references) - MAX_STEM_REFERENCES
         refs = "+".join(names) + (f"+{more}more" if more > 0 else "")
         conditioning = f"{refs}_{settings.model_class}_N{_ranges(settings.scale_factors)}"
     else:
         conditioning = f"unconditional_{settings.model_class}"
-    guided = "_guided" if settings.guidance.active else ""
-    return f"superdiff_{conditioning}_{settings.samples}x{settings.steps}{settings.method}_seed{settings.seed}{guided}"
+    guided = "_guided-" + settings.guidance.to_text().replace("=", "").replace(",", "-") if settings.guidance.active else ""
+    order = "" if settings.element_order == "z" else f"_{settings.element_order}"
+    return f"superdiff_{conditioning}{order}_{settings.samples}x{settings.steps}{settings.method}_seed{settings.seed}{guided}"
 
 
 def screen_file_stem(formulas: Sequence[str], map_class: str) -> str:
@@ -76,14 +78,18 @@ SETTINGS_VERSION = 1
 def cli_command(settings: GenerationSettings) -> str:
     """The ``superdiff generate``/``evaluate`` command line of the same run (screening
     options the CLI has no flag for are in the JSON only)."""
+    settings = settings.resolved()
     parts = ["superdiff", "generate" if settings.references else "evaluate", "--model", settings.model_class]
-    for reference in settings.references:
+    for reference in settings.reference_texts:
         parts += ["--reference", _shell_quote(reference)]
     if settings.references:
         parts += ["--scale-factor", *map(str, settings.scale_factors), "--ilvr-stop", str(settings.conditioning_stop),
                   "--filter-order", settings.filter_order, "--resample-steps", str(settings.resample_steps),
                   "--resample-count", str(settings.resample_count)]
-    parts += ["--samples", str(settings.samples), "--steps", str(settings.steps), "--seed", str(settings.seed), "--method", settings.method]
+        if settings.clip != DEFAULT_CLIP:
+            parts += ["--clip", settings.clip]
+    parts += ["--samples", str(settings.samples), "--steps", str(settings.steps), "--seed", str(settings.seed), "--method", settings.method,
+              "--order", settings.element_order]
     if settings.screening.mixed_valence:
         parts.append("--mixed-valence")
     if settings.guidance.active:
@@ -105,8 +111,10 @@ def run_settings_json(
     model_card: Mapping | None = None,
     extra: Mapping | None = None,
 ) -> str:
-    """The JSON that reproduces a run: the settings, the funnel thresholds, which model
-    (training data checksum, size, best epoch) and the equivalent command line."""
+    """The JSON that reproduces a run: the settings as resolved (every default written out,
+    so a later version with other defaults reruns the same), the funnel thresholds, which
+    model (training data checksum, size, best epoch) and the equivalent command line."""
+    settings = settings.resolved()
     card = model_card or {}
     document = {
         "format": SETTINGS_FORMAT,
@@ -116,6 +124,7 @@ def run_settings_json(
         "thresholds": dataclasses.asdict(thresholds or Thresholds()),
         "model": {
             "model_class": settings.model_class,
+            "element_order": settings.element_order,
             "data_sha256": card.get("data", {}).get("sha256"),
             "parameters": card.get("architecture", {}).get("parameters"),
             "best_epoch": card.get("training", {}).get("best_epoch"),
@@ -152,14 +161,10 @@ def settings_from_json(text: str | bytes) -> tuple[GenerationSettings, Threshold
     raw = document.get("settings")
     if not isinstance(raw, dict):
         raise InputError("the file has no \"settings\" section")
+    settings = GenerationSettings.from_mapping(raw)
+    settings.resolved()  # refuse a file the engine would refuse, now
     try:
-        screening = ScreeningOptions(**raw.get("screening", {}))
-        values = {k: v for k, v in raw.items() if k != "screening"}  # guidance: read by GenerationSettings
-        values["references"] = tuple(values.get("references", ()))
-        values["scale_factors"] = tuple(int(n) for n in values.get("scale_factors", (2, 3, 4)))
-        settings = GenerationSettings(screening=screening, **values)
         thresholds = Thresholds(**document.get("thresholds", {}))
     except TypeError as error:
-        raise InputError(f"unexpected field in the settings: {error}") from None
-    settings.validate()
+        raise InputError(f"unexpected field in the thresholds: {error}") from None
     return settings, thresholds

@@ -1,10 +1,25 @@
 """Reverse diffusion: unconditional and ILVR-conditioned sampling, batched.
 
-One loop serves both (the reference is optional). Each reverse step uses the
-x0-parameterised posterior q(x_{t-1} | x_t, x0_hat) with x0_hat clipped (improved-diffusion's
-``clip_denoised``, with the data's range instead of [−1, 1]); the plain eps-form update of
-Ho et al. blows up at few steps with the cosine schedule (method section 2).
-``method="ddim"`` is the deterministic DDIM update (eta = 0) with the same clipping.
+One loop serves every method and both modes (the reference is optional). The loop walks a
+:func:`timetable` (the reverse steps, with RePaint's jumps back when resampling) and calls
+one pure reverse step of :mod:`superdiff_core.schedule` per entry, in the manner of diffusers'
+schedulers: the step gets x_k, the clipped x0_hat and its random draw and returns x_{k-1} and
+x0_hat; the loop owns the network, the random numbers, the guide and the ILVR correction.
+
+Methods (:data:`SAMPLING_METHODS`, labels in :data:`METHOD_LABELS`):
+
+- ``"ancestral"`` (default): the x0-parameterised posterior q(x_{t-1} | x_t, x0_hat) with x0_hat
+  clipped (improved-diffusion's ``clip_denoised``, with the data's range instead of [−1, 1])
+  and sigma² = beta-tilde; the plain eps-form update of Ho et al. blows up at few steps with
+  the cosine schedule (method section 2).
+- ``"ddpm"``: the same posterior mean with the paper's sigma² = beta (needs ~1,000 steps).
+- ``"ddim"``: the deterministic DDIM update (eta = 0) with the same clipping.
+- ``"dpmpp2m"``: DPM-Solver++(2M) (Lu et al. 2022), the multistep data-prediction solver, on
+  the same clipped x0_hat: second order from the last level's x0_hat, first order at the first
+  step and at the final one (which returns x0_hat). One network call per step, written here
+  rather than driven through diffusers because the loop already owns the clipping, the ILVR
+  correction at every step (the official DPM-Solver's ``correcting_xt_fn`` hook) and the
+  resampling jumps, and the update is five lines (:func:`schedule.dpm_solver_pp_2m_step`).
 
 Clipping (:data:`ClipMode`). Unconditional sampling clips x0_hat per element to the class's
 training range. With a reference that range would forbid every element the class never
@@ -19,10 +34,12 @@ there for the measurements in benchmarks/README.md ("New families").
 
 ILVR noise. y_{t-1} ~ q(y_{t-1} | y) is drawn per sample and at the level of the step's
 *output* x_{t-1} (Choi et al.'s algorithm: the correction replaces the low frequencies of
-x'_{t-1} with those of a reference noised to the same level). The paper's code noised y to
-the level of the step's *input* and shared one noise draw across the batch; we keep ours
-because the levels then match exactly, and because independent draws keep the samples of
-a batch independent (a shared draw correlates them, so results would depend on batch size).
+x'_{t-1} with those of a reference noised to the same level), for every method. The paper's
+code noised y to the level of the step's *input* and shared one noise draw across the batch;
+we keep ours because the levels then match exactly (at few steps the input's level is far
+noisier than the output's: the inpainting pitfall of diffusers #3730 / PR #3749), and because
+independent draws keep the samples of a batch independent (a shared draw correlates them, so
+results would depend on batch size).
 
 ILVR resampling. phi_N imposes the reference's low frequencies; the network's own
 deviations keep their high frequencies, and at N = 3 and 4 these spread small amounts onto
@@ -30,12 +47,15 @@ the reference's neighbours in the filter order, so most samples exceed the class
 limit. Near the end the loop therefore runs each of the last few conditioned steps several
 times, noising the corrected output back to the step's input level in between (RePaint's
 "resampling", Lugmayr et al., CVPR 2022): the network gets to make its sample consistent with
-the imposed low frequencies (see :data:`DEFAULT_RESAMPLE_STEPS`).
+the imposed low frequencies (see :data:`DEFAULT_RESAMPLE_STEPS`). Under ``"dpmpp2m"`` a rerun
+of step k combines its new x0_hat with the one made at level k+1, as the first run did.
 
-Property guidance (:mod:`superdiff_core.guidance`) is an optional term of the same step:
-the step's mean (or x0_hat) moves along the gradient of the guide's objective before the
-ILVR correction, which still imposes the reference's low frequencies afterwards. Without a
-guide (or with all weights 0) nothing of it runs and no random number is drawn for it.
+Property guidance (a :class:`StepGuide`, built by :func:`superdiff_core.guidance.build_guide`)
+is an optional term of the same step: x0_hat (target ``"x0"``) or the step's output (``"xt"``)
+moves along the gradient of the guide's objective before the ILVR correction, which still
+imposes the reference's low frequencies afterwards. The step size scales with the variance the
+method's step actually has (:func:`guide_variance`). Without a guide (or with all weights 0)
+nothing of it runs and no random number is drawn for it.
 
 Long runs report progress through a callback and stop when a cancel flag is set, so
 the CLI (tqdm) and the app (st.progress) share this loop.
@@ -43,12 +63,12 @@ the CLI (tqdm) and the app (st.progress) share this loop.
 
 from __future__ import annotations
 
-import functools
-import math
+import typing
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal, Protocol
 
 import numpy as np
 import torch
@@ -56,10 +76,7 @@ import torch
 from . import schedule
 from .chemical_order import DEFAULT_FILTER_ORDER, check_filter_order, order_permutation
 from .ilvr import SAFE_SCALE_FACTOR, check_scale_factor, ilvr_correction, low_pass_matrix
-from .unet1d import UNet1D
-
-if TYPE_CHECKING:
-    from .guidance import Guide
+from .schedule import StepOutput, StepSchedule, step_schedule
 
 DEFAULT_NUM_STEPS = 50
 """Fallback number of sampling steps (respaced from T = 1000); each model class has its own
@@ -76,7 +93,7 @@ ClipMode = Literal["widened", "global", "lower", "training"]
 """How x0_hat is clipped under ILVR (see the module docstring); unconditional sampling
 always uses the class's per-element training range."""
 
-CLIP_MODES: tuple[str, ...] = ("widened", "global", "lower", "training")
+CLIP_MODES: tuple[str, ...] = typing.get_args(ClipMode)
 
 DEFAULT_CLIP: ClipMode = "widened"
 
@@ -97,6 +114,52 @@ at N = 2 / 3 / 4 goes from 55 / 19 / 12 % to 85 / 40 / 28 % and the SMACT-valid 
 88 to 82 %. More repeats raise the yield further but lose more of the reference (5 × 4:
 97 / 51 / 47 %, 75 % keep all). Measured in benchmarks/README.md ("New families")."""
 
+SamplingMethod = Literal["ancestral", "ddpm", "ddim", "dpmpp2m", "dpmpp2m_sde"]
+"""The reverse updates (see the module docstring)."""
+
+SAMPLING_METHODS: tuple[str, ...] = typing.get_args(SamplingMethod)
+"""Every method name, in the order front ends list them: the one list everyone reads."""
+
+METHOD_LABELS: Mapping[str, str] = MappingProxyType({
+    "ancestral": "ancestral (default)",
+    "ddpm": "DDPM, the paper's (needs ~1,000 steps)",
+    "ddim": "DDIM (deterministic)",
+    "dpmpp2m": "DPM-Solver++(2M) (deterministic, few steps)",
+    "dpmpp2m_sde": "SDE-DPM-Solver++(2M) (few steps)",
+})
+"""A short label per method, for menus and help texts."""
+
+DETERMINISTIC_METHODS: tuple[str, ...] = ("ddim", "dpmpp2m")
+"""Methods whose step draws no noise (the start noise, ILVR's reference noise and
+resampling jumps still draw)."""
+
+DEFAULT_METHOD: SamplingMethod = "ancestral"
+"""The x0-parameterised posterior with sigma² = beta-tilde keeps quality at few steps; the
+paper's sigma² = beta ("ddpm") needs ~1,000 steps, DDIM loses the others class at 50
+(measured in benchmarks/README.md)."""
+
+DEFAULT_BATCH_SIZE = 1000
+
+ProgressCallback = Callable[[int, int], None]
+"""Called as ``progress(steps_done, steps_total)`` after every reverse step."""
+
+def check_method(method: str) -> str:
+    """Return ``method`` if it is one of :data:`SAMPLING_METHODS`, else raise ValueError naming them."""
+    if method not in SAMPLING_METHODS:
+        raise ValueError(f"unknown sampling method {method!r}: choose one of {', '.join(SAMPLING_METHODS)}")
+    return method
+
+
+def check_num_steps(num_steps: int, num_train_timesteps: int = schedule.NUM_TRAIN_TIMESTEPS) -> int:
+    if int(num_steps) != num_steps or not 1 <= num_steps <= num_train_timesteps:
+        raise ValueError(f"steps must be an integer from 1 to {num_train_timesteps}, got {num_steps}")
+    return int(num_steps)
+
+
+# ---------------------------------------------------------------------------------------
+# The timetable: which reverse steps run, in which order, with RePaint's jumps
+# ---------------------------------------------------------------------------------------
+
 
 def resampling_repeats(num_steps: int, resample_steps: int, resample_count: int) -> list[int]:
     """Runs of each reverse step k = 0..num_steps-1 (index k as in :class:`StepSchedule`).
@@ -111,79 +174,223 @@ def resampling_repeats(num_steps: int, resample_steps: int, resample_count: int)
     return [int(resample_count) if 0 < k <= resample_steps else 1 for k in range(num_steps)]
 
 
-DEFAULT_METHOD = "ancestral"
-"""The x0-parameterised posterior with sigma² = beta-tilde keeps quality at few steps; the
-paper's sigma² = beta ("ddpm") needs ~1,000 steps, DDIM loses the others class at 50
-(measured in benchmarks/README.md)."""
+@dataclass(frozen=True)
+class TimetableEntry:
+    """One network call of the loop.
+
+    Attributes:
+        step: the reverse step k (x_k → x_{k-1}; k = 0 is the final step).
+        jump: True when the loop first noises its sample back from level k-1 to level k
+            (RePaint's resampling jump) and then runs step k again.
+    """
+
+    step: int
+    jump: bool
 
 
-DEFAULT_BATCH_SIZE = 1000
+def timetable(num_steps: int, resample_steps: int = 0, resample_count: int = 1) -> tuple[TimetableEntry, ...]:
+    """The entries the loop walks, noisiest first, as diffusers' ``RePaintScheduler.set_timesteps``
+    builds its list (here with jumps of one step): step k runs ``resampling_repeats(...)[k]``
+    times, every run but the first preceded by a jump back.
 
-SamplingMethod = Literal["ddpm", "ddim", "ancestral"]
-ProgressCallback = Callable[[int, int], None]
-"""Called as ``progress(steps_done, steps_total)`` after every reverse step."""
+    Raises:
+        ValueError: for a bad step count or resampling setting.
+    """
+    repeats = resampling_repeats(check_num_steps(num_steps), resample_steps, resample_count)
+    return tuple(TimetableEntry(k, repeat > 0) for k in reversed(range(num_steps)) for repeat in range(repeats[k]))
+
+
+def timetable_length(num_steps: int, resample_steps: int = 0, resample_count: int = 1) -> int:
+    """Entries of :func:`timetable` (network calls per sample), without building it."""
+    return sum(resampling_repeats(check_num_steps(num_steps), resample_steps, resample_count))
+
+
+def network_calls_per_sample(
+    num_steps: int, *, conditioned: bool, resample_steps: int = DEFAULT_RESAMPLE_STEPS, resample_count: int = DEFAULT_RESAMPLE_COUNT,
+) -> int:
+    """Network calls one sample takes for these sampling settings (every method makes one call
+    per timetable entry; resampling only acts with a reference): what the progress bar counts
+    per batch and what a time estimate multiplies by."""
+    return timetable_length(num_steps, resample_steps if conditioned else 0, resample_count)
+
+
+# ---------------------------------------------------------------------------------------
+# What the loop knows of its collaborators
+# ---------------------------------------------------------------------------------------
 
 
 class CancelFlag(Protocol):
     def is_set(self) -> bool: ...
 
 
+class StepGuide(Protocol):
+    """A property guide as the loop sees it (:class:`superdiff_core.guidance.Guide` is one).
+
+    Attributes:
+        target: ``"x0"`` (move x0_hat, then re-clip) or ``"xt"`` (move the step's output).
+        active: False when it would not move anything (the loop then ignores it entirely).
+    """
+
+    target: str
+
+    @property
+    def active(self) -> bool: ...
+
+    def step_size(self, timestep: int, variance: float) -> float:
+        """Multiplier of the gradient at original timestep ``timestep`` for a step of noise
+        variance ``variance`` (see :func:`guide_variance`); 0: no move."""
+        ...
+
+    def gradient(self, x0: torch.Tensor) -> torch.Tensor:
+        """∇J with respect to x0_hat, shape (B, 96), on x0's device and dtype."""
+        ...
+
+
 class SamplingCancelled(Exception):
-    """Raised when the cancel flag was set; nothing partial is returned."""
+    """Raised when the cancel flag was set.
+
+    Attributes:
+        finished: the raw samples of the batches finished before the stop, shape (m, 96)
+            (m = 0 when the stop came in the first batch), so a caller can keep them.
+    """
+
+    def __init__(self, message: str = "sampling was stopped", finished: np.ndarray | None = None) -> None:
+        super().__init__(message)
+        self.finished = np.zeros((0, 96)) if finished is None else finished
+
+
+def step_sigma(method: str, k: int, steps: StepSchedule) -> float:
+    """The noise standard deviation of reverse step k: sqrt(beta-tilde) for ``"ancestral"``,
+    sqrt(beta) for ``"ddpm"`` (0 at the final step), 0 for the deterministic methods."""
+    if method == "ancestral":
+        return float(steps.posterior_sigmas[k])
+    if method == "ddpm":
+        return float(steps.sigmas[k])
+    return 0.0
+
+
+def guide_variance(method: str, target: str, k: int, steps: StepSchedule) -> float:
+    """The variance a guide's step scales with at reverse step k.
+
+    ``"x0"``: 1 − abar_k, the variance of x_k around x0. ``"xt"``: Dhariwal & Nichol's Sigma,
+    the variance of the step the method takes (beta-tilde for ``"ancestral"``, beta for
+    ``"ddpm"``); the deterministic methods take no noise, and their guide uses beta-tilde, the
+    variance of the posterior whose mean their first-order step follows (0 at the final step).
+    """
+    if target == "x0":
+        return 1.0 - float(steps.alphas_cumprod[k])
+    if method == "ddpm":
+        return float(steps.sigmas[k]) ** 2
+    return float(steps.posterior_sigmas[k]) ** 2
+
+
+# ---------------------------------------------------------------------------------------
+# A request: everything one call of the sampler decides
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ConditioningSpec:
+    """ILVR conditioning of a request (Choi et al. 2021, with RePaint's resampling).
+
+    Attributes:
+        reference: y, shape (96,) amounts in Z order (stored as a read-only float64 copy).
+        scale_factor: N (1..32); above 4 a warning is issued (many invalid compounds, as the
+            paper found).
+        conditioning_stop: ILVR is applied at the steps with timestep t ≥ this (Choi et al.'s
+            conditioning range [T, t_stop]); 0 applies it at every step, as in the paper.
+        filter_order: the element order phi_N smooths along, ``"z"`` (the paper's) or
+            ``"pettifor"`` (see :mod:`superdiff_core.chemical_order`).
+        clip: how x0_hat is clipped (:data:`ClipMode`).
+        resample_steps: the last this many steps before the final one (the last conditioned
+            ones at the default ``conditioning_stop``) are each run ``resample_count`` times,
+            jumping back to the step's input level in between; 0 is the paper's loop.
+        resample_count: runs of each resampled step (1 = no resampling).
+    """
+
+    reference: np.ndarray
+    scale_factor: int
+    conditioning_stop: int = DEFAULT_CONDITIONING_STOP
+    filter_order: str = DEFAULT_FILTER_ORDER
+    clip: ClipMode = DEFAULT_CLIP
+    resample_steps: int = DEFAULT_RESAMPLE_STEPS
+    resample_count: int = DEFAULT_RESAMPLE_COUNT
+
+    def __post_init__(self) -> None:
+        reference = np.array(self.reference, dtype=np.float64)
+        if reference.ndim != 1:
+            raise ValueError(f"a reference is one vector of amounts, got shape {reference.shape}")
+        reference.setflags(write=False)
+        object.__setattr__(self, "reference", reference)
+        if self.scale_factor is None:
+            raise ValueError("ILVR needs a scale factor N")
+        object.__setattr__(self, "scale_factor", check_scale_factor(self.scale_factor))
+        check_filter_order(self.filter_order)
+        if self.clip not in CLIP_MODES:
+            raise ValueError(f"unknown clip mode {self.clip!r}: choose one of {', '.join(CLIP_MODES)}")
+        resampling_repeats(1, self.resample_steps, self.resample_count)
+        if self.scale_factor > SAFE_SCALE_FACTOR:
+            warnings.warn(
+                f"scale factor N = {self.scale_factor} > {SAFE_SCALE_FACTOR}: the paper found many invalid "
+                "compounds (negative amounts) above N = 4",
+                stacklevel=3,
+            )
 
 
 @dataclass(frozen=True)
-class StepSchedule:
-    """The respaced process for one step count, as float64 arrays of length S (ascending t).
+class SamplingRequest:
+    """One call of :meth:`Sampler.draw`: what to draw and how.
 
     Attributes:
-        timesteps: kept original timesteps S_k (model input).
-        alphas_cumprod: abar at the kept steps.
-        alphas_cumprod_prev: abar at the previous kept step (1 before the first).
-        betas: respaced betas.
-        coefficient_x0, coefficient_xt: posterior mean coefficients.
-        sigmas: noise standard deviation per step, sigma² = beta (method), 0 at the last step.
-        posterior_sigmas: sigma² = beta-tilde, the variance of q(x_{t-1} | x_t, x0) (the
-            "small" choice of Ho et al.), 0 at the last step.
+        num_samples: how many vectors (≥ 1).
+        num_steps: reverse steps (1..1000); fewer is faster.
+        method: one of :data:`SAMPLING_METHODS`.
+        seed: random seed; the same seed, device and request give the same samples.
+        batch_size: vectors per network call.
+        conditioning: ILVR (:class:`ConditioningSpec`); None for unconditional sampling.
+        guide: property guidance (:class:`StepGuide`); None (or inactive) is the unguided
+            loop, bit for bit.
+
+    Raises:
+        ValueError: for out-of-range values or an unknown method.
     """
 
-    timesteps: np.ndarray
-    alphas_cumprod: np.ndarray
-    alphas_cumprod_prev: np.ndarray
-    betas: np.ndarray
-    coefficient_x0: np.ndarray
-    coefficient_xt: np.ndarray
-    sigmas: np.ndarray
-    posterior_sigmas: np.ndarray
+    num_samples: int
+    num_steps: int = DEFAULT_NUM_STEPS
+    method: SamplingMethod = DEFAULT_METHOD
+    seed: int = 0
+    batch_size: int = DEFAULT_BATCH_SIZE
+    conditioning: ConditioningSpec | None = None
+    guide: StepGuide | None = field(default=None, compare=False)
 
+    def __post_init__(self) -> None:
+        if self.num_samples < 1:
+            raise ValueError(f"number of samples must be at least 1, got {self.num_samples}")
+        if int(self.batch_size) != self.batch_size or self.batch_size < 1:
+            raise ValueError(f"batch size must be a whole number ≥ 1, got {self.batch_size}")
+        object.__setattr__(self, "num_steps", check_num_steps(self.num_steps))
+        check_method(self.method)
 
-@functools.lru_cache(maxsize=32)
-def step_schedule(num_steps: int, num_train_timesteps: int = schedule.NUM_TRAIN_TIMESTEPS) -> StepSchedule:
-    """The respaced cosine schedule for ``num_steps`` reverse steps."""
-    alphas_cumprod_full = schedule.alphas_cumprod_from_betas(schedule.cosine_betas(num_train_timesteps))
-    timesteps = schedule.spaced_timesteps(num_train_timesteps, num_steps)
-    betas = schedule.respaced_betas(alphas_cumprod_full, timesteps)
-    alphas_cumprod = schedule.alphas_cumprod_from_betas(betas)
-    coefficient_x0, coefficient_xt = schedule.posterior_mean_coefficients(betas)
-    sigmas = np.sqrt(betas)
-    sigmas[0] = 0.0
-    posterior_sigmas = np.sqrt(schedule.posterior_variance(betas))
-    return StepSchedule(
-        timesteps,
-        alphas_cumprod,
-        np.concatenate([[1.0], alphas_cumprod[:-1]]),
-        betas,
-        coefficient_x0,
-        coefficient_xt,
-        sigmas,
-        posterior_sigmas,
-    )
+    @property
+    def batches(self) -> list[int]:
+        """Sizes of the batches, in order."""
+        return [min(self.batch_size, self.num_samples - start) for start in range(0, self.num_samples, self.batch_size)]
 
+    @property
+    def timetable(self) -> tuple[TimetableEntry, ...]:
+        """The entries each batch walks (:func:`timetable`); resampling only with conditioning."""
+        if self.conditioning is None:
+            return timetable(self.num_steps)
+        return timetable(self.num_steps, self.conditioning.resample_steps, self.conditioning.resample_count)
 
-def check_num_steps(num_steps: int, num_train_timesteps: int = schedule.NUM_TRAIN_TIMESTEPS) -> int:
-    if int(num_steps) != num_steps or not 1 <= num_steps <= num_train_timesteps:
-        raise ValueError(f"steps must be an integer from 1 to {num_train_timesteps}, got {num_steps}")
-    return int(num_steps)
+    @property
+    def network_calls_per_sample(self) -> int:
+        return len(self.timetable)
+
+    @property
+    def progress_total(self) -> int:
+        """What ``progress`` counts to: timetable entries × batches."""
+        return self.network_calls_per_sample * len(self.batches)
 
 
 def widened_elements(reference: np.ndarray, filter_order: str = DEFAULT_FILTER_ORDER) -> np.ndarray:
@@ -200,16 +407,28 @@ def widened_elements(reference: np.ndarray, filter_order: str = DEFAULT_FILTER_O
     return mask
 
 
+@dataclass
+class _Conditioning:
+    """A :class:`ConditioningSpec` on the sampler's device (tensors built once per draw)."""
+
+    spec: ConditioningSpec
+    reference: torch.Tensor
+    low_pass: torch.Tensor
+
+
 class Sampler:
     """Draws samples from a trained eps-model.
 
     Args:
-        model: the trained network (put in eval mode, moved to ``device``; not modified).
+        model: the trained network in Z order, ``model(x, t)`` → eps for x of shape (B, L) with
+            ``model.config.length`` = L (a UNet1D, or one wrapped in
+            :class:`superdiff_core.ordered_model.ElementOrderedModel`); put in eval mode, moved
+            to ``device``, not otherwise modified.
         x0_lower, x0_upper: per-element clipping range of x0_hat, shape (96,).
         device: where to run.
     """
 
-    def __init__(self, model: UNet1D, x0_lower: np.ndarray, x0_upper: np.ndarray, device: torch.device):
+    def __init__(self, model: torch.nn.Module, x0_lower: np.ndarray, x0_upper: np.ndarray, device: torch.device):
         self.model = model.to(device).eval()
         self.device = device
         self.x0_lower = torch.as_tensor(x0_lower, dtype=torch.float32, device=device)
@@ -230,88 +449,71 @@ class Sampler:
         conditioning_stop: int = DEFAULT_CONDITIONING_STOP,
         filter_order: str = DEFAULT_FILTER_ORDER,
         clip: ClipMode = DEFAULT_CLIP,
-        guide: Guide | None = None,
+        guide: StepGuide | None = None,
         resample_steps: int = DEFAULT_RESAMPLE_STEPS,
         resample_count: int = DEFAULT_RESAMPLE_COUNT,
     ) -> np.ndarray:
-        """Draw ``num_samples`` vectors.
+        """Draw ``num_samples`` vectors: the keyword form of :meth:`draw` (the arguments are the
+        fields of :class:`SamplingRequest` and :class:`ConditioningSpec`; the conditioning ones
+        are ignored without a ``reference``)."""
+        conditioning = None
+        if reference is not None:
+            conditioning = ConditioningSpec(
+                reference, scale_factor, conditioning_stop=conditioning_stop, filter_order=filter_order,
+                clip=clip, resample_steps=resample_steps, resample_count=resample_count,
+            )
+        request = SamplingRequest(num_samples, num_steps, method=method, seed=seed, batch_size=batch_size,
+                                  conditioning=conditioning, guide=guide)
+        return self.draw(request, progress=progress, cancel=cancel)
+
+    def draw(self, request: SamplingRequest, progress: ProgressCallback | None = None, cancel: CancelFlag | None = None) -> np.ndarray:
+        """Draw the samples of ``request``.
 
         Args:
-            num_samples: how many vectors.
-            num_steps: reverse steps (1..1000); fewer is faster.
-            reference: y for ILVR, shape (96,) amounts; None for unconditional sampling.
-            scale_factor: ILVR's N (1..32); required with a reference. Above 4 a warning
-                is issued (many invalid compounds, as the paper found).
-            seed: random seed; the same seed, device and arguments give the same samples.
-            batch_size: vectors per network call.
-            method: ``"ddpm"`` (x0-parameterised posterior mean, sigma² = beta as in the paper),
-                ``"ancestral"`` (the same with sigma² = beta-tilde) or ``"ddim"`` (eta = 0).
-            progress: see :data:`ProgressCallback`.
+            request: what to draw (:class:`SamplingRequest`).
+            progress: see :data:`ProgressCallback`; counts to ``request.progress_total``.
             cancel: an object with ``is_set()`` (e.g. ``threading.Event``), checked every step.
-            conditioning_stop: ILVR is applied at the steps with timestep t ≥ this (Choi et al.'s
-                conditioning range [T, t_stop]); 0 applies it at every step, as in the paper.
-            filter_order: the element order phi_N smooths along, ``"z"`` (the paper's) or
-                ``"pettifor"`` (see :mod:`superdiff_core.chemical_order`); ILVR only.
-            clip: how x0_hat is clipped with a reference (:data:`ClipMode`); ILVR only.
-            guide: property guidance (:class:`superdiff_core.guidance.Guide`), an extra term
-                of each reverse step before the ILVR correction; None (or all weights 0) is
-                the unguided loop, bit for bit.
-            resample_steps: with a reference, the last this many steps before the final one
-                (the last conditioned ones at the default ``conditioning_stop``) are each run
-                ``resample_count`` times, jumping back to the step's input level in between
-                (RePaint's resampling, Lugmayr et al. 2022); 0 is the paper's loop. Ignored
-                without a reference.
-            resample_count: runs of each resampled step (1 = no resampling).
 
         Returns:
             Raw samples, shape (num_samples, 96), float64, before any rounding.
 
         Raises:
-            SamplingCancelled: if ``cancel`` was set.
-            ValueError: for out-of-range arguments.
+            SamplingCancelled: if ``cancel`` was set (with the finished batches).
         """
-        if num_samples < 1:
-            raise ValueError(f"number of samples must be at least 1, got {num_samples}")
-        steps = step_schedule(check_num_steps(num_steps))
-        low_pass = None
+        steps = step_schedule(request.num_steps)
+        conditioning = None if request.conditioning is None else self._on_device(request.conditioning)
         lower, upper = self.x0_lower, self.x0_upper
-        if reference is not None:
-            if scale_factor is None:
-                raise ValueError("ILVR needs a scale factor N")
-            scale_factor = check_scale_factor(scale_factor)
-            if scale_factor > SAFE_SCALE_FACTOR:
-                warnings.warn(
-                    f"scale factor N = {scale_factor} > {SAFE_SCALE_FACTOR}: the paper found many invalid "
-                    "compounds (negative amounts) above N = 4",
-                    stacklevel=2,
-                )
-            phi = low_pass_matrix(scale_factor, order=check_filter_order(filter_order))
-            low_pass = torch.tensor(phi, dtype=torch.float32, device=self.device)
-            reference_tensor = torch.as_tensor(np.asarray(reference), dtype=torch.float32, device=self.device)
-            lower, upper = self.conditioning_clip_range(np.asarray(reference, dtype=np.float64), filter_order, clip)
-        if guide is not None and not guide.active:
-            guide = None
-        generator = torch.Generator(device=self.device).manual_seed(int(seed))
-        batches = [min(batch_size, num_samples - start) for start in range(0, num_samples, batch_size)]
-        repeats = resampling_repeats(len(steps.timesteps), resample_steps if low_pass is not None else 0, resample_count)
-        total_steps = sum(repeats) * len(batches)
+        if conditioning is not None:
+            spec = conditioning.spec
+            lower, upper = self.conditioning_clip_range(spec.reference, spec.filter_order, spec.clip)
+        guide = request.guide if request.guide is not None and request.guide.active else None
+        generator = torch.Generator(device=self.device).manual_seed(int(request.seed))
+        entries = request.timetable
+        total = request.progress_total
         done = 0
         outputs = []
         with torch.inference_mode():
-            for size in batches:
+            for size in request.batches:
                 x = torch.randn(size, self.model.config.length, generator=generator, device=self.device)
-                for k in reversed(range(len(steps.timesteps))):
-                    for repeat in range(repeats[k]):
-                        if cancel is not None and cancel.is_set():
-                            raise SamplingCancelled("sampling was stopped")
-                        if repeat > 0:  # RePaint's jump back: x_k ~ q(x_k | x_{k-1}), then the step again
-                            x = self._renoise(x, k, steps, generator)
-                        x = self._reverse_step(x, k, steps, method, generator, lower, upper, guide=guide)
-                        if low_pass is not None and steps.timesteps[k] >= conditioning_stop:
-                            x = ilvr_correction(x, self._noised_reference(reference_tensor, k, steps, generator, size), low_pass)
-                        done += 1
-                        if progress is not None:
-                            progress(done, total_steps)
+                x0_by_step: dict[int, torch.Tensor] = {}  # the last x0_hat made at each level (multistep history)
+                for entry in entries:
+                    if cancel is not None and cancel.is_set():
+                        finished = np.concatenate(outputs) if outputs else np.zeros((0, self.model.config.length))
+                        raise SamplingCancelled("sampling was stopped", finished)
+                    k = entry.step
+                    if entry.jump:  # RePaint's jump back: x_k ~ q(x_k | x_{k-1}), then the step again
+                        noise = torch.randn(x.shape, generator=generator, device=self.device)
+                        x = schedule.forward_jump(x, float(steps.alphas_cumprod[k]), float(steps.alphas_cumprod_prev[k]), noise)
+                    output = self._step(x, k, steps, request.method, generator, lower, upper, guide, x0_by_step)
+                    x = output.prev_sample
+                    if conditioning is not None and steps.timesteps[k] >= conditioning.spec.conditioning_stop:
+                        x = ilvr_correction(x, self._noised_reference(conditioning.reference, k, steps, generator, size),
+                                            conditioning.low_pass)
+                    x0_by_step[k] = output.x0_hat
+                    x0_by_step.pop(k + 2, None)
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
                 outputs.append(x.double().cpu().numpy())
         return np.concatenate(outputs)
 
@@ -345,40 +547,45 @@ class Sampler:
             torch.where(mask, widest_upper, self.x0_upper),
         )
 
-    def _reverse_step(
-        self, x: torch.Tensor, k: int, steps: StepSchedule, method: SamplingMethod, generator: torch.Generator,
-        lower: torch.Tensor, upper: torch.Tensor | None, guide: Guide | None = None,
-    ) -> torch.Tensor:
-        """x_{k-1} from x_k with the x0 prediction clipped to [lower, upper] (no upper bound if None);
-        an active ``guide`` moves x0_hat (target ``"x0"``, then re-clipped) or the step's mean
-        (``"xt"``) along its gradient."""
+    def _on_device(self, spec: ConditioningSpec) -> _Conditioning:
+        phi = low_pass_matrix(spec.scale_factor, order=spec.filter_order)
+        return _Conditioning(
+            spec,
+            torch.tensor(spec.reference, dtype=torch.float32, device=self.device),
+            torch.tensor(phi, dtype=torch.float32, device=self.device),
+        )
+
+    def _step(
+        self, x: torch.Tensor, k: int, steps: StepSchedule, method: str, generator: torch.Generator,
+        lower: torch.Tensor, upper: torch.Tensor | None, guide: StepGuide | None, x0_by_step: dict[int, torch.Tensor],
+    ) -> StepOutput:
+        """Reverse step k of ``method``: the network's eps → x0_hat clipped to [lower, upper] (no upper
+        bound if None) → the guide's move (x0_hat, re-clipped, or the output) → the pure step of
+        :mod:`superdiff_core.schedule` (its noise drawn here, after the network call)."""
         timestep = torch.full((x.shape[0],), int(steps.timesteps[k]), device=self.device, dtype=torch.long)
         eps = self.model(x, timestep)
         alpha_cumprod = float(steps.alphas_cumprod[k])
         x0 = self._clip(schedule.predict_x0_from_eps(x, eps, alpha_cumprod), lower, upper)
         shift = None
-        if guide is not None and (size := guide.step_size(k, steps)) > 0:
-            shift = size * guide.gradient(x0)
-            if guide.target == "x0":
-                x0, shift = self._clip(x0 + shift, lower, upper), None
+        if guide is not None:
+            size = guide.step_size(int(steps.timesteps[k]), guide_variance(method, guide.target, k, steps))
+            if size > 0:
+                shift = size * guide.gradient(x0)
+                if guide.target == "x0":
+                    x0, shift = self._clip(x0 + shift, lower, upper), None
+        previous = float(steps.alphas_cumprod_prev[k])
         if method == "ddim":
-            eps = (x - math.sqrt(alpha_cumprod) * x0) / math.sqrt(1.0 - alpha_cumprod)
-            previous = float(steps.alphas_cumprod_prev[k])
-            x_previous = math.sqrt(previous) * x0 + math.sqrt(1.0 - previous) * eps
-            return x_previous if shift is None else x_previous + shift
-        mean = float(steps.coefficient_x0[k]) * x0 + float(steps.coefficient_xt[k]) * x
-        if shift is not None:
-            mean = mean + shift
-        sigma = float(steps.posterior_sigmas[k] if method == "ancestral" else steps.sigmas[k])
-        if sigma == 0:
-            return mean
-        return mean + sigma * torch.randn(x.shape, generator=generator, device=self.device)
-
-    def _renoise(self, x: torch.Tensor, k: int, steps: StepSchedule, generator: torch.Generator) -> torch.Tensor:
-        """x_k ~ q(x_k | x_{k-1}): noise a step's output back to the level of its input."""
-        ratio = float(steps.alphas_cumprod[k] / steps.alphas_cumprod_prev[k])
-        noise = torch.randn(x.shape, generator=generator, device=self.device)
-        return math.sqrt(ratio) * x + math.sqrt(1.0 - ratio) * noise
+            return schedule.ddim_step(x, x0, alpha_cumprod, previous, shift)
+        if method in ("dpmpp2m", "dpmpp2m_sde"):
+            last = x0_by_step.get(k + 1)
+            alpha_cumprod_last = None if last is None else float(steps.alphas_cumprod[k + 1])
+            noise = None
+            if method == "dpmpp2m_sde" and previous < 1.0:
+                noise = torch.randn(x.shape, generator=generator, device=self.device)
+            return schedule.dpm_solver_pp_2m_step(x, x0, alpha_cumprod, previous, last, alpha_cumprod_last, noise, shift)
+        sigma = step_sigma(method, k, steps)
+        noise = torch.randn(x.shape, generator=generator, device=self.device) if sigma != 0 else None
+        return schedule.posterior_step(x, x0, float(steps.coefficient_x0[k]), float(steps.coefficient_xt[k]), sigma, noise, shift)
 
     @staticmethod
     def _clip(x0: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor | None) -> torch.Tensor:
@@ -390,9 +597,10 @@ class Sampler:
     def _noised_reference(
         self, reference: torch.Tensor, k: int, steps: StepSchedule, generator: torch.Generator, size: int
     ) -> torch.Tensor:
-        """y_{k-1} ~ q(y_{k-1} | y): the reference noised to the level of the step's output."""
+        """y_{k-1} ~ q(y_{k-1} | y): the reference noised to the level of the step's *output*, per sample."""
         previous = float(steps.alphas_cumprod_prev[k])
         if previous >= 1.0:
             return reference.expand(size, -1)
         noise = torch.randn((size, reference.shape[0]), generator=generator, device=self.device)
-        return math.sqrt(previous) * reference + math.sqrt(1.0 - previous) * noise
+        return schedule.noised_to_level(reference, previous, noise)
+

@@ -1,13 +1,20 @@
-"""Noise schedule and timestep respacing (Ho et al. 2020; Nichol & Dhariwal 2021).
+"""Noise schedule, timestep respacing and the reverse steps (Ho et al. 2020; Nichol & Dhariwal
+2021; Song et al. 2021; Lu et al. 2022).
 
-Small pure functions on float64 NumPy arrays, named as in the papers:
-``betas`` (beta_t), ``alphas`` (alpha_t = 1 - beta_t), ``alphas_cumprod`` (abar_t).
-Index t runs 0 .. T-1, where index 0 is the least noisy step.
+Small pure functions, named as in the papers: ``betas`` (beta_t), ``alphas`` (alpha_t =
+1 - beta_t), ``alphas_cumprod`` (abar_t). Index t runs 0 .. T-1, where index 0 is the least
+noisy step. The schedule is float64 NumPy; the reverse steps (bottom of the module) work on
+tensors or arrays of shape (B, 96), take every random draw as an argument and return a
+:class:`StepOutput`, in the manner of diffusers' schedulers: the loop that calls them
+(:mod:`superdiff_core.sampler`) owns the network, the random numbers and the conditioning.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -76,3 +83,175 @@ def posterior_variance(betas: np.ndarray) -> np.ndarray:
 def predict_x0_from_eps(x_t: np.ndarray, eps: np.ndarray, alpha_cumprod_t: float) -> np.ndarray:
     """x0_hat = (x_t − sqrt(1 − abar_t) · eps) / sqrt(abar_t). Works on arrays or tensors."""
     return (x_t - math.sqrt(1.0 - alpha_cumprod_t) * eps) / math.sqrt(alpha_cumprod_t)
+
+
+# ---------------------------------------------------------------------------------------
+# The respaced process of one step count
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepSchedule:
+    """The respaced process for one step count, as float64 arrays of length S (ascending t).
+
+    Reverse step k (k = S-1 .. 0) goes from the level abar_k to abar_{k-1} ("prev", 1 at k = 0).
+
+    Attributes:
+        timesteps: kept original timesteps S_k (model input).
+        alphas_cumprod: abar at the kept steps.
+        alphas_cumprod_prev: abar at the previous kept step (1 before the first).
+        betas: respaced betas.
+        coefficient_x0, coefficient_xt: posterior mean coefficients.
+        sigmas: noise standard deviation per step, sigma² = beta (method), 0 at the last step.
+        posterior_sigmas: sigma² = beta-tilde, the variance of q(x_{t-1} | x_t, x0) (the
+            "small" choice of Ho et al.), 0 at the last step.
+    """
+
+    timesteps: np.ndarray
+    alphas_cumprod: np.ndarray
+    alphas_cumprod_prev: np.ndarray
+    betas: np.ndarray
+    coefficient_x0: np.ndarray
+    coefficient_xt: np.ndarray
+    sigmas: np.ndarray
+    posterior_sigmas: np.ndarray
+
+
+@functools.lru_cache(maxsize=32)
+def step_schedule(num_steps: int, num_train_timesteps: int = NUM_TRAIN_TIMESTEPS) -> StepSchedule:
+    """The respaced cosine schedule for ``num_steps`` reverse steps."""
+    alphas_cumprod_full = alphas_cumprod_from_betas(cosine_betas(num_train_timesteps))
+    timesteps = spaced_timesteps(num_train_timesteps, num_steps)
+    betas = respaced_betas(alphas_cumprod_full, timesteps)
+    alphas_cumprod = alphas_cumprod_from_betas(betas)
+    coefficient_x0, coefficient_xt = posterior_mean_coefficients(betas)
+    sigmas = np.sqrt(betas)
+    sigmas[0] = 0.0
+    posterior_sigmas = np.sqrt(posterior_variance(betas))
+    return StepSchedule(
+        timesteps,
+        alphas_cumprod,
+        np.concatenate([[1.0], alphas_cumprod[:-1]]),
+        betas,
+        coefficient_x0,
+        coefficient_xt,
+        sigmas,
+        posterior_sigmas,
+    )
+
+
+def log_snr(alpha_cumprod: float) -> float:
+    """lambda = log(alpha / sigma) = ½ log(abar / (1 − abar)) (Lu et al. 2022); +inf at abar = 1."""
+    if alpha_cumprod >= 1.0:
+        return math.inf
+    return 0.5 * math.log(alpha_cumprod / (1.0 - alpha_cumprod))
+
+
+# ---------------------------------------------------------------------------------------
+# Reverse steps: x_{k-1} from x_k and the (clipped, possibly guided) x0 prediction
+# ---------------------------------------------------------------------------------------
+
+Tensor = Any
+"""A torch tensor or NumPy array of shape (B, 96); the steps use only arithmetic on it."""
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    """What one reverse step returns (diffusers' ``SchedulerOutput``).
+
+    Attributes:
+        prev_sample: x_{k-1}, shape (B, 96), before any ILVR correction.
+        x0_hat: the x0 prediction the step used (clipped, guided), shape (B, 96).
+    """
+
+    prev_sample: Tensor
+    x0_hat: Tensor
+
+
+def posterior_step(
+    x_t: Tensor, x0_hat: Tensor, coefficient_x0: float, coefficient_xt: float, sigma: float,
+    noise: Tensor | None = None, mean_shift: Tensor | None = None,
+) -> StepOutput:
+    """Ancestral step from the x0-parameterised posterior (Ho et al. eq. 7):
+    x_{t-1} = c0 · x0_hat + ct · x_t (+ mean_shift) + sigma · noise.
+
+    Args:
+        sigma: the step's noise standard deviation (sqrt(beta) or sqrt(beta-tilde)); 0: no noise
+            (``noise`` is then not used and may be None).
+        noise: standard normal, shape of ``x_t``.
+        mean_shift: a guide's shift of the mean (Dhariwal & Nichol's s · Sigma · grad), or None.
+    """
+    mean = coefficient_x0 * x0_hat + coefficient_xt * x_t
+    if mean_shift is not None:
+        mean = mean + mean_shift
+    if sigma == 0:
+        return StepOutput(mean, x0_hat)
+    return StepOutput(mean + sigma * noise, x0_hat)
+
+
+def ddim_step(
+    x_t: Tensor, x0_hat: Tensor, alpha_cumprod_t: float, alpha_cumprod_prev: float, shift: Tensor | None = None,
+) -> StepOutput:
+    """Deterministic DDIM step (eta = 0, Song et al. 2021 eq. 12), with eps re-derived from the
+    clipped x0_hat: x_{t-1} = sqrt(abar_{t-1}) x0_hat + sqrt(1 − abar_{t-1}) eps_hat (+ shift)."""
+    eps = (x_t - math.sqrt(alpha_cumprod_t) * x0_hat) / math.sqrt(1.0 - alpha_cumprod_t)
+    x_previous = math.sqrt(alpha_cumprod_prev) * x0_hat + math.sqrt(1.0 - alpha_cumprod_prev) * eps
+    return StepOutput(x_previous if shift is None else x_previous + shift, x0_hat)
+
+
+def dpm_solver_pp_2m_step(
+    x_t: Tensor, x0_hat: Tensor, alpha_cumprod_t: float, alpha_cumprod_prev: float,
+    x0_hat_last: Tensor | None = None, alpha_cumprod_last: float | None = None,
+    noise: Tensor | None = None, shift: Tensor | None = None,
+) -> StepOutput:
+    """One step of DPM-Solver++(2M), data prediction (Lu et al. 2022, Algorithm 2), from level
+    abar_t to abar_{t-1} with the x0 predictions of this level and of the last one.
+
+    With alpha = sqrt(abar), sigma = sqrt(1 − abar), lambda = log(alpha / sigma), h = lambda_{t-1} − lambda_t
+    and D = (1 + 1/(2r)) x0_hat − 1/(2r) x0_hat_last, r = (lambda_t − lambda_last) / h (second order)
+    or D = x0_hat (first order: the first step, where there is no last prediction):
+
+    - ODE (``noise`` None): x_{t-1} = (sigma_{t-1} / sigma_t) x_t + alpha_{t-1} (1 − e^{−h}) D
+      (first order: DDIM);
+    - SDE (``noise`` given, diffusers' ``sde-dpmsolver++``, midpoint):
+      x_{t-1} = (sigma_{t-1} / sigma_t) e^{−h} x_t + alpha_{t-1} (1 − e^{−2h}) D
+      + sigma_{t-1} sqrt(1 − e^{−2h}) noise (first order: the ancestral posterior step, sigma² = beta-tilde).
+
+    The final step to abar = 1 (h infinite) returns x0_hat.
+
+    Args:
+        x0_hat_last, alpha_cumprod_last: the x0 prediction made at the previous (noisier) level
+            and that level's abar; None for a first-order step.
+        noise: standard normal of the shape of ``x_t`` for the SDE form, else None.
+        shift: a guide's shift of the output, or None.
+    """
+    if alpha_cumprod_prev >= 1.0:
+        x_previous = x0_hat
+    else:
+        lambda_t, lambda_prev = log_snr(alpha_cumprod_t), log_snr(alpha_cumprod_prev)
+        h = lambda_prev - lambda_t
+        data = x0_hat
+        if x0_hat_last is not None and alpha_cumprod_last is not None:
+            r = (lambda_t - log_snr(alpha_cumprod_last)) / h
+            data = (1.0 + 0.5 / r) * x0_hat - (0.5 / r) * x0_hat_last
+        ratio = math.sqrt((1.0 - alpha_cumprod_prev) / (1.0 - alpha_cumprod_t))
+        if noise is None:
+            x_previous = ratio * x_t - math.sqrt(alpha_cumprod_prev) * math.expm1(-h) * data
+        else:
+            x_previous = (ratio * math.exp(-h)) * x_t - math.sqrt(alpha_cumprod_prev) * math.expm1(-2.0 * h) * data
+            x_previous = x_previous + math.sqrt((1.0 - alpha_cumprod_prev) * -math.expm1(-2.0 * h)) * noise
+    return StepOutput(x_previous if shift is None else x_previous + shift, x0_hat)
+
+
+def forward_jump(x_prev: Tensor, alpha_cumprod_t: float, alpha_cumprod_prev: float, noise: Tensor) -> Tensor:
+    """x_t ~ q(x_t | x_{t-1}): a step's output noised back to the level of its input (RePaint's
+    jump), x_t = sqrt(abar_t / abar_{t-1}) x_{t-1} + sqrt(1 − abar_t / abar_{t-1}) noise."""
+    ratio = float(alpha_cumprod_t / alpha_cumprod_prev)
+    return math.sqrt(ratio) * x_prev + math.sqrt(1.0 - ratio) * noise
+
+
+def noised_to_level(y: Tensor, alpha_cumprod: float, noise: Tensor | None) -> Tensor:
+    """y_t ~ q(y_t | y) = sqrt(abar) y + sqrt(1 − abar) noise; ``y`` itself at abar = 1 (noise unused)."""
+    if alpha_cumprod >= 1.0:
+        return y
+    return math.sqrt(alpha_cumprod) * y + math.sqrt(1.0 - alpha_cumprod) * noise

@@ -3,7 +3,10 @@
 1. round every amount to 2 decimals and zero amounts with |x| < 0.08 (residual noise);
 2. reject vectors with a negative amount;
 3. reject vectors with fewer than 2 or more than the class's limit of elements;
-4. unique % and novel % (against the class's training set), then de-duplication;
+4. unique % and novel % (against the class's training set), then de-duplication; both compare
+   normalised compositions within a tolerance (:mod:`superdiff_core.novelty`): a rescaled
+   or ±0.005 copy of a SuperCon compound is not novel, and of two draws of one composition
+   only the first is kept;
 5. SMACT validity (see :mod:`superdiff_core.smact_check`): both the paper's check and the
    mixed-valence variant are recorded; the one chosen in the options filters.
 
@@ -18,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from .composition import vectors_to_formulas
-from .data import vector_keys
 from .model_classes import check_model_class, get_model_class
+from .novelty import KnownCompositions, first_of_duplicates
 from .smact_check import DEFAULT_TIMEOUT_SECONDS, smact_check_both
 
 ROUNDING_DECIMALS = 2
@@ -78,8 +81,10 @@ class ScreeningResult:
             chosen check: valid, invalid or timeout) and ``sample_index`` (row in the raw
             array).
         stages: the funnel, from ``raw`` to the last stage.
-        unique_percent: distinct / total among vectors that passed the basic filters.
-        novel_percent: not in the training set / total among the same vectors.
+        unique_percent: distinct compositions / total among vectors that passed the basic
+            filters (:func:`~superdiff_core.novelty.first_of_duplicates`).
+        novel_percent: not within the novelty tolerance of a training-set composition /
+            total among the same vectors.
     """
 
     vectors: np.ndarray
@@ -103,7 +108,7 @@ def round_and_threshold(samples: np.ndarray, threshold: float = RESIDUAL_THRESHO
 def screen_samples(
     samples: np.ndarray,
     model_class: str,
-    training_keys: set[bytes],
+    training_keys: KnownCompositions | set[bytes],
     options: ScreeningOptions = ScreeningOptions(),
 ) -> ScreeningResult:
     """Run the screening stages on raw samples.
@@ -111,7 +116,9 @@ def screen_samples(
     Args:
         samples: raw sampler output, shape (n, 96).
         model_class: one of the four classes (sets the element limit).
-        training_keys: :func:`~superdiff_core.data.vector_keys` of the class's training set.
+        training_keys: the class's training set, indexed once
+            (:class:`~superdiff_core.novelty.KnownCompositions`); a set of
+            :func:`~superdiff_core.data.vector_keys` is indexed here on every call.
         options: screening knobs.
     """
     check_model_class(model_class)
@@ -132,17 +139,13 @@ def screen_samples(
     n_elements = (vectors > 0).sum(axis=1)
     keep("element count", (n_elements >= options.min_elements) & (n_elements <= options.element_limit(model_class)))
 
-    keys = vector_keys(vectors, ROUNDING_DECIMALS)
-    basic = len(keys)
-    unique_percent = 100.0 * len(set(keys)) / basic if basic else float("nan")
-    novel = np.array([k not in training_keys for k in keys], dtype=bool)
+    known = training_keys if isinstance(training_keys, KnownCompositions) else KnownCompositions.from_keys(training_keys)
+    basic = len(vectors)
+    unique_mask = first_of_duplicates(vectors) == np.arange(basic)
+    unique_percent = 100.0 * unique_mask.sum() / basic if basic else float("nan")
+    novel = ~known.contains(vectors)
     novel_percent = 100.0 * novel.mean() if basic else float("nan")
 
-    first_seen: dict[bytes, int] = {}
-    for i, key in enumerate(keys):
-        first_seen.setdefault(key, i)
-    unique_mask = np.zeros(basic, dtype=bool)
-    unique_mask[list(first_seen.values())] = True
     keep("unique", unique_mask)
     novel = novel[unique_mask]
     novel = novel[keep("novel", novel, drop=not options.keep_known)]

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from . import schedule
 from .checkpoints import save_diffusion
+from .chemical_order import order_permutation
 from .data import SuperConSet
 from .device import select_device
 from .model_classes import check_model_class, get_model_class
@@ -97,6 +98,7 @@ def train_diffusion(
     progress: bool = True,
     on_epoch: Callable[[int, float, float], None] | None = None,
     resume: bool = False,
+    element_order: str = "z",
 ) -> TrainingResult:
     """Train one class and save the best-validation checkpoint with its model card.
 
@@ -113,20 +115,24 @@ def train_diffusion(
             weights; a fresh optimiser and learning-rate schedule). The checkpoint is only
             replaced by an epoch whose validation loss beats the saved one, on the same
             fixed validation draw, and the card keeps the earlier run's record.
+        element_order: the order of the element axis the network reads ("z", or a
+            chemical order of :mod:`superdiff_core.chemical_order`); the checkpoint goes to
+            ``diffusion/<class>-<order>/`` and loads as a Z-order model.
     """
     check_model_class(model_class)
     device = device or select_device()
     subset = dataset.subset(model_class)
     train_index, validation_index = split_indices(len(subset.vectors), settings.validation_fraction, settings.seed)
     x0_lower, x0_upper = clipping_range(subset.vectors[train_index])
+    network_vectors = subset.vectors[:, order_permutation(element_order)]
 
     previous_training: dict | None = None
     initial_state: dict | None = None
     if resume:
         from .checkpoints import load_diffusion
 
-        previous = load_diffusion(out_dir, model_class)
-        config, initial_state = previous.model.config, previous.model.state_dict()
+        previous = load_diffusion(out_dir, model_class, element_order)
+        config, initial_state = previous.network.config, previous.network.state_dict()
         previous_training = previous.card.get("training", {})
 
     torch.manual_seed(settings.seed)
@@ -143,8 +149,8 @@ def train_diffusion(
     alphas_cumprod = torch.tensor(
         schedule.alphas_cumprod_from_betas(schedule.cosine_betas()), dtype=torch.float32, device=device
     )
-    train_vectors = torch.tensor(subset.vectors[train_index], dtype=torch.float32, device=device)
-    validation_batch = _fixed_validation_batch(subset.vectors[validation_index], settings, device)
+    train_vectors = torch.tensor(network_vectors[train_index], dtype=torch.float32, device=device)
+    validation_batch = _fixed_validation_batch(network_vectors[validation_index], settings, device)
 
     generator = torch.Generator(device="cpu").manual_seed(settings.seed)
     result = TrainingResult(best_epoch=-1, best_validation_loss=float("inf"))
@@ -153,11 +159,12 @@ def train_diffusion(
     best_state: dict | None = None
     def save(state: dict) -> None:
         card = _model_card(
-            model_class, dataset, subset, config, settings, result, model, len(train_index), len(validation_index), out_dir, device
+            model_class, dataset, subset, config, settings, result, model, len(train_index), len(validation_index), out_dir,
+            device, element_order,
         )
         if previous_training:
             card["training"]["resumed_from"] = previous_training
-        save_diffusion(out_dir, model_class, state, config, x0_lower, x0_upper, card)
+        save_diffusion(out_dir, model_class, state, config, x0_lower, x0_upper, card, element_order)
 
     optimiser_steps = 0
     started = time.monotonic()
@@ -217,10 +224,13 @@ def _update_ema(ema_model: torch.nn.Module, model: torch.nn.Module, decay: float
         ema_parameter.lerp_(parameter, 1.0 - decay)
 
 
-def _model_card(model_class, dataset, subset, config, settings, result, model, n_train, n_validation, out_dir, device) -> dict:
+def _model_card(
+    model_class, dataset, subset, config, settings, result, model, n_train, n_validation, out_dir, device, element_order
+) -> dict:
     return {
         "model": "superdiff diffusion (DDPM, cosine schedule, T = 1000, eps prediction)",
         "model_class": model_class,
+        "element_order": element_order,
         "data": {
             "file": "SuperCon_with_types.dat",
             "sha256": dataset.sha256,
@@ -247,6 +257,6 @@ def _model_card(model_class, dataset, subset, config, settings, result, model, n
             "device": str(device),
             "threads": torch.get_num_threads(),
         },
-        "rebuild_command": get_model_class(model_class).train_command(out_dir),
+        "rebuild_command": get_model_class(model_class).train_command("checkpoints/", element_order),
         "metrics": {},
     }

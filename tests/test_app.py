@@ -19,10 +19,10 @@ from superdiff_core.artifacts import DEFAULT_MODELS_DIR
 from superdiff_core.checkpoints import available_classes
 from superdiff_core.composition import ELEMENT_SYMBOLS, parse_formula
 from superdiff_core.errors import InputError
-from superdiff_core.pipeline import GenerationSettings
 from superdiff_core.results import CANDIDATE_COLUMNS, candidates_to_csv
 from superdiff_core.run import RunModels, RunRecord, screen_formulas
 from superdiff_core.screening import ScreeningOptions, StageCount
+from superdiff_core.settings import GenerationSettings
 from ui import candidate_table, formatting, model_facts, periodic_table, plots
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -189,13 +189,13 @@ def test_run_settings_json_round_trip():
     card = {"data": {"sha256": "abc"}, "architecture": {"parameters": 10}, "training": {"best_epoch": 3}}
     text = run_settings.run_settings_json(original, funnel.Thresholds(10.0, -0.1), card)
     document = json.loads(text)
-    assert document["model"] == {"model_class": "pnictides", "data_sha256": "abc", "parameters": 10, "best_epoch": 3}
+    assert document["model"] == {"model_class": "pnictides", "data_sha256": "abc", "parameters": 10, "best_epoch": 3, "element_order": "z"}
     assert document["command"].startswith("superdiff generate --model pnictides --reference 'BaFe₂As₂' --scale-factor 2 3 4")
     from superdiff_core.sampler import DEFAULT_CONDITIONING_STOP
 
     assert "--mixed-valence" in document["command"] and f"--ilvr-stop {DEFAULT_CONDITIONING_STOP}" in document["command"]
     restored, thresholds = run_settings.settings_from_json(text)
-    assert restored == original
+    assert restored == original.resolved()  # the file records the settings with every default decided
     assert thresholds == funnel.Thresholds(10.0, -0.1)
 
 
@@ -205,7 +205,7 @@ def test_run_settings_json_round_trip():
         ("not json", "not a JSON file"),
         ("{}", "not a SuperDiff run-settings file"),
         ('{"format": "superdiff-run-settings"}', "no \"settings\""),
-        ('{"format": "superdiff-run-settings", "settings": {"model_class": "pnictides", "colour": 1}}', "unexpected field"),
+        ('{"format": "superdiff-run-settings", "settings": {"model_class": "pnictides", "colour": 1}}', "unknown setting 'colour'"),
         ('{"format": "superdiff-run-settings", "settings": {"model_class": "pnictides", "samples": 0}}', "samples must be"),
     ],
 )
@@ -432,7 +432,7 @@ def test_results_survive_page_switches(generated):
     no_exception(at)
     assert at.session_state["run:generate"] is record
     assert any(h.value.startswith("Results for") for h in at.header)
-    assert at.text_area(key="generate_refs").value == record.settings.references[0]  # inputs kept too
+    assert at.text_area(key="generate_refs").value == record.settings.reference_texts[0]  # inputs kept too
     assert at.number_input(key="generate_samples").value == 24
 
 
@@ -576,7 +576,7 @@ def test_each_reference_has_its_own_marker_colour_and_filter(test_class):
     at = small_run(new_app().run(), TWO_REFERENCES[test_class], test_class)
     no_exception(at)
     record = at.session_state["run:generate"]
-    first, second = record.settings.references
+    first, second = record.settings.reference_texts
     traces = chart_data(at, f"{test_class}: SuperCon clusters")
     stars = {t["name"]: t for t in traces if t.get("marker", {}).get("symbol") == "star"}
     assert set(stars) == {f"★ {first}", f"★ {second}"}
@@ -613,7 +613,7 @@ def test_references_of_two_classes_run_on_their_own_models():
     no_exception(at)
     records = at.session_state["run_group:generate"]
     assert [r.model_class for r in records] == ["pnictides", "cuprates"]
-    assert [r.settings.references for r in records] == [("BaFe2As2",), ("YBa2Cu3O7",)]
+    assert [r.settings.reference_texts for r in records] == [("BaFe2As2",), ("YBa2Cu3O7",)]
     assert all(set(r.table["model_class"]) <= {r.model_class} and r.raw_samples == 2 * 8 for r in records)
     assert [t.label for t in at.tabs] == ["pnictides model: BaFe2As2", "cuprates model: YBa2Cu3O7"]
     assert at.session_state["run_history"][-1].records == tuple(records)
@@ -764,3 +764,272 @@ def test_families_section_shows_new_families_and_the_toggle_adds_the_rest(genera
     shown = [f.value for f in at.dataframe if "general_formula" in f.value.columns]
     assert len(shown) == 1 and len(shown[0]) == len(families)
     at.toggle(key="generate_res_known_families").set_value(False).run()
+
+
+# =======================================================================================
+# Help, Models and Campaigns pages say what the artifacts say
+# =======================================================================================
+
+
+def page_texts(at) -> str:
+    """Every text the page shows: markdown, captions, notices, code, tables and JSON."""
+    parts = [element.value for kind in ("markdown", "caption", "info", "warning", "error", "success", "code", "title", "header")
+             for element in getattr(at, kind)]
+    parts += [table.value.to_string() for table in at.table] + [frame.value.to_string() for frame in at.dataframe]
+    parts += [json.dumps(element.value) if not isinstance(element.value, str) else element.value for element in at.json]
+    return "\n".join(parts)
+
+
+def open_page_at(page: str, monkeypatch=None, models_dir: Path | None = None):
+    if models_dir is not None:
+        monkeypatch.setenv("SUPERDIFF_MODELS_DIR", str(models_dir))
+    at = new_app().run()
+    at.switch_page(page).run()
+    no_exception(at)
+    return at
+
+
+def test_help_names_the_shipped_model_kinds_read_from_the_cards(tmp_path, monkeypatch):
+    from superdiff_core.results import COLUMN_HELP
+
+    cards, diffusion = model_facts.shipped_cards(DEFAULT_MODELS_DIR)
+    shipped = model_facts.model_summaries(cards, diffusion)
+    assert {"Superconductor classifier", "Tc regressor", "Formation-energy model"} <= {s.name for s in shipped}
+    text = page_texts(open_page_at("app_pages/help.py"))
+    for summary in shipped:
+        assert summary.kind in text and summary.trust in text, summary.name
+    assert model_facts.kind_words(cards["tc"]["classifier"]["kind"]) in text
+    if cards["tc"]["classifier"]["kind"] != "knn":
+        assert "nearest-neighbour classifier" not in text
+    for column in COLUMN_HELP:
+        assert f"`{column}`" in text, column
+    for words in ("guidance", "Campaign", "Nearest known compounds", "Outside the training domain", "90 % conformal interval"):
+        assert words in text, words
+
+    # the page follows the cards: other kinds in the cards, other words on the page
+    for folder, card in cards.items():
+        changed = json.loads(json.dumps(card))
+        if folder == "tc":
+            changed["classifier"]["kind"] = "knn"
+        if folder == "formation":
+            changed["hyperparameters"]["architecture"] = "elemnet"
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "card.json").write_text(json.dumps(changed))
+    text = page_texts(open_page_at("app_pages/help.py", monkeypatch, tmp_path))
+    assert model_facts.KIND_WORDS["knn"] in text and model_facts.KIND_WORDS["elemnet"] in text
+    assert model_facts.KIND_WORDS["boosted"] not in text and model_facts.KIND_WORDS["attention"] not in text
+
+
+def test_models_page_renders_no_stray_text():
+    import re
+
+    at = open_page_at("app_pages/models.py")
+    first = at.main.children[min(at.main.children)]
+    assert first.type == "title" and first.value == "Models", f"the page starts with {first.type}: {getattr(first, 'value', '')!r}"
+    text = page_texts(at)
+    assert not re.search(r"\bissues? #?\d+|\(#\d+\)", text), re.search(r".{40}\bissues? #?\d+.{20}", text)
+    assert not re.search(r"(?<![\w.])/(work|tmp|home|root|Users)/", text), re.search(r".{40}/(work|tmp|home|root)/.{40}", text)
+    commands = [code.value for code in at.code]
+    assert any(command.startswith("superdiff train-tc") and "../shared/data/supercon/" in command for command in commands), commands
+    assert all("PATH/" not in command for command in commands)
+    # the formation R² beside the parity plot says which test rows it is
+    formation = next(frame.value for frame in at.dataframe if "test R²" in frame.value.columns)
+    card = model_facts.shipped_cards(DEFAULT_MODELS_DIR)[0]["formation"]
+    by_label = dict(zip(formation["model"], formation["test R²"]))
+    assert by_label["ours (shipped), every test row"] == pytest.approx(card["metrics"]["test"]["r2"])
+    clean = next(label for label in by_label if label.startswith("ours, without"))
+    assert by_label[clean] == pytest.approx(card["metrics"]["test_without_dft_outliers"]["r2"])
+    caption = model_facts.parity_caption(card)  # the parity plot's title gives the R² of these rows
+    assert f"{card['metrics']['test_without_dft_outliers']['n']} test rows without" in caption and "without the failed-DFT" in caption
+
+
+def test_portable_commands_and_reader_text():
+    assert model_facts.portable_command(
+        "superdiff train --data /home/x/shared/data/supercon/SuperCon_with_types.dat --out /home/x/main/checkpoints") == (
+        "superdiff train --data ../shared/data/supercon/SuperCon_with_types.dat --out checkpoints")
+    assert model_facts.portable_command("superdiff build-map --supercon PATH/SuperCon_with_types.dat --out checkpoints/maps/") == (
+        "superdiff build-map --supercon ../shared/data/supercon/SuperCon_with_types.dat --out checkpoints/maps/")
+    assert model_facts.portable_command("--element-table /tmp/crabnet/data/mat2vec.csv") == "--element-table mat2vec.csv"
+    assert model_facts.reader_text("computed from CrabNet's predictions (issue 10)") == "computed from CrabNet's predictions"
+    assert model_facts.reader_text("serves gradient guidance (issue 11): torch") == "serves gradient guidance: torch"
+
+
+def write_synthetic_campaign(folder: Path, formulas_per_shard: list[list[str]], stages: dict[str, int]) -> dict:
+    """A campaign folder whose shards hold the given formulas and report ``stages`` (no
+    sampling); returns the manifest's plan."""
+    import time
+
+    from superdiff_core import campaign
+
+    plan = campaign.plan_from_mapping({"model": "pnictides", "references": ["BaFe2As2"], "scale_factors": [2],
+                                       "samples": len(formulas_per_shard), "batch": 1, "steps": 5, "properties": False})
+    opened = campaign.open_campaign(folder, plan)
+    for shard, formulas in zip(opened.shards, formulas_per_shard):
+        table = pd.DataFrame({"formula": formulas, "model_class": "pnictides", "reference": "BaFe2As2", "scale_factor": 2,
+                              "smact_valid": [i % 2 == 0 for i in range(len(formulas))], "novel": True, "shard_id": shard.shard_id})
+        record = {"shard_id": shard.shard_id, "reference": "BaFe2As2", "scale_factor": 2, "rows": len(formulas),
+                  "raw": stages["raw"], "stages": stages, "finished_at": time.time(), "state": "done"}
+        campaign.write_shard(folder, campaign.shard_arrow_table(table, record))
+    return campaign.read_manifest(folder)["plan"]
+
+
+def test_campaigns_page_funnel_has_the_report_stages(tmp_path):
+    from superdiff_core.campaign_queries import write_report
+    from ui import campaigns
+
+    folder = tmp_path / "campaign"
+    stages = {"raw": 40, "non-negative": 36, "element count": 30, "unique": 29, "novel": 28, "SMACT-valid": 3}
+    plan = write_synthetic_campaign(folder, [["Ba1Fe2As2.5", "Ba1.5Fe2As2", "Ba1Fe1.5As2"], ["Ba1Fe2As2.5", "Ba1Fe2.5As2"]], stages)
+    totals = write_report(folder, out=tmp_path / "report", top_by="formula").totals
+    assert "candidates" in totals.columns
+
+    at = new_app().run()
+    at.switch_page("app_pages/campaigns.py").run()
+    at.text_input(key="campaigns_folder").input(str(folder)).run()
+    no_exception(at)
+    funnel = chart_data(at, "Campaign funnel")[0]
+    words = campaigns.funnel_words(plan)
+    assert funnel["y"] == [words.get(column, (column, ""))[0] for column in totals.columns]
+    assert funnel["x"] == [int(value) for value in totals.iloc[0]]
+    assert funnel["y"][list(totals.columns).index("candidates")] == "written by the shards"
+    per_reference = next(frame.value for frame in at.dataframe if "Reference" in frame.value.columns)
+    assert "written by the shards" in per_reference.columns and "unique in shard" not in per_reference.columns
+
+
+# =======================================================================================
+# Run control: Stop in the first run, out-of-date reasons, settings files, the worker
+# =======================================================================================
+
+
+def settings_file(test_class: str, **changes) -> bytes:
+    """A run-settings JSON of a small run of ``test_class`` with ``changes``."""
+    values = dict(model_class=test_class, references=(REFERENCES[test_class],), scale_factors=(2,), samples=8, steps=20, seed=3)
+    return run_settings.run_settings_json(GenerationSettings(**(values | changes))).encode()
+
+
+def test_stop_in_the_first_run_keeps_its_finished_batches(test_class):
+    import time
+
+    from superdiff_core.sampler import DEFAULT_BATCH_SIZE
+
+    at = new_app().run()
+    at.text_area(key="generate_refs").input(REFERENCES[test_class]).run()
+    at.selectbox(key="generate_class").set_value(test_class)
+    at.slider(key="generate_n").set_value((2, 3))
+    at.number_input(key="generate_samples").set_value(2 * DEFAULT_BATCH_SIZE)  # two batches per (reference, N) run
+    at.number_input(key="generate_steps").set_value(20)
+    at.toggle(key="generate_keep_invalid").set_value(True).run(timeout=RUN_TIMEOUT)
+    if any(box.key == "generate_confirm" for box in at.checkbox):  # a loaded machine may call it a long run
+        at.checkbox(key="generate_confirm").check().run()
+    at.button(key="generate_go").click().run(timeout=RUN_TIMEOUT)
+    active = at.session_state["active:generate"]
+    deadline = time.monotonic() + 4 * RUN_TIMEOUT
+    while active.progress.total == 0 or active.progress.done * 4 <= active.progress.total:  # past the first batch of run 1
+        assert time.monotonic() < deadline and not active.background.finished
+        time.sleep(0.01)
+    active.stop()  # what the Stop button calls, at once: the first run is still sampling its second batch
+    wait_for_run(at, "generate", timeout=4 * RUN_TIMEOUT)
+    no_exception(at)
+    record = at.session_state["run:generate"]
+    assert record.partial and record.raw_samples == DEFAULT_BATCH_SIZE  # the finished batch of the stopped first run
+    assert set(record.table["scale_factor"].dropna().astype(int)) <= {2}
+    assert [stage.remaining for stage in record.engine_stages][0] == DEFAULT_BATCH_SIZE
+    assert any("stopped during sampling run 1 of 2" in w.value and "1,000 of its 2,000 samples" in w.value for w in at.warning)
+    assert at.session_state["run_history"][-1].record is record and "(partial)" in at.session_state["run_history"][-1].label
+
+
+def test_guidance_change_is_the_only_reason_given(generated):
+    at = generated
+    record = at.session_state["run:generate"]
+    assert record.settings.resample_steps > 0  # the unguided run resampled
+    at.slider(key="generate_guide_tc").set_value(1.0).run()
+    no_exception(at)
+    stale = [w.value for w in at.warning if "Out of date" in w.value]
+    assert len(stale) == 1 and "changed: guidance)" in stale[0] and "resample" not in stale[0]
+    at.slider(key="generate_guide_tc").set_value(0.0).run()
+    assert not any("Out of date" in w.value for w in at.warning)
+    label = at.session_state["run_history"][-1].label
+    assert "unguided" in label and f"resampling {record.settings.resample_steps}×{record.settings.resample_count}" in label
+
+
+def test_a_clamped_settings_file_is_reported(test_class):
+    at = new_app().run()
+    text = settings_file(test_class, seed=-1, guidance={"tc": 50.0})
+    at.file_uploader(key="generate_settings_file").upload("odd.json", text, "application/json").run()
+    no_exception(at)
+    assert at.number_input(key="generate_seed").value == 0 and at.slider(key="generate_guide_tc").value == 3.0
+    expander = next(e for e in at.expander if e.label.startswith("Repeat a run"))
+    message = next(w.value for w in expander.warning if "Loaded the settings of odd.json" in w.value)
+    assert "seed -1 → 0" in message and "guidance 50 → 3" in message and "differs from the file's" in message
+    document = json.loads(settings_file(test_class))
+    document["settings"]["samples"] = 10**6  # more than a run may draw: the file is refused
+    at.file_uploader(key="generate_settings_file").set_value(("far.json", json.dumps(document).encode(), "application/json")).run()
+    assert any("Could not load far.json" in e.value and "samples" in e.value for e in at.error)  # refused, with the reason
+
+
+def test_loaded_settings_keep_filter_order_and_resampling(test_class):
+    at = new_app().run()
+    text = settings_file(test_class, filter_order="pettifor", resample_steps=3, resample_count=4)
+    at.file_uploader(key="generate_settings_file").upload("run.json", text, "application/json").run()
+    no_exception(at)
+    kept = next(i.value for i in at.info if i.value.startswith("Kept from the loaded settings"))
+    assert "ILVR filter order pettifor" in kept and "resampled steps 3" in kept and "runs per resampled step 4" in kept
+    at.toggle(key="generate_keep_invalid").set_value(True)
+    at.button(key="generate_go").click().run(timeout=RUN_TIMEOUT)
+    wait_for_run(at, "generate")
+    no_exception(at)
+    ran = at.session_state["run:generate"].settings
+    assert (ran.filter_order, ran.resample_steps, ran.resample_count, ran.seed) == ("pettifor", 3, 4, 3)
+    assert not any("Out of date" in w.value for w in at.warning)
+    at.button(key="generate_drop_extras").click().run()
+    assert not any(i.value.startswith("Kept from the loaded settings") for i in at.info)
+    assert any("Out of date" in w.value and "filter order" in w.value and "resample" in w.value for w in at.warning)
+
+
+def test_worker_run_stops_and_leaves_no_process_behind(test_class):
+    import os
+    import threading
+    import time
+
+    from superdiff_core.run_worker import RunRequest, WorkerPool
+
+    pool = WorkerPool(max_workers=1, threads=1)
+    try:
+        settings = GenerationSettings(model_class=test_class, references=(REFERENCES[test_class],), scale_factors=(2, 3),
+                                      samples=2000, steps=500)
+        steps: list[int] = []
+        cancel = threading.Event()
+        run = pool.submit(RunRequest(str(DEFAULT_MODELS_DIR), settings), lambda done, total: steps.append(done), cancel)
+        deadline = time.monotonic() + 4 * RUN_TIMEOUT
+        while not steps:
+            assert time.monotonic() < deadline and not run.finished
+            time.sleep(0.05)
+        worker = run.worker_pid
+        cancel.set()
+        assert run.wait(RUN_TIMEOUT)  # stopped at the next step, not at the end of 2 × 2,000 samples × 500 steps
+        record = run.result()
+        assert record.partial and record.raw_samples == 0 and steps[-1] < 500
+        assert pool.pids == [worker]  # the worker stays for the next run, idle, with its models loaded
+    finally:
+        pool.shutdown()
+    assert pool.pids == []
+    with pytest.raises(ProcessLookupError):
+        os.kill(worker, 0)
+
+
+def test_the_estimate_prices_what_runs():
+    from superdiff_core import run_plan
+
+    unguided, guided = settings(samples=1500).resolved(), settings(samples=1500, guidance={"tc": 1.0}).resolved()
+    assert guided.resample_steps == 0 and run_plan.network_calls(guided) < run_plan.network_calls(unguided)
+    assert run_plan.batch_sizes(1500) == [1000, 500] and run_plan.plan_size(unguided) == 3
+    cost = run_plan.cost_from_two_batches(8, 0.01 + 8e-4, 256, 0.01 + 256e-4)
+    assert cost.per_call == pytest.approx(0.01) and cost.per_sample == pytest.approx(1e-4)
+    costs = {"": cost, "tc=1": cost.scaled(3.0)}  # a guided call also differentiates the guide's networks
+
+    def estimate(one):
+        return run_plan.estimated_seconds([one], lambda s: costs[s.guidance.to_text()])
+
+    assert estimate(unguided) == pytest.approx(3 * unguided.network_calls_per_sample * (2 * 0.01 + 1500 * 1e-4))
+    assert estimate(guided) > estimate(unguided)  # fewer calls without resampling, each dearer
+    assert run_plan.estimated_seconds([unguided], lambda s: None) is None

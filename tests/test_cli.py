@@ -147,3 +147,54 @@ def test_unconditional_run_with_no_basic_candidate_says_so(tmp_path, capsys, tes
 
     record = RunRecord("generate", test_class, pd.DataFrame(), np.zeros((0, 96)))
     assert funnel_lines(record) == ["unique –, novel – (no sample passed the basic filters)"]
+
+
+@pytest.mark.parametrize("flags, warning", [
+    (["--guide", "tc=100"], "guidance weight tc=100 is above 3"),
+    (["--reference", "BaFe2As2", "--scale-factor", "2", "--resample-steps", "1000", "--steps", "2"],
+     "--resample-steps 1000 is more than the 1 step(s) a 2-step run can resample"),
+])
+def test_suspicious_settings_warn_in_one_line(flags, warning, tmp_path, capsys, test_class):
+    base = ["generate", "--model", test_class, "--samples", "4", "--steps", "2", "--no-map", "--keep-invalid",
+            "--threads", "1", "--out", str(tmp_path / "c.csv")]
+    status, _, err = run_cli(capsys, *base, *flags)
+    lines = [line for line in err.splitlines() if "warning" in line]
+    assert status == 0 and len(lines) == 1 and warning in lines[0]
+
+
+def test_filter_order_and_guide_keys_ignore_case():
+    from superdiff_core.commands.generate import filter_order_argument, guide_argument
+
+    assert filter_order_argument("Z") == "z" and filter_order_argument("Pettifor") == "pettifor"
+    assert guide_argument("TC=1").tc == 1.0 and guide_argument("Formation=0.5").formation == 0.5
+
+
+def test_report_with_a_bad_memory_limit_exits_2_with_one_line(tmp_path, capsys):
+    from superdiff_core import campaign
+
+    plan = campaign.plan_from_mapping({"model": "pnictides", "references": ["BaFe2As2"], "scale_factors": [2],
+                                       "samples": 1, "batch": 1, "steps": 5, "properties": False})
+    campaign.open_campaign(tmp_path, plan)
+    status, _, err = run_cli(capsys, "campaign", "report", str(tmp_path), "--memory-limit", "lots")
+    assert status == 2 and len(err.strip().splitlines()) == 1 and "memory limit must be a positive size" in err
+
+
+def test_status_of_a_stopped_campaign_shows_no_time_left(tmp_path, capsys):
+    from superdiff_core import campaign
+
+    plan = campaign.plan_from_mapping({"model": "pnictides", "references": ["BaFe2As2"], "scale_factors": [2],
+                                       "samples": 2, "batch": 1, "steps": 5, "properties": False})
+    opened = campaign.open_campaign(tmp_path, plan)
+    opened.manifest["state"] = "stopped"
+    opened.save_manifest()
+    status, out, _ = run_cli(capsys, "campaign", "status", str(tmp_path))
+    assert status == 0 and "not running" in out and "time left" not in out and "to resume" in out
+
+
+def test_resume_with_a_different_plan_names_the_keys(tmp_path, capsys):
+    from superdiff_core import campaign
+
+    plan = {"model": "pnictides", "references": ["BaFe2As2"], "scale_factors": [2], "samples": 2, "batch": 1, "steps": 5}
+    campaign.open_campaign(tmp_path, campaign.plan_from_mapping(plan))
+    with pytest.raises(campaign.InputError, match=r"samples: 2 there, 4 given; .*steps: 5 there, 6 given"):
+        campaign.open_campaign(tmp_path, campaign.plan_from_mapping({**plan, "samples": 4, "steps": 6}))

@@ -379,3 +379,133 @@ def test_generated_family_spread_in_every_amount_is_still_a_headline_family(cupr
     same = np.repeat(base[None], 5, axis=0)  # one compound five times is no family
     one = pd.DataFrame({"formula": [vector_to_formula(v) for v in same], "smact_valid": True})
     assert annotate_candidates(one, same, cuprate_map, preview=True)[1].empty
+
+
+# ---------------------------------------------------------------------------------------
+# Families written from the reference (issue 17, item 5)
+# ---------------------------------------------------------------------------------------
+
+PAPER_REFERENCE = "YBa1.4Sr0.6Cu3O6Se0.51"
+
+
+def elements_per_variable(formula) -> dict[str, set[str]]:
+    """The elements whose written amount contains each variable (``Se0.51-xAsx``: x -> {Se, As})."""
+    import re
+
+    from superdiff_core.composition import ELEMENT_SYMBOLS
+
+    symbols = "|".join(sorted(ELEMENT_SYMBOLS, key=len, reverse=True))  # Sy is S + y, not a symbol
+    names = {v.name for v in formula.variables}
+    found: dict[str, set[str]] = {name: set() for name in names}
+    for symbol, amount in re.findall(rf"({symbols})([^A-Z]*)", formula.text):
+        for name in re.findall(r"[a-z]\d*", amount):
+            if name in names:
+                found[name].add(symbol)
+    return found
+
+
+def assert_no_variable_spans_a_cation_and_an_anion(formula) -> None:
+    from superdiff_core.formula_notation import ANION_SYMBOLS
+
+    for name, symbols in elements_per_variable(formula).items():
+        assert len({symbol in ANION_SYMBOLS for symbol in symbols}) == 1, f"{formula.text}: {name} spans {symbols}"
+
+
+def test_family_formulas_never_put_a_cation_and_an_anion_on_one_variable() -> None:
+    from superdiff_core.formula_notation import derive_reference_formula
+
+    # Y falls as Se rises at a constant Y + Se (the issue's Y1.5-xSexBa1.7Cu3Br0.2O6+y): no Y-Se site
+    crossed = vectors(*(f"Y{1.5 - x:.2f}Se{x:.2f}Ba1.7Cu3Br0.2O6" for x in (0.1, 0.2, 0.3, 0.4)))
+    for formula in (derive_general_formula(crossed, CHEMIST_ORDER), derive_general_formula(crossed, CHEMIST_ORDER, 0.1)):
+        assert formula is not None
+        assert_no_variable_spans_a_cation_and_an_anion(formula)
+    written = derive_reference_formula(crossed, "Y1.5Ba1.7Cu3Br0.2O6")
+    assert written.text == "Y1.5-xBa1.7Cu3Br0.2SeyO6"  # Y and Se each on their own variable
+    assert_no_variable_spans_a_cation_and_an_anion(written)
+    # the same with O falling as Cu rises (the old Ba3-x-ySrxYyO9-zCuz)
+    swapped = vectors(*(f"YBa1.4Sr0.6Cu{3 + x:.2f}O{6 - x:.2f}Se0.5" for x in (0.0, 0.1, 0.2, 0.3)))
+    assert_no_variable_spans_a_cation_and_an_anion(derive_general_formula(swapped, CHEMIST_ORDER))
+    # random families around the paper's reference: every formula either way keeps to the rule
+    rng = np.random.default_rng(1)
+    reference = parse_formula(PAPER_REFERENCE)
+    present = np.flatnonzero(reference > 0)
+    for _ in range(60):
+        extra = rng.choice([SYMBOL_TO_INDEX[s] for s in ("As", "Br", "Ca", "La", "Tl", "F", "S")], size=rng.integers(0, 3), replace=False)
+        members = np.repeat(reference[None], 6, axis=0)
+        members[:, present] += rng.normal(0, 0.05, (6, len(present)))
+        donor, receiver = rng.choice(present, 2, replace=False)
+        moved = rng.uniform(0.05, 0.3, 6)
+        members[:, donor] -= moved
+        members[:, receiver] += moved  # a trade that may well cross the cation/anion line
+        members[:, extra] = rng.uniform(0.08, 0.3, (6, len(extra)))
+        members = np.round(np.clip(members, 0.0, None), 2)
+        for formula in (derive_reference_formula(members, PAPER_REFERENCE), derive_general_formula(members, CHEMIST_ORDER, 0.05)):
+            if formula is not None:
+                assert_no_variable_spans_a_cation_and_an_anion(formula)
+
+
+def test_a_family_is_written_from_its_reference_with_at_most_two_variables() -> None:
+    from superdiff_core.formula_notation import MAX_HEADLINE_VARIABLES, derive_reference_formula
+
+    rng = np.random.default_rng(0)
+    arsenic = np.array([parse_formula(max_elements=96, text=f"YBa1.4Sr0.6Cu3O6Se{0.51 - x:.2f}As{x:.2f}") for x in (0.1, 0.15, 0.2, 0.25, 0.3)])
+    noisy = arsenic.copy()
+    noisy[:, arsenic[0] > 0] += rng.normal(0, 0.03, (5, int((arsenic[0] > 0).sum())))  # the sampler's spread
+    noisy = np.round(noisy, 2)
+    noisy[:, [SYMBOL_TO_INDEX["Se"], SYMBOL_TO_INDEX["As"]]] = arsenic[:, [SYMBOL_TO_INDEX["Se"], SYMBOL_TO_INDEX["As"]]]
+    formula = derive_reference_formula(noisy, PAPER_REFERENCE)
+    assert formula.text == "YBa1.4Sr0.6Cu3O6Se0.51-xAsx" and formula.ranges_text() == "x = 0.1–0.3"
+    assert formula.reference == PAPER_REFERENCE and formula.values[:, 0] == pytest.approx([0.1, 0.15, 0.2, 0.25, 0.3])
+    pnictide = derive_reference_formula(vectors(*PAPER_FAMILIES["BaFe2-x-yCoxNiyAs2"]), "BaFe2As2")
+    assert pnictide.text == "BaFe2-x-yCoxNiyAs2"
+    traded = derive_reference_formula(vectors("YBa1.3Sr0.7Cu3O6Se0.51", "YBa1.2Sr0.8Cu3O6Se0.51", "YBa1.1Sr0.9Cu3O6Se0.51"), PAPER_REFERENCE)
+    assert traded.text == "YBa1.4-xSr0.6+xCu3O6Se0.51" and [v.element for v in traded.variables] == ["Sr"]
+    # three independent changes (As for Se, La for Y, more O) need three variables: not written so
+    three = np.array([parse_formula(max_elements=96, text=f"Y{1 - x:.2f}La{x:.2f}Ba1.4Sr0.6Cu3O{6 + 4 * x:.2f}Se{0.51 - x:.2f}As{x:.2f}") for x in (0.1, 0.2, 0.3)])
+    three[:, SYMBOL_TO_INDEX["As"]] = [0.3, 0.1, 0.2]
+    three[:, SYMBOL_TO_INDEX["Se"]] = 0.51 - three[:, SYMBOL_TO_INDEX["As"]]
+    assert derive_reference_formula(three, PAPER_REFERENCE) is None
+    assert len(derive_reference_formula(three, PAPER_REFERENCE, max_variables=3).variables) == 3 > MAX_HEADLINE_VARIABLES
+    assert derive_reference_formula(vectors(PAPER_REFERENCE, "YBa1.42Sr0.6Cu3O6Se0.5"), PAPER_REFERENCE) is None  # the reference itself
+
+
+def test_headline_families_are_new_written_from_the_reference_and_plottable(cuprate_map) -> None:
+    from superdiff_core.families import MAX_HEADLINE_VARIABLES, family_general_formula, first_plottable_family, formula_of_family
+
+    arsenic = [f"YBa1.4Sr0.6Cu3O6Se{0.51 - x:.2f}As{x:.2f}" for x in (0.1, 0.15, 0.2, 0.25, 0.3)]
+    cloud = [f"Y{1 - x:.2f}La{x:.2f}Ba1.4Sr0.6Cu3O{6 + 4 * x:.2f}Se{0.51 - y:.2f}Br{y:.2f}"
+             for x, y in ((0.1, 0.3), (0.2, 0.1), (0.3, 0.2), (0.15, 0.25))]  # needs three variables
+    table, amounts = candidate_table([(f, PAPER_REFERENCE, True) for f in arsenic + cloud])
+    annotated, families = annotate_candidates(table, amounts, cuprate_map, preview=True)
+    by_formula = families.set_index("general_formula")
+    assert bool(by_formula.loc["YBa1.4Sr0.6Cu3O6Se0.51-xAsx", "headline"])
+    listed = families[families["new_elements"] == "Br-La"]
+    assert len(listed) == 1 and not listed["headline"].iloc[0]  # listed, not headlined
+    for row in families.itertuples():
+        members = annotated[annotated["family_id"] == row.family_id]
+        assert set(members["family_formula"]) == {row.general_formula}
+        assert set(members["is_new_family"]) == {row.is_new_family}  # one vocabulary for "new"
+        assert row.family_id.startswith("N") == bool(row.is_new_family)
+        if row.headline:
+            assert row.is_new_family and row.family_id.startswith("N")
+            formula = family_general_formula(vectors(*members["formula"]), PAPER_REFERENCE)
+            assert formula.text == row.general_formula and formula.reference == PAPER_REFERENCE
+            assert 1 <= len(formula.variables) <= MAX_HEADLINE_VARIABLES
+            assert_no_variable_spans_a_cation_and_an_anion(formula)
+            curve = doping_curve(members, cuprate_map.element_order, formula.variables[0].name)  # the plot opens on it
+            assert curve.attrs["general_formula"] == row.general_formula and len(curve) == len(members)
+            assert formula_of_family(annotated, amounts, row.family_id, cuprate_map.element_order).text == row.general_formula
+    assert families.iloc[first_plottable_family(families)]["headline"]
+    assert families["headline"].tolist() == sorted(families["headline"].tolist(), reverse=True)
+
+
+def test_candidates_are_written_in_the_reference_order() -> None:
+    from superdiff_core.families import formula_in_reference_order, formulas_in_reference_order
+
+    reference = "HgBa2Ca2Cu3O8.27"
+    candidate = parse_formula("Ba2Ca1.96Tl0.2Cu2.97Hg0.8O8.3")
+    written = formula_in_reference_order(candidate, reference)
+    assert written == "Hg0.8Tl0.2Ba2Ca1.96Cu2.97O8.3"  # Tl beside Hg, its chemical neighbour
+    assert parse_formula(written) == pytest.approx(candidate)
+    assert formula_in_reference_order(parse_formula("YBa1.4Sr0.6Cu3O6Se0.3As0.21"), PAPER_REFERENCE) == "YBa1.4Sr0.6Cu3O6Se0.3As0.21"
+    assert formulas_in_reference_order(candidate[None], [""]) == [vector_to_formula(candidate)]  # no reference: as before

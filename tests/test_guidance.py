@@ -24,8 +24,8 @@ from superdiff_core.guidance import (
     parse_guide,
     schedule_factor,
 )
-from superdiff_core.pipeline import GenerationSettings
 from superdiff_core.properties import load_property_models
+from superdiff_core.settings import GenerationSettings
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_weights_round_trip_through_the_run_settings_json():
     assert document["settings"]["guidance"] == {"tc": 1.5, "superconductor": 0.0, "formation": 0.5}
     assert "--guide tc=1.5,formation=0.5" in document["command"] and document["guidance_method"]["target"]
     loaded, _ = run_settings.settings_from_json(text)
-    assert loaded == settings
+    assert loaded == settings.resolved()
     old = json.loads(run_settings.run_settings_json(GenerationSettings(model_class="pnictides")))
     del old["settings"]["guidance"]  # a file written before guidance existed
     assert not run_settings.settings_from_json(json.dumps(old))[0].guidance.active
@@ -123,10 +123,10 @@ def test_generate_records_the_guidance_in_the_candidate_table(engine, property_m
     settings = GenerationSettings(model_class=engine.model_class, samples=16, steps=6, guidance=weights,
                                   screening=ScreeningOptions(keep_invalid=True, keep_known=True))
     with pytest.raises(InputError, match="guidance"):
-        generate(engine, settings, [])  # the guide must come with the settings that ask for it
-    result = generate(engine, settings, [], guide=build_guide(weights, property_models))
+        generate(engine, settings)  # the guide must come with the settings that ask for it
+    result = generate(engine, settings, guide=build_guide(weights, property_models))
     assert len(result.table) and (result.table[GUIDANCE_COLUMN] == "tc=1,formation=0.5").all()
-    unguided = generate(engine, GenerationSettings(model_class=engine.model_class, samples=16, steps=6), [])
+    unguided = generate(engine, GenerationSettings(model_class=engine.model_class, samples=16, steps=6))
     assert GUIDANCE_COLUMN not in unguided.table.columns
 
 

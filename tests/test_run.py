@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 
 from superdiff_core import artifacts, model_classes
-from superdiff_core.composition import parse_formula, parse_formulas
+from superdiff_core.composition import parse_formula
 from superdiff_core.errors import CheckpointError, InputError
 from superdiff_core.formula_lists import read_formula_table
 from superdiff_core.funnel import Thresholds, table_funnel
-from superdiff_core.pipeline import GenerationSettings
 from superdiff_core.run import RunModels, add_properties, load_run_models, run_generation, screen_formulas
 from superdiff_core.run_settings import run_settings_json, settings_from_json
 from superdiff_core.sampler import SamplingCancelled, resampling_repeats
+from superdiff_core.settings import GenerationSettings
 
 
 def test_registry_is_the_one_home_of_class_defaults():
@@ -30,7 +30,7 @@ def test_registry_is_the_one_home_of_class_defaults():
     with pytest.raises(InputError, match="unknown model class 'metals'"):
         model_classes.get_model_class("metals")
     # the defaults every module reads come from the registry
-    assert GenerationSettings("others").steps == model_classes.get_model_class("others").recommended_steps
+    assert GenerationSettings("others").resolved().steps == model_classes.get_model_class("others").recommended_steps
     from superdiff_core.screening import ScreeningOptions
 
     assert ScreeningOptions().element_limit("pnictides") == model_classes.get_model_class("pnictides").max_elements
@@ -99,9 +99,8 @@ def test_screen_csv_carries_the_tc_interval_and_the_formation_spread(tmp_path):
 
 
 def test_stopping_a_run_keeps_the_runs_already_finished(engine, test_class):
-    references, _ = parse_formulas("BaFe2As2")
     settings = GenerationSettings(test_class, references=("BaFe2As2",), scale_factors=(2, 3), samples=8, steps=4,
-                                  screening=GenerationSettings(test_class).screening.__class__(keep_invalid=True))
+                                  screening=GenerationSettings(test_class).screening.__class__(keep_invalid=True)).resolved()
     cancel = threading.Event()
     steps_per_run = sum(resampling_repeats(settings.steps, settings.resample_steps, settings.resample_count))
 
@@ -109,20 +108,20 @@ def test_stopping_a_run_keeps_the_runs_already_finished(engine, test_class):
         if done > steps_per_run:  # the first (reference, N) run is finished: stop during the second
             cancel.set()
 
-    record = run_generation(engine, settings, references, RunModels(), progress=progress, cancel=cancel)
+    record = run_generation(engine, settings, RunModels(), progress=progress, cancel=cancel)
     assert record.partial and record.raw_samples == 8 and record.engine_stages[0].remaining == 8
     assert set(record.table["scale_factor"]) <= {2}
 
     cancel.set()
     with pytest.raises(SamplingCancelled):
-        run_generation(engine, settings, references, RunModels(), cancel=cancel, keep_partial=False)
+        run_generation(engine, settings, RunModels(), cancel=cancel, keep_partial=False)
 
 
 def test_settings_json_round_trips():
     settings = GenerationSettings("cuprates", references=("HgBa2Ca2Cu3O8.27",), scale_factors=(2, 4), samples=123, seed=7)
     text = run_settings_json(settings, Thresholds(10.0, -0.1))
     again, thresholds = settings_from_json(text)
-    assert again == settings and thresholds == Thresholds(10.0, -0.1)
+    assert again == settings.resolved() and thresholds == Thresholds(10.0, -0.1)
     assert "superdiff generate --model cuprates --reference HgBa2Ca2Cu3O8.27" in json.loads(text)["command"]
     with pytest.raises(InputError, match="not a SuperDiff run-settings file"):
         settings_from_json('{"format": "other"}')

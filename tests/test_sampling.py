@@ -1,12 +1,14 @@
+import dataclasses
 import threading
 
 import numpy as np
 import pytest
 
-from superdiff_core.composition import SYMBOL_TO_INDEX, ParsedFormula, parse_formula
-from superdiff_core.pipeline import GenerationSettings, generate, load_engine
+from superdiff_core.composition import SYMBOL_TO_INDEX, parse_formula
+from superdiff_core.pipeline import generate, load_engine
 from superdiff_core.sampler import CLIP_MODES, SamplingCancelled, resampling_repeats, widened_elements
 from superdiff_core.screening import ScreeningOptions, round_and_threshold
+from superdiff_core.settings import GenerationSettings
 
 REFERENCE = "BaFe2As2"
 
@@ -48,7 +50,7 @@ def test_screening_counts_add_up_in_a_small_generation(engine, test_class):
         test_class, references=(REFERENCE,), scale_factors=(2, 3), samples=24, steps=10, method="ddim",
         screening=ScreeningOptions(keep_invalid=True),
     )
-    result = generate(engine, settings, [ParsedFormula(REFERENCE, parse_formula(REFERENCE))])
+    result = generate(engine, settings)
     assert result.raw_samples == 48
     assert result.stages[0].remaining == 48
     for before, after in zip(result.stages, result.stages[1:]):
@@ -109,7 +111,7 @@ def test_filter_order_is_a_setting_and_changes_the_samples(cuprate_engine):
     with pytest.raises(ValueError, match="filter order"):
         cuprate_engine.sampler.sample(8, 5, reference=reference, scale_factor=3, filter_order="alphabetical")
     settings = GenerationSettings("cuprates", references=(PAPER_REFERENCE,), filter_order="pettifor")
-    assert settings.to_dict()["filter_order"] == "pettifor"
+    assert settings.resolved().to_dict()["filter_order"] == "pettifor"
 
 
 def test_resampling_repeats_only_the_last_conditioned_steps():
@@ -148,7 +150,10 @@ def test_resampling_cleans_the_filters_spread_at_n_3(cuprate_engine):
 def test_guided_runs_do_not_resample_unless_asked():
     from superdiff_core.guidance import GuidanceWeights
 
-    assert GenerationSettings("cuprates").resample_steps > 0
-    assert GenerationSettings("cuprates", guidance=GuidanceWeights(tc=1.0)).resample_steps == 0
-    assert GenerationSettings("cuprates", guidance={"tc": 1.0}).resample_steps == 0  # as read from a settings JSON
-    assert GenerationSettings("cuprates", guidance=GuidanceWeights(tc=1.0), resample_steps=3).resample_steps == 3
+    conditioned = GenerationSettings("cuprates", references=("La2CuO4",))
+    assert conditioned.resolved().resample_steps > 0
+    guided = dataclasses.replace(conditioned, guidance=GuidanceWeights(tc=1.0))
+    assert guided.resolved().resample_steps == 0  # replace on the user's settings, resolve last: no stale default
+    assert dataclasses.replace(conditioned, guidance={"tc": 1.0}).resolved().resample_steps == 0  # as read from a settings JSON
+    assert dataclasses.replace(guided, resample_steps=3).resolved().resample_steps == 3
+    assert GenerationSettings("cuprates").resolved().resample_steps == 0  # unconditional: nothing to resample

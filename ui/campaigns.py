@@ -8,14 +8,16 @@ whole campaign into memory.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from superdiff_core.campaign import CampaignProgress, read_manifest
 from superdiff_core.campaign_queries import CampaignQueries, CandidateFilter
-from superdiff_core.funnel import FunnelStage
+from superdiff_core.funnel import ENGINE_STAGE_LABELS, FunnelStage
 from ui.formatting import format_seconds
 
 KEY = "campaigns"
@@ -25,6 +27,12 @@ MAX_EXPORT = 200_000
 """Most rows in one CSV download from the page (``superdiff campaign report --all`` has no cap)."""
 MAX_ON_MAP = 500
 """Most candidates put on the map at once."""
+FUNNEL_CAPTION = (
+    "The stages of `superdiff campaign report` (its funnel.csv), in order. Up to \"written by the shards\" they are "
+    "summed over the shards: each shard screens its own samples, so a formula drawn by two shards counts twice there. "
+    "From \"unique across the campaign\" on, each formula counts once, at the first shard that drew it."
+)
+"""What the campaign funnel's stages count (under the funnel figure)."""
 
 
 def campaign_folders(root: Path) -> list[str]:
@@ -54,12 +62,54 @@ def plan_caption(folder: Path) -> str:
             f"seeds {plan['seeds']} · {plan['samples']:,} samples each · {plan['steps']} steps · {plan['batch']} per shard")
 
 
-def funnel_stages(totals: pd.DataFrame) -> list[FunnelStage]:
-    """The whole-campaign funnel row as :class:`FunnelStage`\\ s for the funnel figure."""
+def _plan_option(plan: Mapping[str, Any], name: str) -> bool:
+    """A screening option of a manifest's plan (flat, or under ``screening``)."""
+    screening = plan.get("screening") if isinstance(plan.get("screening"), Mapping) else {}
+    return bool(plan.get(name, screening.get(name, False)))
+
+
+def funnel_words(plan: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """Plain (label, help) of each stage (column) of ``superdiff campaign report``'s funnel
+    (:func:`superdiff_core.campaign_queries.campaign_funnel`), in the Generate page's words
+    where a stage is the same; a stage not listed keeps the report's name. ``candidates``
+    says which checks the shards applied before writing rows."""
+    invalid, known = _plan_option(plan, "keep_invalid"), _plan_option(plan, "keep_known")
+    written = {(False, False): "novel, SMACT-valid rows", (True, False): "novel rows, SMACT-valid or not",
+               (False, True): "SMACT-valid rows, known compositions included", (True, True): "every screened row"}[(invalid, known)]
+    per_shard = " (each shard counts its own: a formula drawn by two shards counts twice)"
+    raw, basic = ENGINE_STAGE_LABELS["raw"], ENGINE_STAGE_LABELS["element count"]
+    return {
+        "raw": (raw[0], raw[1] + per_shard),
+        "basic filters": (basic[0], basic[1] + per_shard),
+        "unique in shard": ("unique within a shard", "duplicates within each shard removed" + per_shard),
+        "novel in shard": ("novel", ENGINE_STAGE_LABELS["novel"][1] + per_shard),
+        "candidates": ("written by the shards", f"the rows the shards stored: {written}" + per_shard),
+        "campaign-unique": ("unique across the campaign", "each formula once, at the first shard that drew it"),
+        "not in SuperCon": ("not in SuperCon", "not in any SuperCon class (the campaign's own check)"),
+        "SMACT-valid": ("SMACT-valid", "charge-neutral with allowed oxidation states and Pauling electronegativity order"),
+        "predicted superconductor": ("predicted superconductor", "the superconductor classifier says superconductor"),
+        "reference": ("Reference", "the reference compound of the shards"),
+    }
+
+
+def funnel_stages(totals: pd.DataFrame, plan: Mapping[str, Any]) -> list[FunnelStage]:
+    """The whole-campaign funnel row (``campaign report``'s ``funnel.csv``) as
+    :class:`FunnelStage`\\ s for the funnel figure: every stage of the report, in its
+    order, in :func:`funnel_words`."""
     if totals.empty:
         return []
     row = totals.iloc[0]
-    return [FunnelStage(str(column), int(row[column])) for column in totals.columns if column != "candidates"]
+    words = funnel_words(plan)
+    stages = []
+    for column in totals.columns:
+        label, help_text = words.get(str(column), (str(column), ""))
+        stages.append(FunnelStage(label, int(row[column]), help_text))
+    return stages
+
+
+def plain_funnel_table(table: pd.DataFrame, plan: Mapping[str, Any]) -> pd.DataFrame:
+    """A per-reference or per-N funnel of the report with the labels of :func:`funnel_words` as column names."""
+    return table.rename(columns={column: label for column, (label, _help) in funnel_words(plan).items()})
 
 
 def filter_inputs(queries: CampaignQueries, references: list[str], scale_factors: list[int]) -> tuple[CandidateFilter, str, bool, int]:

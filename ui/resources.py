@@ -18,17 +18,9 @@ import streamlit as st
 
 from superdiff_core.artifacts import DEFAULT_MODELS_DIR, read_card
 from superdiff_core.checkpoints import available_classes
+from superdiff_core.run_worker import WorkerPool, configured_threads
 
 MODELS_DIR_VARIABLE = "SUPERDIFF_MODELS_DIR"
-TORCH_THREADS_VARIABLE = "SUPERDIFF_TORCH_THREADS"
-"""Intra-op threads of torch in the app. The default leaves one core to the server, so the
-progress line keeps moving: on 2 cores, 2 torch threads were no faster than 1 and let the
-progress stall for 3 s, 1 thread updated it every 0.25 s (benchmarks/app.md)."""
-
-
-def default_torch_threads() -> int:
-    """All cores but one (at least one)."""
-    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def models_dir() -> Path:
@@ -38,12 +30,12 @@ def models_dir() -> Path:
 
 @st.cache_resource(show_spinner=False)
 def configure_torch() -> int:
-    """Set torch's threads once per process (``SUPERDIFF_TORCH_THREADS``, else
-    :func:`default_torch_threads`); returns the number used."""
+    """Set the server's own torch threads once per process, as the run workers do
+    (``SUPERDIFF_TORCH_THREADS``, else all cores but one: :func:`superdiff_core.run_worker.configured_threads`);
+    returns the number used. The server itself only scores screened lists and maps."""
     import torch
 
-    value = os.environ.get(TORCH_THREADS_VARIABLE, "").strip()
-    threads = int(value) if value.isdigit() and int(value) > 0 else default_torch_threads()
+    threads = configured_threads()
     torch.set_num_threads(threads)
     return threads
 
@@ -54,12 +46,13 @@ def trained_classes() -> list[str]:
 
 
 @st.cache_resource(show_spinner="Loading the diffusion model…", max_entries=8)
-def engine(model_class: str, folder: str):
-    """The sampling engine of one class (checkpoint, sampler, training-set keys)."""
+def engine(model_class: str, folder: str, element_order: str = "z"):
+    """The sampling engine of one class whose network reads the element axis in
+    ``element_order`` (checkpoint, sampler, training-set keys)."""
     from superdiff_core.device import select_device
     from superdiff_core.pipeline import load_engine
 
-    return load_engine(model_class, folder, select_device())
+    return load_engine(model_class, folder, select_device(), element_order)
 
 
 @st.cache_resource(show_spinner="Loading the property models…")
@@ -113,18 +106,8 @@ def read_json_card(*parts: str) -> dict:
     return read_card(path.parent) if path.name == "card.json" else {}
 
 
-RATE_SAMPLES, RATE_STEPS = 250, 4
-"""The tiny sampling call timed once per class to estimate run times."""
-
-
-@st.cache_resource(show_spinner="Measuring the sampling speed of this machine…", max_entries=8)
-def sampling_rate(model_class: str, folder: str) -> float:
-    """Sample-steps per second of the class's model on this machine: one tiny
-    unconditional call (:data:`RATE_SAMPLES` × :data:`RATE_STEPS`), timed once per process.
-    A rough figure: the machine may be shared, and ILVR adds a little per step."""
-    import time
-
-    sampler = engine(model_class, folder).sampler
-    start = time.perf_counter()
-    sampler.sample(RATE_SAMPLES, RATE_STEPS, seed=0)
-    return RATE_SAMPLES * RATE_STEPS / max(time.perf_counter() - start, 1e-6)
+@st.cache_resource(show_spinner=False)
+def run_pool():
+    """The server's worker processes that run generations (one pool shared by all sessions;
+    each worker loads a class's models once, :mod:`superdiff_core.run_worker`)."""
+    return WorkerPool()

@@ -114,12 +114,13 @@ class HistoryEntry:
 
     @property
     def label(self) -> str:
-        """e.g. ``#3 14:05 generate pnictides BaFe2As2 N 2–4, 150 samples, 41 candidates (partial)``."""
+        """e.g. ``#3 14:05:10 Generate: pnictides BaFe2As2 N 2–4, 150 samples × 50 steps, unguided,
+        resampling 5×2, 41 candidates (partial)``."""
         records = self.records
         what = " + ".join(_what_ran(record) for record in records)
         settings = self.record.settings
         if settings is not None:
-            what += f", {settings.samples:,} samples × {settings.steps} steps"
+            what += f", {settings.samples:,} samples × {settings.steps} steps{_how_steered(settings)}"
         partial = " (partial)" if any(record.partial for record in records) else ""
         return (
             f"#{self.number} {self.finished_at:%H:%M:%S} {RUN_KINDS.get(self.record.kind, self.record.kind)}: {what}, "
@@ -127,12 +128,22 @@ class HistoryEntry:
         )
 
 
+def _how_steered(settings) -> str:
+    """``, guided tc=1`` and, with references, ``, resampling 5×2`` or ``, no resampling``:
+    what tells a guided run from an unguided one of the same references."""
+    text = f", guided {settings.guidance.to_text()}" if settings.guidance.active else ", unguided"
+    if settings.references and settings.resample_steps is not None:
+        text += f", resampling {settings.resample_steps}×{settings.resample_count}" if settings.resample_steps else ", no resampling"
+    return text
+
+
 def _what_ran(record: RunRecord) -> str:
     """``pnictides BaFe2As2 N 2–4``: a record's class, references and scale factors."""
     settings, what = record.settings, record.model_class
     if settings is not None and settings.references:
         n = settings.scale_factors
-        what += f" {', '.join(settings.references)} N {n[0]}–{n[-1]}" if len(n) > 1 else f" {', '.join(settings.references)} N {n[0]}"
+        references = ", ".join(settings.reference_texts)
+        what += f" {references} N {n[0]}–{n[-1]}" if len(n) > 1 else f" {references} N {n[0]}"
     return what
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from ..artifacts import DEFAULT_MODELS_DIR
+from ..device import configure_threads
 from ..errors import InputError
 
 
@@ -52,18 +54,14 @@ def add_models_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_threads_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="CPU threads for torch (default: the cores not busy with other work, at least 1)")
 
 
-def apply_threads(threads: int | None) -> None:
-    """Limit torch (and BLAS) threads; None keeps the defaults."""
-    if threads is None:
-        return
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(threads)
-    threadpool_limits(threads)
+def apply_threads(threads: int | None) -> int:
+    """Set torch's (and BLAS's) threads: ``threads``, or the load-aware default of
+    :func:`superdiff_core.device.default_threads` when None. Returns the count set."""
+    return configure_threads(threads)
 
 
 def check_writable(path: Path | None) -> None:
@@ -77,3 +75,29 @@ def check_writable(path: Path | None) -> None:
         raise InputError(f"cannot write {path}: it is a folder")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise InputError(f"cannot write {path}: permission denied")
+
+
+def settings_warnings(settings) -> list[str]:
+    """One-line warnings for resolved :class:`~superdiff_core.settings.GenerationSettings`
+    that the engine accepts but that are unlikely to be what the user meant: a guidance
+    weight above :data:`~superdiff_core.guidance.RECOMMENDED_MAX_WEIGHT`, and more resampled
+    steps than the run has (every step but the last can be resampled)."""
+    from ..guidance import GUIDE_KEYS, RECOMMENDED_MAX_WEIGHT
+
+    warnings = []
+    for key in GUIDE_KEYS:
+        weight = getattr(settings.guidance, key)
+        if weight > RECOMMENDED_MAX_WEIGHT:
+            warnings.append(f"guidance weight {key}={weight:g} is above {RECOMMENDED_MAX_WEIGHT:g}: most candidates will "
+                            f"be invalid (at 2 unconditional runs keep a fifth of their valid ones; benchmarks/README.md)")
+    resampleable = max(settings.steps - 1, 0)
+    if settings.references and settings.resample_steps > resampleable:
+        warnings.append(f"--resample-steps {settings.resample_steps} is more than the {resampleable} step(s) a "
+                        f"{settings.steps}-step run can resample (every step but the last): all {resampleable} are resampled")
+    return warnings
+
+
+def print_warnings(lines: list[str], command: str) -> None:
+    """Print each warning as one line on stderr: ``superdiff COMMAND: warning: …``."""
+    for line in lines:
+        print(f"superdiff {command}: warning: {line}", file=sys.stderr)

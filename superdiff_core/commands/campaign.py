@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import time
 from pathlib import Path
 
@@ -104,7 +105,7 @@ def run_campaign_command(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..campaign import open_campaign
-    from ..campaign_runner import check_address, run_campaign
+    from ..campaign_runner import StopRequested, check_address, run_campaign
 
     plan = plan_from_args(args)
     if plan is None and not (args.out / "campaign.json").is_file():
@@ -130,11 +131,11 @@ def run_campaign_command(args: argparse.Namespace) -> int:
         try:
             summary = run_campaign(campaign, models_dir=args.models, address=args.address, workers=args.workers,
                                    num_cpus=args.cpus, on_shard=on_shard)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (StopRequested): one clean line, no traceback
             bar.close()
             print(f"stopped: {len(campaign.done_ids())} of {len(campaign.shards)} shards are finished and kept; "
-                  f"rerun the same command to resume")
-            raise
+                  f"rerun the same command to resume", flush=True)
+            return 128 + (stop.signal_number if isinstance(stop, StopRequested) else signal.SIGINT)
     print(f"ran {summary.shards_run} shards on {summary.workers} workers ({summary.nodes} node(s)) in {summary.seconds:.1f} s "
           f"(start-up {summary.startup_seconds:.1f} s): {summary.candidates} candidates")
     print(f"next: superdiff campaign report {args.out}")
@@ -151,7 +152,10 @@ def status_command(args: argparse.Namespace) -> int:
     print(f"shards      {progress.shards_done} / {progress.shards_total} ({100 * progress.fraction:.1f} %)")
     print(f"candidates  {progress.candidates} (from {progress.raw_samples} samples)")
     print(f"rate        {rate}")
-    print(f"time left   {format_seconds(progress.seconds_left)}")
+    if progress.running:  # a stopped campaign has no time left, only shards left (rerun to resume)
+        print(f"time left   {format_seconds(progress.seconds_left)}")
+    elif progress.shards_done < progress.shards_total:
+        print(f"to resume   superdiff campaign run --out {args.folder}")
     return 0
 
 

@@ -10,25 +10,38 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..model_classes import MODEL_CLASSES
-from .arguments import add_models_argument, add_threads_argument, apply_threads, check_writable, positive_int
+from .arguments import (
+    add_models_argument,
+    add_threads_argument,
+    apply_threads,
+    check_writable,
+    positive_int,
+    print_warnings,
+    settings_warnings,
+)
 
-SAMPLING_FLAGS = ("model", "samples", "steps", "seed", "method", "mixed_valence", "reference", "scale_factor",
-                  "ilvr_stop", "filter_order", "resample_steps", "resample_count", "keep_invalid", "keep_known", "guide")
+SAMPLING_FLAGS = ("model", "order", "samples", "steps", "seed", "method", "mixed_valence", "reference", "scale_factor",
+                  "ilvr_stop", "filter_order", "resample_steps", "resample_count", "clip", "keep_invalid", "keep_known", "guide",
+                  "baseline")
 """Flags that ``--settings FILE`` sets; giving one of them as well is an error."""
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser, default_samples: int) -> None:
-    from ..pipeline import MAX_SAMPLES_PER_RUN
     from ..sampler import DEFAULT_METHOD
+    from ..settings import DEFAULT_ELEMENT_ORDER, MAX_SAMPLES_PER_RUN, SAMPLING_METHODS
 
     parser.add_argument("--model", choices=MODEL_CLASSES, default=None, help="model class (required unless --settings)")
+    parser.add_argument("--order", type=filter_order_argument, default=None,
+                        help="which network: the one trained with its element axis in atomic-number order (z, the "
+                             "paper's) or in Pettifor's chemical order (pettifor: its convolutions and ILVR's filter "
+                             f"mix chemically similar elements) (default: {DEFAULT_ELEMENT_ORDER})")
     parser.add_argument("--samples", type=positive_int, default=None,
                         help=f"samples per reference and per N, at most {MAX_SAMPLES_PER_RUN:,} (default: {default_samples})")
     parser.add_argument("--steps", type=int, default=None,
                         help="reverse diffusion steps, 1..1000; fewer is faster (default: 50 for cuprates and pnictides, 100 for others and everything)")
     parser.add_argument("--seed", type=int, default=None,
                         help="random seed; run i of the (reference, N) runs uses seed + i, and the same seed gives the same candidates (default: 0)")
-    parser.add_argument("--method", choices=("ancestral", "ddpm", "ddim"), default=None,
+    parser.add_argument("--method", choices=SAMPLING_METHODS, default=None,
                         help=f"reverse update: ancestral (good at few steps), ddpm (the paper's sigma^2 = beta, use 1000 steps) or ddim (default: {DEFAULT_METHOD})")
     parser.add_argument("--mixed-valence", action="store_true", default=None, help="SMACT check lets an element mix two oxidation states")
     parser.add_argument("--guide", type=guide_argument, default=None, metavar="WEIGHTS",
@@ -44,7 +57,8 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, default_samples: int
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``generate`` and ``evaluate``."""
-    from ..sampler import DEFAULT_CONDITIONING_STOP, DEFAULT_RESAMPLE_COUNT, DEFAULT_RESAMPLE_STEPS
+    from ..sampler import CLIP_MODES, DEFAULT_CLIP, DEFAULT_CONDITIONING_STOP, DEFAULT_RESAMPLE_COUNT, DEFAULT_RESAMPLE_STEPS
+    from ..settings import BASELINES
 
     generate = subparsers.add_parser(
         "generate", help="generate candidates, optionally conditioned on reference formulas (ILVR)",
@@ -60,13 +74,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("--filter-order", type=filter_order_argument, default=None,
                           help="element order ILVR's low-pass filter smooths along: z = atomic number, as in the paper "
                                "(Se mixes with As and Br); pettifor = Pettifor's Mendeleev number (Se mixes with S and Te) "
-                               "(default: z)")
+                               "(default: the network's order, --order)")
     generate.add_argument("--resample-steps", type=int, default=None,
                           help="ILVR resampling: the last this many conditioned steps run --resample-count times each, "
                                f"so the spread of the filter onto neighbouring elements is cleaned up; 0 = the paper's loop "
                                f"(default: {DEFAULT_RESAMPLE_STEPS})")
     generate.add_argument("--resample-count", type=int, default=None,
                           help=f"runs of each resampled step, 1..20 (default: {DEFAULT_RESAMPLE_COUNT})")
+    generate.add_argument("--clip", choices=CLIP_MODES, default=None,
+                          help=f"how ILVR clips the predicted amounts (default: {DEFAULT_CLIP}: the training range, "
+                               "widened on the reference's elements and their filter neighbours)")
+    generate.add_argument("--baseline", choices=BASELINES, default=None,
+                          help="also draw as many candidates by data-mined ion substitution into each reference, "
+                               "screened and scored the same way (source column); default: none")
     generate.add_argument("--keep-invalid", action="store_true", default=None, help="keep SMACT-invalid candidates (smact_valid=False)")
     generate.add_argument("--keep-known", action="store_true", default=None, help="keep candidates already in SuperCon (novel=False)")
     generate.add_argument("--settings", type=Path, default=None,
@@ -86,9 +106,10 @@ def filter_order_argument(text: str) -> str:
     """argparse type of ``--filter-order``: ``z`` or ``pettifor`` (exit 2 with one line otherwise)."""
     from ..chemical_order import FILTER_ORDERS
 
-    if text not in FILTER_ORDERS:
+    order = text.strip().lower()  # "Z" and "Pettifor" too
+    if order not in FILTER_ORDERS:
         raise argparse.ArgumentTypeError(f"choose {' or '.join(FILTER_ORDERS)}, not {text!r}")
-    return text
+    return order
 
 
 def guide_argument(text: str):
@@ -96,17 +117,18 @@ def guide_argument(text: str):
     from ..guidance import parse_guide
 
     try:
-        return parse_guide(text)
+        return parse_guide(text.lower())  # "TC=1" too
     except InputError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def settings_from_args(args: argparse.Namespace):
-    """The :class:`GenerationSettings` of the command line (or of ``--settings FILE``)."""
+    """The resolved :class:`~superdiff_core.settings.GenerationSettings` of the command line
+    (or of ``--settings FILE``): flags go through the same
+    :meth:`~superdiff_core.settings.GenerationSettings.from_mapping` as a settings JSON."""
     from ..composition import parse_formulas
-    from ..pipeline import GenerationSettings
     from ..run_settings import settings_from_json
-    from ..screening import ScreeningOptions
+    from ..settings import GenerationSettings
 
     settings_file = getattr(args, "settings", None)
     if settings_file is not None:
@@ -116,56 +138,44 @@ def settings_from_args(args: argparse.Namespace):
         if not settings_file.is_file():
             raise InputError(f"settings file not found: {settings_file}")
         settings, _ = settings_from_json(settings_file.read_bytes())
-    else:
-        if args.model is None:
-            raise InputError("give --model CLASS (one of " + ", ".join(MODEL_CLASSES) + ") or --settings FILE")
-        references: list[str] = []
-        for text in getattr(args, "reference", None) or []:
-            parsed, errors = parse_formulas(text)
-            if errors:
-                raise InputError(f"bad reference: {errors[0]}")
-            references.extend(p.text for p in parsed)
-        screening = ScreeningOptions(
-            mixed_valence=bool(args.mixed_valence),
-            keep_invalid=bool(getattr(args, "keep_invalid", False)),
-            keep_known=bool(getattr(args, "keep_known", False)),
-        )
-        values = {
-            "model_class": args.model, "references": tuple(references), "samples": args.samples or args.default_samples,
-            "steps": args.steps, "seed": args.seed, "method": args.method, "screening": screening,
-            "scale_factors": tuple(args.scale_factor) if getattr(args, "scale_factor", None) else None,
-            "conditioning_stop": getattr(args, "ilvr_stop", None) if references else 0,
-            "filter_order": getattr(args, "filter_order", None),
-            "resample_steps": getattr(args, "resample_steps", None),
-            "resample_count": getattr(args, "resample_count", None),
-            "guidance": getattr(args, "guide", None),
-        }
-        settings = GenerationSettings(**{key: value for key, value in values.items() if value is not None})
-    settings.validate()
-    return settings
-
-
-def parsed_references(settings):
-    """The settings' references as :class:`ParsedFormula` (one-line error for a bad one)."""
-    from ..composition import parse_formulas
-
+        return settings.resolved()
+    if args.model is None:
+        raise InputError("give --model CLASS (one of " + ", ".join(MODEL_CLASSES) + ") or --settings FILE")
     references = []
-    for text in settings.references:
+    for text in getattr(args, "reference", None) or []:
         parsed, errors = parse_formulas(text)
         if errors:
             raise InputError(f"bad reference: {errors[0]}")
         references.extend(parsed)
-    return references
+    screening = {
+        "mixed_valence": bool(args.mixed_valence),
+        "keep_invalid": bool(getattr(args, "keep_invalid", False)),
+        "keep_known": bool(getattr(args, "keep_known", False)),
+    }
+    values = {
+        "model_class": args.model, "references": references, "samples": args.samples or args.default_samples,
+        "steps": args.steps, "seed": args.seed, "method": args.method, "screening": screening,
+        "element_order": getattr(args, "order", None),
+        "scale_factors": getattr(args, "scale_factor", None),
+        "conditioning_stop": getattr(args, "ilvr_stop", None),
+        "filter_order": getattr(args, "filter_order", None),
+        "resample_steps": getattr(args, "resample_steps", None),
+        "resample_count": getattr(args, "resample_count", None),
+        "clip": getattr(args, "clip", None),
+        "baseline": getattr(args, "baseline", None),
+        "guidance": getattr(args, "guide", None),
+    }
+    return GenerationSettings.from_mapping(values).resolved()
 
 
-def _load_engine(args: argparse.Namespace, model_class: str):
+def _load_engine(args: argparse.Namespace, model_class: str, element_order: str):
     from ..device import describe_device, select_device
     from ..pipeline import load_engine
 
     apply_threads(args.threads)
     device = select_device(force_cpu=args.cpu)
-    engine = load_engine(model_class, args.models, device)
-    print(f"{model_class} model on {describe_device(device)}")
+    engine = load_engine(model_class, args.models, device, element_order)
+    print(f"{model_class} model ({element_order} order) on {describe_device(device)}")
     return engine
 
 
@@ -176,8 +186,8 @@ def _run(args: argparse.Namespace, settings, with_map: bool, evaluate: bool):
 
     from ..run import load_run_models, run_generation
 
-    references = parsed_references(settings)
-    engine = _load_engine(args, settings.model_class)
+    print_warnings(settings_warnings(settings), args.command)
+    engine = _load_engine(args, settings.model_class, settings.element_order)
     models = load_run_models(args.models, settings.model_class, with_map=with_map)
     with tqdm(total=1, unit="step", desc="sampling") as bar, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the N > 4 warning is printed once below instead
@@ -188,10 +198,10 @@ def _run(args: argparse.Namespace, settings, with_map: bool, evaluate: bool):
             bar.refresh()
 
         record = run_generation(
-            engine, settings, references, models, kind="explore" if evaluate else "generate", evaluate=evaluate,
+            engine, settings, models, kind="explore" if evaluate else "generate", evaluate=evaluate,
             progress=progress, keep_partial=False,
         )
-    if references and max(settings.scale_factors) > 4:
+    if settings.references and max(settings.scale_factors) > 4:
         print("warning: N > 4 gives many invalid compounds (negative amounts), as the paper found")
     for line in funnel_lines(record):
         print(line)
@@ -229,7 +239,8 @@ def run_generate(args: argparse.Namespace) -> int:
     record = _run(args, settings, with_map=not args.no_map, evaluate=False)
     write_candidates_csv(record.table, args.out)
     settings_file = settings_path_for(args.out)
-    write_text_atomically(settings_file, run_settings_json(settings, model_card=read_diffusion_card(args.models, settings.model_class)))
+    card = read_diffusion_card(args.models, settings.model_class, settings.element_order)
+    write_text_atomically(settings_file, run_settings_json(settings, model_card=card))
     print(f"wrote {len(record.table)} candidates to {args.out} (settings: {settings_file})")
     return 0
 
@@ -248,8 +259,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         write_json_atomically(args.json, metrics)
         print(f"wrote {args.json}")
     if args.update_card:
-        card = read_diffusion_card(args.models, settings.model_class)
+        card = read_diffusion_card(args.models, settings.model_class, settings.element_order)
         card.setdefault("metrics", {})[f"unconditional_{settings.method}_{settings.steps}_steps"] = metrics
-        write_card(diffusion_dir(args.models, settings.model_class), card)
-        print(f"updated {diffusion_dir(args.models, settings.model_class) / 'card.json'}")
+        folder = diffusion_dir(args.models, settings.model_class, settings.element_order)
+        write_card(folder, card)
+        print(f"updated {folder / 'card.json'}")
     return 0

@@ -44,15 +44,18 @@ def _train_formation(args: argparse.Namespace) -> int:
 
     apply_threads(args.threads)
     config = FormationConfig(architecture=args.architecture, epochs=args.epochs, seed=args.seed, max_minutes=args.max_minutes,
-                             train_subsample=args.train_subsample or 0)
+                             train_subsample=args.train_subsample or 0, learning_rate=args.learning_rate,
+                             warmup_epochs=args.warmup_epochs, swa_epochs=args.swa_epochs, swa_learning_rate=args.swa_learning_rate,
+                             init_from=str(args.init_from) if args.init_from else "")
     card = train_formation(args.out, args.train, args.data, config, element_table_path=args.element_table, progress=not args.quiet,
-                           ensemble=args.ensemble)
+                           ensemble=args.ensemble, resume=args.resume)
     typical = card["metrics"]["test_without_dft_outliers"]
     coverage = card["metrics"]["spread"]["test_coverage"]
     print(
         f"formation model written to {args.out}: test MAE {typical['mae']:.4f} eV/atom (|E| <= 5, n={typical['n']}), "
         f"R² {typical['r2']:.4f}; 1-std coverage {coverage['within_1_std']:.3f}; best epoch {card['training']['best_epoch']} "
-        f"of {card['training']['epochs_run']} ({card['training']['stopped_because']}, {card['training']['wall_time_s']:.0f} s)"
+        f"of {card['training']['epochs_run']} ({card['training']['stopped_because']}, {card['training']['wall_time_s']:.0f} s); "
+        f"shipped: {card['training']['shipped_weights']}"
     )
     return 0
 
@@ -90,7 +93,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="fit the formation-energy model on OQMD formation enthalpies (resumable)",
         description=("Fit the formation-energy network on --train, pick the epoch and calibrate the spread on the validation "
                      "part of --data, report on its fixed test part; write formation.pt, card.json and parity.png. "
-                     "Re-running the same command resumes an interrupted run."),
+                     "A training state is saved after every epoch: --resume continues a stopped or interrupted run exactly."),
     )
     formation.add_argument("--train", type=Path, default=DEFAULT_TRAIN_PATH, help="training CSV (formula, formation_energy_per_atom)")
     formation.add_argument("--data", type=Path, default=DEFAULT_OQMD_PATH, help="evaluation CSV: split by composition into train/validation/test")
@@ -102,6 +105,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     formation.add_argument("--train-subsample", type=positive_int, default=None, help="train on this many random rows (default: all)")
     formation.add_argument("--ensemble", type=positive_int, default=1, help="networks to train (seeds seed, seed+1, ...) and average")
     formation.add_argument("--seed", type=int, default=FormationConfig.seed)
+    formation.add_argument("--learning-rate", type=bounded_float(0, 1), default=FormationConfig.learning_rate, help="peak AdamW learning rate")
+    formation.add_argument("--warmup-epochs", type=bounded_float(0, 1000), default=FormationConfig.warmup_epochs, help="linear warm-up length")
+    formation.add_argument("--swa-epochs", type=int, default=FormationConfig.swa_epochs,
+                           help="average the weights of the last N epochs, run at --swa-learning-rate (stochastic weight averaging)")
+    formation.add_argument("--swa-learning-rate", type=bounded_float(0, 1), default=FormationConfig.swa_learning_rate)
+    formation.add_argument("--init-from", type=Path, default=None, help="start from the weights of this formation.pt (warm start)")
+    formation.add_argument("--resume", action="store_true", help="continue the run whose training state is in --out")
     formation.add_argument("--max-minutes", type=bounded_float(0, 10000), default=FormationConfig.max_minutes, help="training time budget per network (summed over resumed runs)")
     formation.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch and BLAS (default: all)")
     formation.add_argument("--quiet", action="store_true", help="no per-epoch lines")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..artifacts import DEFAULT_MODELS_DIR
+from ..chemical_order import FILTER_ORDERS
 from ..data import DEFAULT_SUPERCON_PATH
 from ..errors import InputError
 from ..model_classes import MODEL_CLASSES
@@ -30,6 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--channel-multipliers", type=positive_int, nargs="+", default=None)
     train.add_argument("--blocks-per-level", type=positive_int, default=None)
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--element-order", choices=FILTER_ORDERS, default="z",
+        help="order of the element axis the network convolves along (z: the paper's; pettifor: chemical neighbours)",
+    )
     train.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out (kept unless validation improves)")
     add_threads_argument(train)
     train.set_defaults(handler=run_train)
@@ -49,6 +54,7 @@ def run_prepare_data(args: argparse.Namespace) -> int:
 def run_train(args: argparse.Namespace) -> int:
     import dataclasses
 
+    from ..checkpoints import diffusion_dir
     from ..data import load_supercon, write_training_set
     from ..train import TrainingSettings, train_diffusion
     from ..unet1d import UNetConfig
@@ -74,9 +80,10 @@ def run_train(args: argparse.Namespace) -> int:
     }
     config = dataclasses.replace(UNetConfig(), **{k: v for k, v in config_changes.items() if v is not None})
     settings = dataclasses.replace(TrainingSettings(), **{k: v for k, v in settings_changes.items() if v is not None})
-    result = train_diffusion(dataset, args.model, args.out, config, settings, resume=args.resume)
+    result = train_diffusion(dataset, args.model, args.out, config, settings, resume=args.resume, element_order=args.element_order)
     print(
         f"{args.model}: best epoch {result.best_epoch} (validation loss {result.best_validation_loss:.4f}), "
-        f"{len(result.train_losses)} epochs in {result.wall_seconds / 60:.1f} min; saved under {args.out}/diffusion/{args.model}/"
+        f"{len(result.train_losses)} epochs in {result.wall_seconds / 60:.1f} min; "
+        f"saved under {diffusion_dir(args.out, args.model, args.element_order)}/"
     )
     return 0

@@ -9,10 +9,24 @@ and calibrates the spread, and its training part is added to the training rows (
 disjoint from both). Training rows whose composition also occurs in validation or test
 are dropped.
 
-Training is resumable: after every epoch the whole state (weights, optimiser, schedule,
-best weights, history, elapsed time) goes to ``<out>/formation.resume.pt`` (temporary
-file and rename); running the same command again continues from there. A run stopped by
-its time budget or by Ctrl-C still writes a consistent model from its best epoch.
+Training is resumable: after every epoch the whole state (weights, optimiser, learning-rate
+schedule, stochastic-weight-averaging sums, best weights, history, torch RNG state, summed
+wall time and the sittings) goes to ``<out>/formation.resume.pt`` (tensors and plain
+containers only, loadable with ``weights_only=True``; temporary file and rename);
+``train-formation --resume`` continues from there and ends with the weights an
+uninterrupted run gives (batches are drawn from a generator seeded by (seed, epoch)). A run
+stopped by its time budget or by Ctrl-C still writes a consistent model and keeps the state
+file, so a later ``--resume`` (with a larger ``--max-minutes``) carries on.
+
+Recipe (anchored on CrabNet, Wang et al. 2021, and Roost): mat2vec element vectors and a
+fraction encoding as token inputs (:mod:`.formation`), AdamW (CrabNet uses Lamb + Lookahead,
+which torch does not ship: not taken), linear warm-up then cosine decay of the learning
+rate, and optionally stochastic weight averaging (Izmailov et al. 2018; CrabNet averages
+the last epochs too): the last ``swa_epochs`` epochs run at the constant
+``swa_learning_rate`` and the weights at their ends are averaged; the average is shipped
+when it beats the best single epoch on validation. ``init_from`` warm-starts the weights
+from an earlier weight file (the optimiser starts afresh), to continue a model that
+stopped while still improving.
 """
 
 from __future__ import annotations
@@ -85,8 +99,12 @@ class FormationConfig:
     split_seed: int = 0
     train_subsample: int = 0
     use_eval_file_train_part: bool = True
+    swa_epochs: int = 0
+    swa_learning_rate: float = 1e-4
+    init_from: str = ""
     loss: str = field(default="L1 on the energy + Laplace negative log-likelihood of the scale head (energy detached)")
-    optimiser: str = field(default="AdamW, linear warm-up then cosine decay per step")
+    optimiser: str = field(default="AdamW, linear warm-up then cosine decay per step (to swa_learning_rate, then constant, "
+                                   "when swa_epochs > 0)")
 
     def network_config(self) -> dict[str, Any]:
         """The plain-value dict stored in the weight file (what :func:`.formation.build_network` reads)."""
@@ -100,6 +118,16 @@ def _resume_key(config: FormationConfig) -> dict[str, Any]:
     key = config.network_config()
     key.pop("max_minutes")
     return key
+
+
+def _check_resume_key(saved: dict[str, Any], config: FormationConfig, path: Path) -> None:
+    """Raise :class:`InputError` naming the settings in which a saved state differs from ``config``."""
+    wanted = _resume_key(config)
+    stored = saved.get("key", {})
+    differing = sorted(name for name in set(wanted) | set(stored) if stored.get(name) != wanted.get(name))
+    if differing:
+        shown = ", ".join(f"{name} (saved {stored.get(name)!r}, now {wanted.get(name)!r})" for name in differing)
+        raise InputError(f"the training state {path} was saved with other settings: {shown}; rerun with those settings or delete it")
 
 
 # --------------------------------------------------------------------------- data
@@ -275,6 +303,8 @@ class FormationFit:
     stopped_because: str
     history: list[dict[str, float]]
     seconds: float
+    chosen: str = ""
+    sittings: list[dict[str, float]] = field(default_factory=list)
 
 
 def _batches(counts: np.ndarray, batch_size: int, generator: np.random.Generator) -> list[np.ndarray]:
@@ -285,6 +315,31 @@ def _batches(counts: np.ndarray, batch_size: int, generator: np.random.Generator
         rows = rows[generator.permutation(len(rows))]
         batches += [rows[start:start + batch_size] for start in range(0, len(rows), batch_size)]
     return [batches[i] for i in generator.permutation(len(batches))]
+
+
+def learning_rate_factor(step: int, warmup_steps: int, decay_steps: int, floor: float) -> float:
+    """Multiplier of the base learning rate at optimiser step ``step``.
+
+    Linear warm-up over ``warmup_steps``, then a cosine from 1 down to ``floor`` over the
+    remaining ``decay_steps - warmup_steps`` steps, then ``floor`` (the SWA phase).
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(decay_steps - warmup_steps, 1))
+    return floor + (1.0 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def running_average(average: dict[str, torch.Tensor] | None, state: dict[str, torch.Tensor], count: int) -> dict[str, torch.Tensor]:
+    """The mean of ``count`` state dicts given the mean of the first ``count - 1`` (floating tensors averaged, others copied)."""
+    if average is None or count == 1:
+        return {name: tensor.detach().clone() for name, tensor in state.items()}
+    return {name: (average[name] + (tensor.detach() - average[name]) / count) if tensor.is_floating_point() else tensor.detach().clone()
+            for name, tensor in state.items()}
+
+
+def _validation_mae(network: torch.nn.Module, tokens: np.ndarray, fractions: np.ndarray, energies: np.ndarray, typical: np.ndarray) -> float:
+    predicted, _ = predict_tokens(network, tokens, fractions)
+    return float(np.mean(np.abs(predicted - energies)[typical]))
 
 
 def _loss(energy: torch.Tensor, log_scale: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -300,8 +355,9 @@ def fit_formation(
     config: FormationConfig = FormationConfig(),
     resume_path: Path | None = None,
     progress: bool = True,
+    stop_after_epoch: int | None = None,
 ) -> FormationFit:
-    """Train one network and keep the epoch with the lowest validation MAE (rows |E| <= 5).
+    """Train one network; keep the best validation epoch or the SWA average, whichever is lower (rows |E| <= 5).
 
     Args:
         train, validation: the rows (amount vectors and eV/atom energies).
@@ -309,45 +365,63 @@ def fit_formation(
         config: settings; training stops after ``config.epochs`` or ``config.max_minutes``
             of training (summed over resumed runs), whichever comes first, or on Ctrl-C.
         resume_path: if given, the full state is written there after every epoch and a
-            matching state found there is continued from.
+            state found there is continued from (it must have been saved with the same
+            settings except ``max_minutes``).
         progress: print one line per epoch.
+        stop_after_epoch: end this sitting after that epoch (as a kill after the state
+            write would; for tests and split sittings).
+
+    Raises:
+        InputError: if the state at ``resume_path`` was saved with other settings, or
+            ``config.init_from`` is not a formation weight file of this architecture.
     """
     torch.manual_seed(config.seed)
     network = build_network(config.network_config(), element_table)
+    if config.init_from:
+        if not Path(config.init_from).is_file():
+            raise InputError(f"--init-from: weight file not found: {config.init_from}")
+        initial, _, _ = load_formation_weights(Path(config.init_from))
+        try:
+            network.load_state_dict(initial.state_dict())
+        except RuntimeError as error:
+            raise InputError(f"--init-from {config.init_from} does not fit this architecture: {str(error).splitlines()[0]}") from None
     optimiser = torch.optim.AdamW(network.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     tokens, fractions = tokens_from_amounts(train.vectors)
     counts = (fractions > 0).sum(axis=1)
     steps_per_epoch = sum(math.ceil((counts == c).sum() / config.batch_size) for c in np.unique(counts))
-    total_steps = max(config.epochs * steps_per_epoch, 1)
+    swa_epochs = min(max(config.swa_epochs, 0), config.epochs - 1)
+    decay_steps = max((config.epochs - swa_epochs) * steps_per_epoch, 1)
     warmup = max(int(config.warmup_epochs * steps_per_epoch), 1)
-
-    def rate(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(total_steps - warmup, 1))))
-
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, rate)
+    floor = config.swa_learning_rate / config.learning_rate if swa_epochs else 0.0
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: learning_rate_factor(step, warmup, decay_steps, floor))
     validation_tokens, validation_fractions = tokens_from_amounts(validation.vectors)
     validation_typical = np.abs(validation.energies) <= OUTLIER_EV
-    state: dict[str, Any] = {"epoch": 0, "best_mae": float("inf"), "best_epoch": 0, "best_state": None, "history": [], "seconds": 0.0}
+    state: dict[str, Any] = {"epoch": 0, "best_mae": float("inf"), "best_epoch": 0, "best_state": None, "history": [], "seconds": 0.0,
+                             "swa_state": None, "swa_count": 0, "swa_mae": float("inf"), "sittings": []}
     if resume_path is not None and resume_path.is_file():
         saved = torch.load(resume_path, map_location="cpu", weights_only=True)
-        if saved.get("key") == _resume_key(config):
-            network.load_state_dict(saved["model"])
-            optimiser.load_state_dict(saved["optimiser"])
-            schedule.load_state_dict(saved["schedule"])
-            state = saved["state"]
-            if progress:
-                print(f"resuming after epoch {state['epoch']} ({state['seconds']:.0f} s trained, best {state['best_mae']:.4f})", flush=True)
+        _check_resume_key(saved, config, resume_path)
+        network.load_state_dict(saved["model"])
+        optimiser.load_state_dict(saved["optimiser"])
+        schedule.load_state_dict(saved["schedule"])
+        torch.set_rng_state(saved["torch_rng"])
+        state = saved["state"]
+        if progress:
+            print(f"resuming after epoch {state['epoch']} ({state['seconds']:.0f} s trained, best {state['best_mae']:.4f})", flush=True)
     x_tokens, x_fractions = torch.from_numpy(tokens), torch.from_numpy(fractions)
     y = torch.from_numpy(train.energies.astype(np.float32))
     stopped_because = "all epochs run"
     session_start = time.perf_counter()
     seconds_before = float(state["seconds"])
+    state["sittings"].append({"from_epoch": int(state["epoch"]), "to_epoch": int(state["epoch"]), "seconds": 0.0})
+    averaged = build_network(config.network_config(), element_table)
     try:
         while state["epoch"] < config.epochs:
             if state["epoch"] > 0 and seconds_before + time.perf_counter() - session_start > config.max_minutes * 60:
                 stopped_because = "time limit"
+                break
+            if stop_after_epoch is not None and state["epoch"] >= stop_after_epoch:
+                stopped_because = "stopped after epoch"
                 break
             epoch = state["epoch"] + 1
             generator = np.random.default_rng([config.seed, epoch])
@@ -364,30 +438,46 @@ def fit_formation(
                 schedule.step()
                 total += float((energy.detach() - y[index]).abs().sum())
                 seen += len(rows)
-            predicted, _ = predict_tokens(network, validation_tokens, validation_fractions)
-            validation_mae = float(np.mean(np.abs(predicted - validation.energies)[validation_typical]))
+            validation_mae = _validation_mae(network, validation_tokens, validation_fractions, validation.energies, validation_typical)
+            row = {"epoch": epoch, "train_mae": total / seen, "validation_mae": validation_mae,
+                   "learning_rate": float(schedule.get_last_lr()[0])}
+            if epoch > config.epochs - swa_epochs:
+                state["swa_count"] += 1
+                state["swa_state"] = running_average(state["swa_state"], network.state_dict(), state["swa_count"])
+                averaged.load_state_dict(state["swa_state"])
+                state["swa_mae"] = _validation_mae(averaged, validation_tokens, validation_fractions, validation.energies, validation_typical)
+                row["swa_validation_mae"] = state["swa_mae"]
             state["epoch"] = epoch
             state["seconds"] = seconds_before + time.perf_counter() - session_start
-            state["history"].append({"epoch": epoch, "train_mae": total / seen, "validation_mae": validation_mae,
-                                     "seconds": round(state["seconds"], 1)})
+            state["sittings"][-1].update({"to_epoch": epoch, "seconds": round(time.perf_counter() - session_start, 1)})
+            row["seconds"] = round(state["seconds"], 1)
+            state["history"].append(row)
             if validation_mae < state["best_mae"]:
                 state["best_mae"], state["best_epoch"] = validation_mae, epoch
                 state["best_state"] = {name: tensor.detach().clone() for name, tensor in network.state_dict().items()}
             if resume_path is not None:
                 with atomic_path(resume_path) as temporary:
                     torch.save({"key": _resume_key(config), "model": network.state_dict(), "optimiser": optimiser.state_dict(),
-                                "schedule": schedule.state_dict(), "state": state}, temporary)
+                                "schedule": schedule.state_dict(), "torch_rng": torch.get_rng_state(), "state": state}, temporary)
             if progress:
+                swa = f", SWA of {state['swa_count']}: {state['swa_mae']:.4f}" if state["swa_count"] else ""
                 print(f"epoch {epoch}/{config.epochs}: train MAE {total / seen:.4f}, validation MAE {validation_mae:.4f} "
-                      f"(best {state['best_mae']:.4f} at {state['best_epoch']}), {state['seconds']:.0f} s", flush=True)
+                      f"(best {state['best_mae']:.4f} at {state['best_epoch']}{swa}), {state['seconds']:.0f} s", flush=True)
     except KeyboardInterrupt:
         stopped_because = "interrupted"
     if state["best_state"] is None:
         raise KeyboardInterrupt
-    network.load_state_dict(state["best_state"])
+    use_average = state["swa_count"] > 0 and state["swa_mae"] < state["best_mae"]
+    if use_average:
+        first = state["epoch"] - state["swa_count"] + 1
+        network.load_state_dict(state["swa_state"])
+        chosen, best_mae = f"average of the weights after epochs {first}-{state['epoch']} (SWA)", state["swa_mae"]
+    else:
+        network.load_state_dict(state["best_state"])
+        chosen, best_mae = f"epoch {state['best_epoch']} (lowest validation MAE)", state["best_mae"]
     network.eval()
-    return FormationFit(network, int(state["best_epoch"]), float(state["best_mae"]), int(state["epoch"]), stopped_because,
-                        list(state["history"]), float(state["seconds"]))
+    return FormationFit(network, int(state["best_epoch"]), float(best_mae), int(state["epoch"]), stopped_because,
+                        list(state["history"]), float(state["seconds"]), chosen, list(state["sittings"]))
 
 
 def calibrate_spread(energy: np.ndarray, log_scale: np.ndarray, actual: np.ndarray) -> dict[str, float]:
@@ -444,19 +534,33 @@ def train_formation(
     element_table_path: str | os.PathLike | None = None,
     progress: bool = True,
     ensemble: int = 1,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Fit the formation model and write ``formation.pt``, ``card.json`` and ``parity.png``.
 
     With ``ensemble`` > 1, members with seeds ``config.seed``, ``+1``, ... are trained one
     after another (``config.max_minutes`` is per member); each finished member is kept in
-    ``<out_dir>/members/`` until all are done, so a re-run skips finished members.
-    Re-running with the same settings resumes an unfinished network from its resume file;
-    resume and member files are removed once the model is written.
+    ``<out_dir>/members/`` until all are done (a member stopped by the time budget counts
+    as done). ``resume`` continues from the state files
+    of an earlier run with the same settings (a finished member is reused); without it an
+    existing state file is an error, so no run is overwritten or continued by accident.
+    State and member files are removed once all epochs have run; a run stopped by its
+    time budget or interrupted keeps them for the next ``resume``.
+
+    Raises:
+        InputError: if a state exists and ``resume`` is False, or ``resume`` is True and
+            there is nothing to continue, or the state was saved with other settings.
 
     Returns:
         The model card (also written to ``out_dir/card.json``).
     """
     out_dir = Path(out_dir)
+    state_file, members_dir = out_dir / RESUME_FILE, out_dir / "members"
+    earlier = [path for path in (state_file, members_dir) if path.exists()]
+    if earlier and not resume:
+        raise InputError(f"{earlier[0]} holds an earlier run: pass --resume to continue it, or delete it to start over")
+    if resume and not earlier:
+        raise InputError(f"--resume: no training state in {out_dir} ({RESUME_FILE} or members/)")
     out_dir.mkdir(parents=True, exist_ok=True)
     element_table, table_source = load_element_table(element_table_path)
     train_file, eval_file = load_formation_data(train_path), load_formation_data(eval_path)
@@ -465,9 +569,9 @@ def train_formation(
     for index in range(ensemble):
         member_config = replace(config, seed=config.seed + index)
         if ensemble == 1:
-            fits.append(fit_formation(split.train, split.validation, element_table, member_config, resume_path=out_dir / RESUME_FILE, progress=progress))
+            fits.append(fit_formation(split.train, split.validation, element_table, member_config, resume_path=state_file, progress=progress))
             continue
-        member_file = out_dir / "members" / f"seed{member_config.seed}.pt"
+        member_file = members_dir / f"seed{member_config.seed}.pt"
         summary_file = member_file.with_suffix(".json")
         if member_file.is_file() and summary_file.is_file():
             network, stored, _ = load_formation_weights(member_file)
@@ -494,7 +598,10 @@ def train_formation(
                   f" (formation energy, eV/atom), mean of {ensemble} network(s) from different seeds, with a calibrated spread ({STD_COLUMN})"),
         "command": command_line("superdiff", "train-formation", "--train", train_path, "--data", eval_path, "--out", out_dir,
                                 "--architecture", config.architecture, "--epochs", config.epochs, "--max-minutes", config.max_minutes,
-                                "--seed", config.seed, "--ensemble", ensemble, *(["--element-table", element_table_path] if element_table_path else [])),
+                                "--learning-rate", config.learning_rate, "--warmup-epochs", config.warmup_epochs,
+                                "--swa-epochs", config.swa_epochs, "--swa-learning-rate", config.swa_learning_rate,
+                                "--seed", config.seed, "--ensemble", ensemble, *(["--init-from", config.init_from] if config.init_from else []),
+                                *(["--element-table", element_table_path] if element_table_path else []), "--threads", torch.get_num_threads()),
         "data": {
             "training": {"path": str(train_path), "sha256": train_file.sha256, "load_report": train_file.report.lines()},
             "evaluation": {"path": str(eval_path), "sha256": eval_file.sha256, "load_report": eval_file.report.lines()},
@@ -506,8 +613,9 @@ def train_formation(
         "split": {**split.counts, "by": ("test and validation: the seeded composition split (seed "
                                          f"{config.split_seed}) of the evaluation file, the same test rows as the first card; "
                                          "validation picks the epoch and calibrates the spread")},
-        "training": {"best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run, "stopped_because": fit.stopped_because,
-                     "wall_time_s": round(fit.seconds, 1), "torch_threads": torch.get_num_threads(), "history": fit.history},
+        "training": {"shipped_weights": fit.chosen, "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run,
+                     "stopped_because": fit.stopped_because, "wall_time_s": round(fit.seconds, 1), "sittings": fit.sittings,
+                     "torch_threads": torch.get_num_threads(), **initial_model_summary(config.init_from, fit), "history": fit.history},
         "metrics": {
             "validation_mae_ev_per_atom": regression_metrics(split.validation.energies[validation_typical], validation_energy[validation_typical])["mae"],
             "test": regression_metrics(split.test.energies, test_energy),
@@ -536,15 +644,32 @@ def train_formation(
     card["hyperparameters"] = stored
     save_formation_weights(out_dir / WEIGHTS_FILE, fit.network, stored, calibration)
     write_card(out_dir, card)
-    if fit.stopped_because != "interrupted":
-        (out_dir / RESUME_FILE).unlink(missing_ok=True)
-        if ensemble > 1:
-            for member in range(ensemble):
-                for suffix in (".pt", ".json"):
-                    (out_dir / "members" / f"seed{config.seed + member}{suffix}").unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                (out_dir / "members").rmdir()
+    if fit.stopped_because == "all epochs run":
+        state_file.unlink(missing_ok=True)
+    if ensemble > 1 and fit.stopped_because != "interrupted":
+        for member in range(ensemble):
+            for suffix in (".pt", ".json"):
+                (members_dir / f"seed{config.seed + member}{suffix}").unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            members_dir.rmdir()
     return card
+
+
+def initial_model_summary(init_from: str, fit: FormationFit) -> dict[str, Any]:
+    """Card fields for a warm start: the initial weight file (sha256, its card's epochs and
+    wall time when a card lies beside it) and the epochs and seconds summed over both."""
+    if not init_from:
+        return {}
+    path = Path(init_from)
+    card_path = path.parent / "card.json"
+    earlier = json.loads(card_path.read_text()).get("training", {}) if card_path.is_file() else {}
+    summary: dict[str, Any] = {"initial_model": {"path": init_from, "sha256": sha256_of_file(path),
+                                                 "epochs_run": earlier.get("epochs_run"), "wall_time_s": earlier.get("wall_time_s"),
+                                                 "torch_threads": earlier.get("torch_threads")}}
+    if earlier.get("epochs_run") is not None:
+        summary["epochs_including_initial_model"] = int(earlier["epochs_run"]) + fit.epochs_run
+        summary["wall_time_including_initial_model_s"] = round(float(earlier["wall_time_s"]) + fit.seconds, 1)
+    return summary
 
 
 def _ensemble_fit(fits: list[FormationFit]) -> FormationFit:
@@ -553,7 +678,8 @@ def _ensemble_fit(fits: list[FormationFit]) -> FormationFit:
     return FormationFit(FormationEnsemble([fit.network for fit in fits]).eval(), fits[0].best_epoch,
                         float(np.mean([fit.best_validation_mae for fit in fits])), sum(fit.epochs_run for fit in fits),
                         "interrupted" if "interrupted" in stopped else ", ".join(sorted(set(stopped))),
-                        fits[0].history, sum(fit.seconds for fit in fits))
+                        fits[0].history, sum(fit.seconds for fit in fits), "mean of the members' shipped weights",
+                        [sitting for fit in fits for sitting in fit.sittings])
 
 
 def config_from_args(**overrides: Any) -> FormationConfig:

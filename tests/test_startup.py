@@ -1,0 +1,46 @@
+"""Start-up: light imports (issue 20.3) and the load-aware thread default (issue 20.6).
+
+The import checks run in a fresh interpreter, so this test process's own imports do not mask them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from superdiff_core.device import threads_for_load
+
+HEAVY = ("torch", "sklearn")
+
+
+def heavy_modules_after(code: str) -> list[str]:
+    """The heavy modules a fresh interpreter holds after running ``code``."""
+    script = f"import sys\n{code}\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return result.stdout.split()
+
+
+def test_importing_the_package_and_the_cli_imports_no_torch():
+    assert heavy_modules_after("import superdiff_core, superdiff_core.cli, superdiff_core.device") == []
+    assert heavy_modules_after("from superdiff_core import InputError, MODEL_CLASSES") == []
+
+
+@pytest.mark.xfail(strict=True, reason="settings.py imports sampler.py and guidance.py (torch) at module top; "
+                                       "see the startup helper's note in /work/helpers/NOTES.md")
+def test_building_the_parser_imports_no_torch():
+    assert heavy_modules_after("from superdiff_core.cli import build_parser\nbuild_parser()") == []
+
+
+def test_lazy_package_names_resolve():
+    import superdiff_core
+
+    assert superdiff_core.InputError.__name__ == "InputError"
+    with pytest.raises(AttributeError):
+        superdiff_core.no_such_name  # noqa: B018
+
+
+@pytest.mark.parametrize("cores, load, threads", [(2, 0.0, 2), (2, 0.4, 2), (2, 0.8, 1), (2, 5.0, 1), (16, 3.2, 13), (1, 0.0, 1)])
+def test_thread_default_leaves_busy_cores_alone(cores, load, threads):
+    assert threads_for_load(cores, load) == threads
