@@ -45,7 +45,8 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
 from superdiff_core.composition import ELEMENT_SYMBOLS, parse_formula  # noqa: E402
-from superdiff_core.guidance import DEFAULT_SCHEDULE, DEFAULT_TARGET, GuidanceWeights, build_guide  # noqa: E402
+from superdiff_core.guidance import DEFAULT_SCHEDULE, DEFAULT_TARGET, build_guide  # noqa: E402
+from superdiff_core.guidance_weights import GuidanceWeights  # noqa: E402
 from superdiff_core.pipeline import load_engine, reference_distance  # noqa: E402
 from superdiff_core.properties import load_property_models  # noqa: E402
 from superdiff_core.screening import ScreeningOptions, screen_samples  # noqa: E402

@@ -16,8 +16,8 @@ from .artifacts import to_jsonable
 from .composition import N_ELEMENTS, FormulaError, parse_formula, vector_to_formula
 from .errors import InputError
 from .funnel import Thresholds
-from .sampler import DEFAULT_CLIP
 from .settings import GenerationSettings
+from .timetable import DEFAULT_CLIP
 
 _SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 

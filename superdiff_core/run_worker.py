@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .composition import ParsedFormula
-from .guidance import GuidanceWeights, build_guide
+from .guidance import build_guide
+from .guidance_weights import GuidanceWeights
 from .pipeline import load_engine
 from .run import load_run_models, run_generation, run_generation_per_class
 from .run_plan import CallCost, cost_from_two_batches, cost_key

@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from .chemical_order import DEFAULT_FILTER_ORDER, FILTER_ORDERS
 from .composition import FormulaError, ParsedFormula, parse_formula
 from .errors import InputError
-from .guidance import GuidanceWeights
+from .guidance_weights import GuidanceWeights
 from .ilvr import check_scale_factor
 from .model_classes import check_model_class, get_model_class
-from .sampler import (
+from .screening import ScreeningOptions
+from .timetable import (
     CLIP_MODES,
     DEFAULT_CLIP,
     DEFAULT_CONDITIONING_STOP,
@@ -36,7 +37,6 @@ from .sampler import (
     check_num_steps,
     resampling_repeats,
 )
-from .screening import ScreeningOptions
 
 MAX_SAMPLES_PER_RUN = 100_000
 """Cap on samples per reference and per N (a laptop CPU draws ~1,000 per second at the default steps)."""

@@ -15,15 +15,8 @@ import torch
 from superdiff_core import run_settings
 from superdiff_core.composition import parse_formula
 from superdiff_core.errors import InputError
-from superdiff_core.guidance import (
-    GuidanceWeights,
-    Guide,
-    build_guide,
-    decoded_amounts,
-    guidance_objective,
-    parse_guide,
-    schedule_factor,
-)
+from superdiff_core.guidance import Guide, build_guide, decoded_amounts, guidance_objective, schedule_factor
+from superdiff_core.guidance_weights import GuidanceWeights, parse_guide
 from superdiff_core.properties import load_property_models
 from superdiff_core.settings import GenerationSettings
 
@@ -44,6 +37,7 @@ def test_parse_guide_reads_weights_and_writes_them_back():
     assert weights == GuidanceWeights(tc=1.0, superconductor=0.25, formation=0.5)
     assert weights.active and parse_guide(weights.to_text()) == weights
     assert parse_guide("tc=2") == GuidanceWeights(tc=2.0)
+    assert parse_guide("TC=1,Formation=0.5") == GuidanceWeights(tc=1.0, formation=0.5)  # keys in any case
     assert not parse_guide("off").active and not parse_guide("tc=0").active and GuidanceWeights().to_text() == ""
 
 

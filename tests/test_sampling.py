@@ -148,7 +148,7 @@ def test_resampling_cleans_the_filters_spread_at_n_3(cuprate_engine):
 
 
 def test_guided_runs_do_not_resample_unless_asked():
-    from superdiff_core.guidance import GuidanceWeights
+    from superdiff_core.guidance_weights import GuidanceWeights
 
     conditioned = GenerationSettings("cuprates", references=("La2CuO4",))
     assert conditioned.resolved().resample_steps > 0

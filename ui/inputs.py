@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from superdiff_core.guidance import GUIDE_KEYS, GuidanceWeights
+from superdiff_core.guidance_weights import GUIDE_KEYS, GuidanceWeights
 from superdiff_core.model_classes import MODEL_CLASSES, get_model_class
 from superdiff_core.sampler import DEFAULT_CONDITIONING_STOP, DEFAULT_METHOD
 from superdiff_core.screening import RESIDUAL_THRESHOLD, ScreeningOptions

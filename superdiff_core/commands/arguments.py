@@ -82,7 +82,7 @@ def settings_warnings(settings) -> list[str]:
     that the engine accepts but that are unlikely to be what the user meant: a guidance
     weight above :data:`~superdiff_core.guidance.RECOMMENDED_MAX_WEIGHT`, and more resampled
     steps than the run has (every step but the last can be resampled)."""
-    from ..guidance import GUIDE_KEYS, RECOMMENDED_MAX_WEIGHT
+    from ..guidance_weights import GUIDE_KEYS, RECOMMENDED_MAX_WEIGHT
 
     warnings = []
     for key in GUIDE_KEYS:

@@ -27,8 +27,8 @@ SAMPLING_FLAGS = ("model", "order", "samples", "steps", "seed", "method", "mixed
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser, default_samples: int) -> None:
-    from ..sampler import DEFAULT_METHOD
     from ..settings import DEFAULT_ELEMENT_ORDER, MAX_SAMPLES_PER_RUN, SAMPLING_METHODS
+    from ..timetable import DEFAULT_METHOD
 
     parser.add_argument("--model", choices=MODEL_CLASSES, default=None, help="model class (required unless --settings)")
     parser.add_argument("--order", type=filter_order_argument, default=None,
@@ -57,8 +57,8 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, default_samples: int
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``generate`` and ``evaluate``."""
-    from ..sampler import CLIP_MODES, DEFAULT_CLIP, DEFAULT_CONDITIONING_STOP, DEFAULT_RESAMPLE_COUNT, DEFAULT_RESAMPLE_STEPS
     from ..settings import BASELINES
+    from ..timetable import CLIP_MODES, DEFAULT_CLIP, DEFAULT_CONDITIONING_STOP, DEFAULT_RESAMPLE_COUNT, DEFAULT_RESAMPLE_STEPS
 
     generate = subparsers.add_parser(
         "generate", help="generate candidates, optionally conditioned on reference formulas (ILVR)",
@@ -114,7 +114,7 @@ def filter_order_argument(text: str) -> str:
 
 def guide_argument(text: str):
     """argparse type of ``--guide``: :class:`~superdiff_core.guidance.GuidanceWeights` (exit 2 with one line otherwise)."""
-    from ..guidance import parse_guide
+    from ..guidance_weights import parse_guide
 
     try:
         return parse_guide(text.lower())  # "TC=1" too

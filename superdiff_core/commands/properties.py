@@ -12,10 +12,14 @@ from .arguments import apply_threads
 
 def _train_tc(args: argparse.Namespace) -> int:
     from ..errors import InputError
+    from ..properties.supercon_data import DEFAULT_COD, DEFAULT_SUPERCON_STANEV, DEFAULT_SUPERCON_TYPED
     from ..properties.superconductor import GuidanceConfig
     from ..properties.superconductor_training import REGRESSOR_ALTERNATIVES, train_tc
 
     apply_threads(args.threads)
+    args.supercon = args.supercon or DEFAULT_SUPERCON_TYPED
+    args.non_superconductors = args.non_superconductors or DEFAULT_SUPERCON_STANEV
+    args.cod = args.cod or DEFAULT_COD
     for path in (args.supercon, args.non_superconductors, args.cod):
         if path is not None and not Path(path).is_file():
             raise InputError(f"file not found: {path}")
@@ -39,15 +43,21 @@ def _train_tc(args: argparse.Namespace) -> int:
     return 0
 
 
+FORMATION_FLAGS = ("architecture", "epochs", "seed", "max_minutes", "train_subsample", "learning_rate", "warmup_epochs",
+                   "swa_epochs", "swa_learning_rate", "init_from")
+"""Flags that set a :class:`FormationConfig` field of the same name; left out, the field keeps its default."""
+
+
 def _train_formation(args: argparse.Namespace) -> int:
+    from ..properties.formation import DEFAULT_OQMD_PATH, DEFAULT_TRAIN_PATH
     from ..properties.formation_training import FormationConfig, train_formation
 
     apply_threads(args.threads)
-    config = FormationConfig(architecture=args.architecture, epochs=args.epochs, seed=args.seed, max_minutes=args.max_minutes,
-                             train_subsample=args.train_subsample or 0, learning_rate=args.learning_rate,
-                             warmup_epochs=args.warmup_epochs, swa_epochs=args.swa_epochs, swa_learning_rate=args.swa_learning_rate,
-                             init_from=str(args.init_from) if args.init_from else "")
-    card = train_formation(args.out, args.train, args.data, config, element_table_path=args.element_table, progress=not args.quiet,
+    given = {name: getattr(args, name) for name in FORMATION_FLAGS if getattr(args, name) is not None}
+    if "init_from" in given:
+        given["init_from"] = str(given["init_from"])
+    config = FormationConfig(**given)
+    card = train_formation(args.out, args.train or DEFAULT_TRAIN_PATH, args.data or DEFAULT_OQMD_PATH, config, element_table_path=args.element_table, progress=not args.quiet,
                            ensemble=args.ensemble, resume=args.resume)
     typical = card["metrics"]["test_without_dft_outliers"]
     coverage = card["metrics"]["spread"]["test_coverage"]
@@ -65,9 +75,8 @@ def _train_formation(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train-tc`` and ``train-formation``."""
-    from ..properties.formation import DEFAULT_OQMD_PATH, DEFAULT_TRAIN_PATH
-    from ..properties.formation_training import FormationConfig
-    from ..properties.supercon_data import DEFAULT_COD, DEFAULT_SUPERCON_STANEV, DEFAULT_SUPERCON_TYPED
+    # defaults are filled in by the handlers (the data paths from ../shared/data, the rest from
+    # FormationConfig), so building the parser imports no torch
     from .arguments import bounded_float, positive_int
 
     tc = subparsers.add_parser(
@@ -75,9 +84,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="fit the superconductor classifier, the Tc regressor and the guidance network",
         description="Cross-validate (folds by composition), fit and write the classifier and Tc regressor with card.json.",
     )
-    tc.add_argument("--supercon", type=Path, default=DEFAULT_SUPERCON_TYPED, help="SuperCon_with_types.dat (superconductors)")
-    tc.add_argument("--non-superconductors", type=Path, default=DEFAULT_SUPERCON_STANEV, help="Supercon_data.csv (Tc = 0 rows are negatives)")
-    tc.add_argument("--cod", type=Path, default=DEFAULT_COD, help="cod_inorganic_formulas.csv: filtered COD formulas are the main negatives")
+    tc.add_argument("--supercon", type=Path, default=None, help="SuperCon_with_types.dat (superconductors; default: ../shared/data/supercon/)")
+    tc.add_argument("--non-superconductors", type=Path, default=None, help="Supercon_data.csv (Tc = 0 rows are negatives; default: ../shared/data/supercon/)")
+    tc.add_argument("--cod", type=Path, default=None, help="cod_inorganic_formulas.csv: filtered COD formulas are the main negatives (default: ../shared/data/cod/)")
     tc.add_argument("--oqmd", type=Path, default=None, help="formation_enthalpy.csv: optionally add OQMD formulas not in SuperCon as negatives")
     tc.add_argument("--oqmd-negatives", type=int, default=0, help="how many OQMD negatives to add with --oqmd")
     tc.add_argument("--no-guidance", action="store_true", help="skip the differentiable guidance network")
@@ -95,24 +104,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "part of --data, report on its fixed test part; write formation.pt, card.json and parity.png. "
                      "A training state is saved after every epoch: --resume continues a stopped or interrupted run exactly."),
     )
-    formation.add_argument("--train", type=Path, default=DEFAULT_TRAIN_PATH, help="training CSV (formula, formation_energy_per_atom)")
-    formation.add_argument("--data", type=Path, default=DEFAULT_OQMD_PATH, help="evaluation CSV: split by composition into train/validation/test")
+    formation.add_argument("--train", type=Path, default=None, help="training CSV (formula, formation_energy_per_atom; default: ../shared/data/oqmd/formation_enthalpy_train.csv)")
+    formation.add_argument("--data", type=Path, default=None, help="evaluation CSV: split by composition into train/validation/test (default: ../shared/data/oqmd/formation_enthalpy.csv)")
     formation.add_argument("--out", type=Path, default=Path("checkpoints") / "formation", help="output folder")
-    formation.add_argument("--architecture", choices=["attention", "mlp"], default=FormationConfig.architecture)
+    formation.add_argument("--architecture", choices=["attention", "mlp"], default=None, help="default: attention")
     formation.add_argument("--element-table", type=Path, default=None,
                            help="mat2vec.csv from the crabnet wheel (default: the table stored in the committed weights)")
-    formation.add_argument("--epochs", type=positive_int, default=FormationConfig.epochs, help="epochs (cosine schedule length)")
+    formation.add_argument("--epochs", type=positive_int, default=None, help="epochs (cosine schedule length)")
     formation.add_argument("--train-subsample", type=positive_int, default=None, help="train on this many random rows (default: all)")
     formation.add_argument("--ensemble", type=positive_int, default=1, help="networks to train (seeds seed, seed+1, ...) and average")
-    formation.add_argument("--seed", type=int, default=FormationConfig.seed)
-    formation.add_argument("--learning-rate", type=bounded_float(0, 1), default=FormationConfig.learning_rate, help="peak AdamW learning rate")
-    formation.add_argument("--warmup-epochs", type=bounded_float(0, 1000), default=FormationConfig.warmup_epochs, help="linear warm-up length")
-    formation.add_argument("--swa-epochs", type=int, default=FormationConfig.swa_epochs,
+    formation.add_argument("--seed", type=int, default=None)
+    formation.add_argument("--learning-rate", type=bounded_float(0, 1), default=None, help="peak AdamW learning rate")
+    formation.add_argument("--warmup-epochs", type=bounded_float(0, 1000), default=None, help="linear warm-up length")
+    formation.add_argument("--swa-epochs", type=int, default=None,
                            help="average the weights of the last N epochs, run at --swa-learning-rate (stochastic weight averaging)")
-    formation.add_argument("--swa-learning-rate", type=bounded_float(0, 1), default=FormationConfig.swa_learning_rate)
+    formation.add_argument("--swa-learning-rate", type=bounded_float(0, 1), default=None)
     formation.add_argument("--init-from", type=Path, default=None, help="start from the weights of this formation.pt (warm start)")
     formation.add_argument("--resume", action="store_true", help="continue the run whose training state is in --out")
-    formation.add_argument("--max-minutes", type=bounded_float(0, 10000), default=FormationConfig.max_minutes, help="training time budget per network (summed over resumed runs)")
+    formation.add_argument("--max-minutes", type=bounded_float(0, 10000), default=None, help="training time budget per network (summed over resumed runs)")
     formation.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch and BLAS (default: all)")
     formation.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     formation.set_defaults(handler=_train_formation)
