@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import tempfile
 from collections.abc import Iterator
@@ -138,9 +139,39 @@ def command_line(*parts: Any) -> str:
     return " ".join(shlex.quote(str(part)) for part in parts)
 
 
+SHARED_DATA_ROOT = REPOSITORY_ROOT.parent / "shared"
+"""Where the public data sets sit beside a checkout (``../shared``); cards name them from there."""
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/])/[^\s'\",;:]+")
+
+
+def portable_path(path: str | os.PathLike) -> str:
+    """``path`` as it means something on another machine: relative to the repository for its own
+    files, ``../shared/...`` for the shared data sets, the bare file name for anything else (a
+    scratch folder of the machine that built an artifact)."""
+    resolved = Path(os.path.abspath(path))
+    for root, prefix in ((REPOSITORY_ROOT, ""), (SHARED_DATA_ROOT, "../shared/")):
+        if resolved == root or root in resolved.parents:
+            relative = resolved.relative_to(root).as_posix()
+            return prefix + relative if relative != "." else (prefix.rstrip("/") or ".")
+    return resolved.name
+
+
+def portable_card(value: Any) -> Any:
+    """``value`` (a card or any part of one) with every absolute path in its strings made
+    :func:`portable_path`, so a card's rebuild command runs from any checkout."""
+    if isinstance(value, dict):
+        return {key: portable_card(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable_card(item) for item in value]
+    if isinstance(value, str) and "/" in value:
+        return _ABSOLUTE_PATH.sub(lambda match: portable_path(match.group(0)), value)
+    return value
+
+
 def write_card(folder: str | os.PathLike, card: dict[str, Any]) -> Path:
-    """Write ``card`` to ``folder/card.json`` atomically."""
-    return write_json_atomically(Path(folder) / CARD_FILE, card)
+    """Write ``card`` to ``folder/card.json`` atomically, its paths made portable (:func:`portable_card`)."""
+    return write_json_atomically(Path(folder) / CARD_FILE, portable_card(to_jsonable(card)))
 
 
 def read_card(folder: str | os.PathLike, rebuild_command: str | None = None) -> dict[str, Any]:

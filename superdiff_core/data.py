@@ -180,7 +180,7 @@ def load_training_set(models_dir: str | os.PathLike) -> SuperConSet:
     from .errors import CheckpointError
 
     path = Path(models_dir) / TRAINING_SET_FILE
-    rebuild = f"superdiff prepare-data --supercon PATH/SuperCon_with_types.dat --out {models_dir}"
+    rebuild = f"superdiff prepare-data --supercon ../shared/data/supercon/SuperCon_with_types.dat --out {models_dir}"
     if not path.is_file():
         raise CheckpointError(f"missing {path}; rebuild it with: {rebuild}")
     try:

@@ -70,3 +70,18 @@ def test_training_on_a_tiny_set_writes_a_loadable_checkpoint_and_card(tmp_path):
     assert card["data"]["sha256"] == "abc" and card["training"]["best_epoch"] == result.best_epoch
     assert card["architecture"]["parameters"] == sum(p.numel() for p in UNet1D(config).parameters())
     assert "superdiff train --model pnictides" in card["rebuild_command"]
+
+
+def test_committed_cards_name_no_absolute_path():
+    """A card's rebuild command and data paths run from any checkout (issue 21.6)."""
+    import re
+
+    from superdiff_core.artifacts import DEFAULT_MODELS_DIR, portable_card
+
+    cards = sorted(DEFAULT_MODELS_DIR.rglob("card.json"))
+    assert len(cards) >= 8
+    absolute = re.compile(r"(?<![\w.:/])/(work|tmp|root|home|Users)/")
+    for path in cards:
+        text = path.read_text()
+        assert not absolute.search(text), f"{path} names an absolute path"
+    assert portable_card({"command": "x --out /nowhere/run/checkpoints"}) == {"command": "x --out checkpoints"}
