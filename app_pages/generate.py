@@ -99,7 +99,7 @@ def _input_values(settings: GenerationSettings) -> tuple[dict, list[str]]:
         f"{KEY}_residual": _fit(changes, "residual threshold", screening.residual_threshold, *inputs.RESIDUAL_RANGE),
         f"{KEY}_elements": (_fit(changes, "fewest elements", screening.min_elements, *inputs.ELEMENTS_RANGE),
                             _fit(changes, "most elements", limit, *inputs.ELEMENTS_RANGE)),
-        f"{KEY}_mixed": screening.mixed_valence,
+        inputs.validity_key(KEY): screening.validity_check,
         f"{KEY}_keep_invalid": screening.keep_invalid, f"{KEY}_keep_known": screening.keep_known,
         **{
             inputs.steer_key(KEY, name): _fit(changes, f"“{label}” guidance", getattr(settings.guidance, name), 0.0, inputs.STEER_MAX)

@@ -9,6 +9,7 @@ from superdiff_core.families import MIN_HEADLINE_MEMBERS
 from superdiff_core.model_classes import REGISTRY
 from superdiff_core.results import COLUMN_HELP
 from superdiff_core.sampler import DEFAULT_CONDITIONING_STOP
+from superdiff_core.validity import DEFAULT_VALIDITY_CHECK, VALIDITY_CHECKS
 from ui import model_facts, resources
 
 STEPS_TEXT = ", ".join(f"{spec.recommended_steps} for {name}" for name, spec in REGISTRY.items())
@@ -106,7 +107,7 @@ Each stage keeps what passes; the funnel shows how many are left after each.
 | basic filters | amounts are rounded to 0.01 and amounts below the **residual threshold** (0.08) are set to zero, as leftover noise; a candidate with a negative amount is rejected, and so is one with fewer than 2 or more than 7 (cuprates, everything) or 5 (pnictides, others) elements |
 | unique | duplicates removed |
 | novel | compositions already in SuperCon's training set of that class removed |
-| SMACT-valid | the charges can balance: each element gets one of its usual oxidation states so that the total is zero, and the more electronegative elements carry the negative charges (Pauling test). Alloys (all metals) pass. Amounts are first turned into a whole-number ratio, so La₁.₈₅Sr₀.₁₅CuO₄ is checked as La₃₇Sr₃Cu₂₀O₈₀: most doped compounds then fail, as in the paper. The **mixed-valence** option lets one element split between two of its states (Cu²⁺/Cu³⁺), which is what doping does |
+| valid (*check*) | the charges can balance by the run's **validity check** (Advanced options; `--validity` on the command line), named in the funnel's label: each element gets an oxidation state so that the total is (about) zero, and the more electronegative elements carry the negative charges (Pauling test). The checks are compared below; the chosen one's verdict is `smact_valid`, and each check's own verdict has its own column |
 | predicted superconductor | the classifier says "superconductor" |
 | Tc > threshold | predicted Tc above your threshold (default 5 K) |
 | formation energy < threshold | predicted formation energy below your threshold (default 0 eV/atom) |
@@ -115,6 +116,11 @@ The last two stages follow Wines, Xie & Choudhary (2023). A candidate without a 
 the formation model does not cover) fails a threshold: it is never silently guessed.
 """
 )
+
+st.subheader("Validity checks")
+st.caption(f"The default is **{VALIDITY_CHECKS[DEFAULT_VALIDITY_CHECK].label}**; the figures are measured in benchmarks/validity.md.")
+st.table([{"check": f"{check.label} (`{name}`)", "column": f"`{check.column}`", "what it accepts": check.help}
+          for name, check in VALIDITY_CHECKS.items()], border="horizontal", hide_index=True)
 
 st.header("What the predictions can and cannot tell")
 st.markdown(
@@ -135,7 +141,7 @@ st.markdown(
   (`formation_energy_std_ev_per_atom`) is calibrated: about 2 in 3 held-out compounds lie within one spread. It
   knows no crystal structure, so it cannot tell whether a particular phase forms, and it says nothing about
   competing phases.
-- **SMACT-valid** means the charges *can* balance, not that the compound exists.
+- **Valid** (any validity check) means the charges *can* balance, not that the compound exists.
 - **Nearest known compounds**: every candidate and screened formula carries the measured SuperCon compound
   closest in composition (`nearest_known_formula`, its measured Tc, and `distance_to_known`, the Euclidean
   distance between atomic fractions), and how many known compounds are *close* (`known_close_count`: within the

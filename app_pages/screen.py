@@ -9,18 +9,18 @@ from superdiff_core.errors import SuperDiffError
 from superdiff_core.model_classes import MODEL_CLASSES
 from superdiff_core.run import screen_formulas
 from superdiff_core.smact_check import DEFAULT_TIMEOUT_SECONDS
-from ui import resources, results, running, state
+from ui import inputs, resources, results, running, state
 
 KEY = "screen"
 
 st.title("Screen formulas")
 st.markdown(
     "Paste or upload compositions (your own ideas, or candidates from elsewhere) to get the same checks as "
-    "generated candidates: SMACT validity, superconductor probability, predicted Tc and formation energy, "
+    "generated candidates: validity (charge balance), superconductor probability, predicted Tc and formation energy, "
     "and their place on the map of SuperCon families. Every formula keeps its row, in your order; one that "
     "cannot be read says why in the note column."
 )
-state.init_defaults({f"{KEY}_text": "", f"{KEY}_map": "everything", f"{KEY}_mixed": False})
+state.init_defaults({f"{KEY}_text": "", f"{KEY}_map": "everything"})
 left, right = st.columns(2)
 left.text_area(
     "Formulas, one per line", key=f"{KEY}_text", height=150, persist_state="session",
@@ -34,7 +34,7 @@ map_class = right.selectbox(
     "Map to place them on", MODEL_CLASSES, key=f"{KEY}_map", persist_state="session",
     help="The t-SNE map of which class of SuperCon; 'everything' shows all known superconductors.",
 )
-mixed = right.toggle("Mixed-valence SMACT check", key=f"{KEY}_mixed", persist_state="session")
+validity = inputs.validity_picker(KEY, right)
 
 formulas: list[str] = []
 problem = None
@@ -61,7 +61,7 @@ if st.button("Screen", type="primary", icon=":material/play_arrow:", disabled=no
         try:
             with st.spinner(f"Screening {len(formulas):,} formulas…", show_time=True):
                 record = screen_formulas(
-                    formulas, models, map_class=map_class, mixed_valence=mixed, smact_timeout_s=DEFAULT_TIMEOUT_SECONDS,
+                    formulas, models, map_class=map_class, validity_check=validity, smact_timeout_s=DEFAULT_TIMEOUT_SECONDS,
                 )
         except SuperDiffError as error:
             st.error(str(error))

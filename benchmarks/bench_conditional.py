@@ -37,7 +37,7 @@ def conditional_metrics(model_class: str, formula: str, samples: int, steps: int
     for n in (2, 3, 4):
         settings = GenerationSettings(
             model_class, (formula,), (n,), samples, steps, seed=0, conditioning_stop=conditioning_stop,
-            screening=ScreeningOptions(mixed_valence=mixed_valence),
+            screening=ScreeningOptions(validity_check="mixed_valence" if mixed_valence else "integer"),
         )
         result = generate(engine, settings, [reference])
         counts = {s.stage: s.remaining for s in result.stages}

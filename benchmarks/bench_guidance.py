@@ -86,7 +86,7 @@ def run_point(engine, models, config: Config, weights: GuidanceWeights, samples:
     start = time.perf_counter()
     raw = engine.sampler.sample(samples, STEPS, reference=reference, scale_factor=config.scale_factor, seed=seed, guide=guide)
     seconds = time.perf_counter() - start
-    screened = screen_samples(raw, config.model_class, engine.training_keys, ScreeningOptions(mixed_valence=True))
+    screened = screen_samples(raw, config.model_class, engine.training_keys, ScreeningOptions(validity_check="mixed_valence"))
     vectors = screened.vectors
     valid = len(vectors)
     row = {

@@ -42,6 +42,7 @@ from .composition import ParsedFormula
 from .errors import InputError
 from .results import ordered_columns
 from .settings import MAX_SAMPLES_PER_RUN, GenerationSettings
+from .validity import CHECK_COLUMNS, VALID_COLUMN
 
 MANIFEST_FILE = "campaign.json"
 SHARDS_DIR = "shards"
@@ -75,8 +76,9 @@ millions of rows only groups)."""
 PLAN_KEYS: tuple[str, ...] = ("seeds", "batch", "properties", "map")
 """The keys of a plan that are not run settings (the rest are :class:`GenerationSettings`' fields)."""
 
-LEGACY_SCREENING_KEYS: tuple[str, ...] = ("mixed_valence", "keep_invalid", "keep_known")
-"""Screening options a plan file may give at its top level (as earlier plans did)."""
+LEGACY_SCREENING_KEYS: tuple[str, ...] = ("validity_check", "mixed_valence", "keep_invalid", "keep_known")
+"""Screening options a plan file may give at its top level (as earlier plans did); the old
+``mixed_valence = true/false`` means ``validity_check = "mixed_valence"/"integer"``."""
 
 
 @dataclass(frozen=True)
@@ -292,7 +294,7 @@ def references_from_file(path: str | os.PathLike) -> list[str]:
 
 STRING_COLUMNS = ("formula", "model_class", "reference", "smact_status", "nearest_known_formula", "cluster_name",
                   "family_id", "family_formula", "note", "property_note", "shard_id", "checkpoint_sha256", ELEMENT_SYSTEM_COLUMN)
-BOOLEAN_COLUMNS = ("smact_valid", "smact_valid_mixed_valence", "novel", "is_superconductor", "outside_training_domain",
+BOOLEAN_COLUMNS = (VALID_COLUMN, *CHECK_COLUMNS, "novel", "is_superconductor", "outside_training_domain",
                    "is_new_family")
 INTEGER_COLUMNS = ("scale_factor", "n_elements", "known_close_count", "cluster", "seed", "batch", "sampling_seed", "steps")
 
@@ -536,6 +538,12 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
 
 def plan_from_manifest(manifest: Mapping[str, Any]) -> CampaignPlan:
     return plan_from_mapping(manifest["plan"])
+
+
+def plan_validity_check(plan: Mapping[str, Any]) -> str:
+    """The validity check of a manifest's plan (a plan from before the registry: its
+    ``mixed_valence`` flag's check)."""
+    return plan_from_mapping(plan).settings.screening.validity_check
 
 
 def plan_differences(stored: Any, given: Any, width: int = 40, prefix: str = "") -> str:

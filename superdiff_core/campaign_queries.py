@@ -29,9 +29,19 @@ import numpy as np
 import pandas as pd
 
 from .artifacts import DEFAULT_MODELS_DIR, atomic_path, write_text_atomically
-from .campaign import ELEMENT_SYSTEM_COLUMN, REPORT_DIR, SHARDS_DIR, engine_stage_totals, finished_shard_files, read_manifest, shard_records
+from .campaign import (
+    ELEMENT_SYSTEM_COLUMN,
+    REPORT_DIR,
+    SHARDS_DIR,
+    engine_stage_totals,
+    finished_shard_files,
+    plan_validity_check,
+    read_manifest,
+    shard_records,
+)
 from .errors import InputError
 from .funnel import Thresholds
+from .validity import DEFAULT_VALIDITY_CHECK, VALID_COLUMN, VALIDITY_CHECKS
 
 DEFAULT_MEMORY_LIMIT = "1GB"
 """DuckDB's memory cap for campaign queries (it spills to disk beyond it)."""
@@ -83,15 +93,27 @@ class CampaignQueries:
         connection: the DuckDB connection (in memory; reads the Parquet files in place).
         folder: the campaign folder.
         columns: the candidate columns present (empty when no shard has finished).
+        validity_check: the plan's validity check (whose verdict the funnel and filters count).
     """
 
     connection: Any
     folder: Path
     columns: list[str] = field(default_factory=list)
+    validity_check: str = DEFAULT_VALIDITY_CHECK
 
     @property
     def has_rows(self) -> bool:
         return bool(self.columns)
+
+    @property
+    def valid_sql(self) -> str | None:
+        """SQL of each row's verdict by the plan's check (None: no shard has one): the check's own
+        column, else ``smact_valid`` (shards written before the checks had their own columns held
+        the integer verdict there, the check of their plans unless ``mixed_valence`` was set, whose
+        own column they have)."""
+        own = VALIDITY_CHECKS[self.validity_check].column
+        present = [column for column in (own, VALID_COLUMN) if column in self.columns]
+        return f"coalesce({', '.join(present)})" if present else None
 
     def frame(self, sql: str, parameters: Sequence[Any] | None = None) -> pd.DataFrame:
         """A (small) query result as a DataFrame."""
@@ -132,7 +154,7 @@ def open_queries(
     import pyarrow as pa
 
     folder = Path(folder)
-    read_manifest(folder)
+    validity_check = plan_validity_check(read_manifest(folder)["plan"])
     connection = duckdb.connect()
     connection.execute(f"SET memory_limit = {_sql_string(check_memory_limit(memory_limit))}")
     connection.execute("SET preserve_insertion_order = false")
@@ -141,7 +163,7 @@ def open_queries(
     supercon = pa.table({"formula": list(supercon_formulas(models_dir))})
     connection.register("supercon_arrow", supercon)
     connection.execute("CREATE TEMP TABLE supercon AS SELECT DISTINCT formula FROM supercon_arrow")
-    queries = CampaignQueries(connection, folder)
+    queries = CampaignQueries(connection, folder, validity_check=validity_check)
     if not finished_shard_files(folder):
         return queries
     pattern = _sql_string(str(folder.resolve() / SHARDS_DIR / "r*.parquet"))
@@ -165,20 +187,25 @@ def open_queries(
 def funnel_stage_sql(queries: CampaignQueries, thresholds: Thresholds) -> list[tuple[str, str]]:
     """The funnel stages computed from the unique candidates, as (label, cumulative SQL
     condition); a stage whose column is missing (no property models) is left out, and so
-    are the stages after it."""
+    are the stages after it. ``SMACT-valid`` counts the verdict of the plan's check
+    (:attr:`CampaignQueries.valid_sql`)."""
     stages = [("campaign-unique", "TRUE"), ("not in SuperCon", "NOT in_supercon")]
+
+    def test(column: str, sql: str) -> str | None:
+        return sql if column in queries.columns else None
+
     optional = [
-        ("SMACT-valid", "smact_valid", "smact_valid"),
-        ("predicted superconductor", "is_superconductor", "is_superconductor"),
-        (f"Tc > {thresholds.tc_min_kelvin:g} K", "tc_kelvin", f"coalesce(tc_kelvin > {float(thresholds.tc_min_kelvin)!r}, FALSE)"),
-        (f"E_f < {thresholds.formation_max_ev:g} eV/atom", "formation_energy_ev_per_atom",
-         f"coalesce(formation_energy_ev_per_atom < {float(thresholds.formation_max_ev)!r}, FALSE)"),
+        ("SMACT-valid", queries.valid_sql),
+        ("predicted superconductor", test("is_superconductor", "is_superconductor")),
+        (f"Tc > {thresholds.tc_min_kelvin:g} K", test("tc_kelvin", f"coalesce(tc_kelvin > {float(thresholds.tc_min_kelvin)!r}, FALSE)")),
+        (f"E_f < {thresholds.formation_max_ev:g} eV/atom", test("formation_energy_ev_per_atom",
+         f"coalesce(formation_energy_ev_per_atom < {float(thresholds.formation_max_ev)!r}, FALSE)")),
     ]
     condition = "NOT in_supercon"
-    for label, column, test in optional:
-        if column not in queries.columns:
+    for label, sql in optional:
+        if sql is None:
             break
-        condition = f"{condition} AND coalesce({test}, FALSE)"
+        condition = f"{condition} AND coalesce({sql}, FALSE)"
         stages.append((label, condition))
     return stages
 
@@ -237,7 +264,7 @@ class CandidateFilter:
     Attributes:
         references, scale_factors: keep these (empty: all).
         new_only: drop formulas already in SuperCon.
-        smact_valid_only, superconductor_only: keep SMACT-valid / predicted superconductors.
+        smact_valid_only, superconductor_only: keep candidates valid by the plan's check / predicted superconductors.
         tc_min_kelvin, formation_max_ev: thresholds (None: none).
         formula_contains: a substring of the formula (e.g. an element symbol).
     """
@@ -263,8 +290,8 @@ def filter_sql(queries: CampaignQueries, chosen: CandidateFilter) -> tuple[str, 
         parameters.extend(int(n) for n in chosen.scale_factors)
     if chosen.new_only:
         conditions.append("NOT in_supercon")
-    if chosen.smact_valid_only and "smact_valid" in queries.columns:
-        conditions.append("smact_valid")
+    if chosen.smact_valid_only and queries.valid_sql:
+        conditions.append(f"coalesce({queries.valid_sql}, FALSE)")
     if chosen.superconductor_only and "is_superconductor" in queries.columns:
         conditions.append("is_superconductor")
     if chosen.tc_min_kelvin is not None and "tc_kelvin" in queries.columns:
@@ -453,7 +480,8 @@ def summary_markdown(folder: Path, totals: pd.DataFrame, by_n: pd.DataFrame, bes
     return (
         f"# Campaign {folder.name}\n\n"
         f"- model: {plan['model_class']}; {len(plan['references'])} references × N {plan['scale_factors']} × "
-        f"seeds {plan['seeds']} × {plan['samples']} samples, {plan['steps']} steps\n"
+        f"seeds {plan['seeds']} × {plan['samples']} samples, {plan['steps']} steps; validity check "
+        f"{plan_validity_check(plan)} (the SMACT-valid stage)\n"
         f"- shards finished: {shards_done} / {total_shards}\n\n"
         f"## Funnel\n\n{_markdown_table(totals)}\n"
         f"## Per N\n\n{_markdown_table(by_n)}\n"

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from .model_classes import get_model_class
 from .pipeline import GenerationResult
+from .validity import VALID_COLUMN
 
 if TYPE_CHECKING:
     from .properties import PropertyModels
@@ -34,7 +35,7 @@ def evaluation_metrics(result: GenerationResult, property_models: PropertyModels
     if "sc_probability" in result.table.columns and property_models is not None:
         from .properties import superconductivity_summary
 
-        valid_rows = result.table[result.table["smact_valid"].astype(bool)]
+        valid_rows = result.table[result.table[VALID_COLUMN].astype("boolean").fillna(False).to_numpy(dtype=bool)]
         metrics.update(superconductivity_summary(valid_rows, property_models))
     metrics["published"] = dict(get_model_class(result.settings.model_class).published_table_1)
     return metrics

@@ -38,6 +38,7 @@ from .formula_notation import (  # noqa: F401  (re-exported: the notation's user
 )
 from .maps import OUTSIDE_NAME, ClassMap, element_set_keys, place_and_assign
 from .results import MAP_COLUMNS
+from .validity import VALID_COLUMN
 
 FAMILY_COLUMNS: tuple[str, ...] = (
     "family_id",
@@ -79,10 +80,6 @@ reference element lost (the model's own prior, e.g. a reference the model does n
 
 MIN_HEADLINE_MEMBERS = 3
 """Fewest members passing the basic filters and the run's SMACT check in a headline family."""
-
-VALID_COLUMNS: tuple[str, ...] = ("smact_valid_mixed_valence", "smact_valid")
-"""Candidate-table columns holding SMACT verdicts, the default check first."""
-
 
 # ---------------------------------------------------------------------------------------
 # Grouping candidates into families
@@ -348,7 +345,7 @@ def annotate_candidates(
     Args:
         table: one row per candidate with a ``formula`` column and optionally
             ``reference`` (the formula it was generated from), ``tc_kelvin`` (predicted
-            Tc, K) and SMACT verdicts (:data:`VALID_COLUMNS`); not modified.
+            Tc, K) and the run's validity verdict (``smact_valid``); not modified.
         vectors: the candidates' amounts, shape (len(table), 96).
         class_map: from :func:`load_class_map`; not modified (thread-safe).
         preview: fast median-of-neighbours placement instead of the t-SNE optimisation.
@@ -356,8 +353,8 @@ def annotate_candidates(
         tolerance: amounts (atoms per formula unit) that differ by at most this count as
             equal in general formulas; noisy unrounded amounts need a larger one.
         n_jobs: threads for openTSNE.
-        valid_column: the column with the verdict of the run's SMACT check; None: the
-            first of :data:`VALID_COLUMNS` the table has (none: every member counts valid).
+        valid_column: the column with the verdict of the run's validity check; None:
+            ``smact_valid`` when the table has it (else every member counts valid; NA counts invalid).
 
     Returns:
         ``(annotated, families)``: a copy of ``table`` with :data:`MAP_COLUMNS`
@@ -378,8 +375,8 @@ def annotate_candidates(
     fractions, coords, assignment = placement.fractions, placement.coords, placement.assignment
     names = np.array([*class_map.cluster_names, OUTSIDE_NAME], dtype=object)
     references = _column_text(annotated, "reference")
-    valid_column = valid_column or next((c for c in VALID_COLUMNS if c in annotated.columns), None)
-    valid = annotated[valid_column].astype(bool).to_numpy() if valid_column else np.ones(len(table), dtype=bool)
+    valid_column = valid_column or (VALID_COLUMN if VALID_COLUMN in annotated.columns else None)
+    valid = annotated[valid_column].astype("boolean").fillna(False).to_numpy(dtype=bool) if valid_column else np.ones(len(table), dtype=bool)
     groups, general_formulas = [], []
     for group in group_candidates(vectors, fractions, assignment.cluster, class_map.link_distance, min_members):
         order = members_order(class_map.element_order, references[group.rows])

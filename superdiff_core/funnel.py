@@ -2,7 +2,7 @@
 
 The engine's own counts (raw samples, basic filters, unique, novel) come from
 :mod:`superdiff_core.screening`; this module adds the stages computed from a candidate
-table (SMACT-valid, predicted superconductor, Tc and formation-energy thresholds) and
+table (valid by the run's check, predicted superconductor, Tc and formation-energy thresholds) and
 gives both front ends one list of :class:`FunnelStage` to print or draw.
 """
 
@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .screening import StageCount
+from .validity import DEFAULT_VALIDITY_CHECK, VALID_COLUMN, get_validity_check
 
 
 @dataclass(frozen=True)
@@ -60,14 +61,21 @@ def numeric_column(table: pd.DataFrame, column: str) -> np.ndarray | None:
     return pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
 
 
+def validity_stage_words(validity_check: str) -> tuple[str, str]:
+    """Label and help of the validity ("SMACT-valid") stage of a run that applied ``validity_check``,
+    e.g. ``"valid (bounded charge balance)"``."""
+    check = get_validity_check(validity_check)
+    return f"valid ({check.label})", f"the charges can balance by the run's validity check, {check.label} (Help: validity checks)"
+
+
 def table_funnel(
-    table: pd.DataFrame, thresholds: Thresholds, mixed_valence: bool = False
+    table: pd.DataFrame, thresholds: Thresholds, validity_check: str = DEFAULT_VALIDITY_CHECK
 ) -> tuple[list[FunnelStage], np.ndarray]:
     """The funnel stages computed from a candidate table, and the mask of rows that pass
-    them all. ``mixed_valence``: the SMACT stage counts the mixed-valence verdict (the check
-    the run applied) instead of the paper's integer-ratio one.
+    them all. The validity stage counts ``smact_valid`` (the verdict of ``validity_check``,
+    the check the run applied) and is labelled with that check.
 
-    Stages: SMACT-valid (novel ones, when a ``novel`` column exists), predicted
+    Stages: valid (novel ones, when a ``novel`` column exists), predicted
     superconductor, Tc above the threshold, formation energy below the threshold. A stage
     whose column is missing (property models not built) has ``count=None`` and so do the
     stages after it. NaN values (no prediction) fail a threshold.
@@ -87,12 +95,8 @@ def table_funnel(
             passing = passing & mask
         stages.append(FunnelStage(label, int(passing.sum()) if available else None, help_text))
 
-    add(
-        "SMACT-valid (mixed valence)" if mixed_valence else "SMACT-valid",
-        boolean_column(table, "smact_valid_mixed_valence" if mixed_valence else "smact_valid"),
-        "charge-neutral with allowed oxidation states and Pauling electronegativity order"
-        + (" (an element may mix two oxidation states)" if mixed_valence else ""),
-    )
+    label, help_text = validity_stage_words(validity_check)
+    add(label, boolean_column(table, VALID_COLUMN), help_text)
     add("predicted superconductor", boolean_column(table, "is_superconductor"), "the superconductor classifier (boosted trees, calibrated) says superconductor")
     tc = numeric_column(table, "tc_kelvin")
     add(
@@ -110,7 +114,7 @@ def table_funnel(
 
 
 def engine_funnel(
-    stages: Sequence[StageCount], table: pd.DataFrame, thresholds: Thresholds, mixed_valence: bool = False
+    stages: Sequence[StageCount], table: pd.DataFrame, thresholds: Thresholds, validity_check: str = DEFAULT_VALIDITY_CHECK
 ) -> tuple[list[FunnelStage], np.ndarray]:
     """The full funnel of a generation run: the engine's counts (raw, basic filters,
     unique, novel) then :func:`table_funnel` on the candidate table."""
@@ -119,7 +123,7 @@ def engine_funnel(
         for s in stages
         if s.stage in ENGINE_STAGE_LABELS
     ]
-    rest, mask = table_funnel(table, thresholds, mixed_valence)
+    rest, mask = table_funnel(table, thresholds, validity_check)
     return shown + rest, mask
 
 

@@ -8,13 +8,14 @@ stage takes the previous stage's output and adds columns or removes rows.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
 
 from .artifacts import DEFAULT_MODELS_DIR
+from .assessment import merge_scale_factors
 from .checkpoints import DiffusionCheckpoint, load_diffusion
 from .composition import ParsedFormula
 from .data import load_training_set, vector_keys
@@ -85,6 +86,8 @@ class GenerationResult:
         partial: True when the run was stopped: only the (reference, N) runs finished
             before the stop are in it, with the finished batches of the run that was stopped
             (``raw_samples`` counts the samples drawn).
+        drawn_by_source: raw draws per source when a baseline ran beside diffusion
+            (:func:`superdiff_core.assessment.with_baseline`), else empty.
     """
 
     table: pd.DataFrame
@@ -96,6 +99,7 @@ class GenerationResult:
     settings: GenerationSettings
     families: pd.DataFrame | None = None
     partial: bool = False
+    drawn_by_source: dict[str, int] = field(default_factory=dict)
 
 
 def plan_runs(references: list[ParsedFormula], scale_factors: tuple[int, ...]) -> list[RunSpec]:
@@ -171,9 +175,12 @@ def generate(
         tables = [pd.DataFrame(columns=["formula", "model_class", "reference", "scale_factor"])]
         stage_totals = [StageCount(stage, 0, 0) for stage in STAGE_NAMES]
     table = pd.concat(tables, ignore_index=True)
+    drawn_vectors = np.concatenate(vectors) if vectors else np.zeros((0, 96))
+    merged, merged_vectors = merge_scale_factors(table, drawn_vectors)
+    stage_totals = _count_merged(stage_totals, table, merged)
     return GenerationResult(
-        table[ordered_columns(table)],
-        np.concatenate(vectors) if vectors else np.zeros((0, 96)),
+        merged[ordered_columns(merged)],
+        merged_vectors,
         stage_totals,
         unique_weighted / basic_total if basic_total else float("nan"),
         novel_weighted / basic_total if basic_total else float("nan"),
@@ -211,6 +218,27 @@ def _add_stages(total: list[StageCount] | None, stages: list[StageCount]) -> lis
     if total is None:
         return [StageCount(s.stage, s.removed, s.remaining) for s in stages]
     return [StageCount(a.stage, a.removed + b.removed, a.remaining + b.remaining) for a, b in zip(total, stages)]
+
+
+def _count_merged(stages: list[StageCount], before: pd.DataFrame, after: pd.DataFrame) -> list[StageCount]:
+    """The funnel once :func:`~superdiff_core.assessment.merge_scale_factors` has folded the
+    copies one composition left at several N: they count as not unique, and each later stage
+    keeps only the rows that had passed it (``novel``, ``smact_status``)."""
+    removed = len(before) - len(after)
+    if removed == 0:
+        return stages
+    passed = {"unique": (len(before), len(after)),
+              "novel": (int(before["novel"].sum()), int(after["novel"].sum())),
+              "SMACT-valid": (int((before["smact_status"] == "valid").sum()), int((after["smact_status"] == "valid").sum()))}
+    out = []
+    for stage in stages:
+        if stage.stage in passed:
+            was, now = passed[stage.stage]
+            extra = was - now
+            out.append(StageCount(stage.stage, stage.removed + (removed if stage.stage == "unique" else 0), stage.remaining - extra))
+        else:
+            out.append(stage)
+    return out
 
 
 def reference_distance(vectors: np.ndarray, reference: np.ndarray) -> np.ndarray:

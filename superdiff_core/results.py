@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .artifacts import write_text_atomically
+from .validity import CHECK_COLUMNS, DEFAULT_VALIDITY_CHECK, VALID_COLUMN, VALIDITY_CHECKS
 
 ENGINE_COLUMNS: tuple[str, ...] = (
     "formula",
@@ -21,8 +22,8 @@ ENGINE_COLUMNS: tuple[str, ...] = (
     "reference",
     "scale_factor",
     "n_elements",
-    "smact_valid",
-    "smact_valid_mixed_valence",
+    VALID_COLUMN,
+    *CHECK_COLUMNS,
     "novel",
 )
 """Columns written by generation and screening (issue: engine)."""
@@ -67,10 +68,29 @@ GUIDANCE_COLUMN = "guidance"
 """Run metadata of a guided run: its weights as ``--guide`` takes them (``tc=1,formation=0.5``);
 absent from unguided runs."""
 
-RUN_METADATA_COLUMNS: tuple[str, ...] = (GUIDANCE_COLUMN,)
-"""Columns that describe how a candidate was drawn (present only when used)."""
+RUN_METADATA_COLUMNS: tuple[str, ...] = (GUIDANCE_COLUMN, "source", "scale_factors")
+"""Columns that describe how a candidate was drawn (present only when used): the guide's weights,
+``source`` (``diffusion`` or ``substitution`` when a baseline ran beside the model) and
+``scale_factors`` (every N at which the run drew this composition)."""
 
-CANDIDATE_COLUMNS: tuple[str, ...] = ENGINE_COLUMNS + RUN_METADATA_COLUMNS + PROPERTY_COLUMNS + KNOWN_COLUMNS + MAP_COLUMNS
+ASSESSMENT_COLUMNS: tuple[str, ...] = (
+    "new_elements",
+    "dropped_elements",
+    "substitutes_for",
+    "substitution_probability",
+    "plausible_substitution",
+    "substitution_reason",
+    "energy_above_hull_ev_per_atom",
+    "energy_above_hull_std_ev_per_atom",
+    "above_hull_beyond_error",
+    "decomposes_to",
+)
+"""Columns of :mod:`superdiff_core.assessment`: the plausibility of the elements a candidate adds
+against its reference (Hautier's substitution probability), and its distance above the
+known phases' convex hull with the spread the formation model gives it."""
+
+CANDIDATE_COLUMNS: tuple[str, ...] = (ENGINE_COLUMNS + RUN_METADATA_COLUMNS + PROPERTY_COLUMNS + KNOWN_COLUMNS
+                                      + ASSESSMENT_COLUMNS + MAP_COLUMNS)
 """Every known column, in the order they are written."""
 
 
@@ -99,12 +119,11 @@ COLUMN_HELP: dict[str, str] = {
     "scale_factor": "N, ILVR's blur: the reference's 96 element amounts are shrunk N times along Z and blown up again "
     "before they are compared (1 = close to the reference, 4 = neighbouring elements may swap in)",
     "n_elements": "number of distinct elements in the formula",
-    "smact_valid": "the paper's SMACT check: with the amounts written as a whole-number ratio, every element takes one of "
-    "its usual oxidation states so that the charges sum to zero and the more electronegative elements carry the "
-    "negative charges (Pauling test); all-metal alloys pass",
-    "smact_valid_mixed_valence": "the same check, except that one element may split between two of its oxidation "
-    "states (Cu2+/Cu3+), which is what doping does",
-    "smact_status": "the verdict of the SMACT check the run applied: valid, invalid, or timeout (the check was stopped "
+    VALID_COLUMN: "the verdict of the validity (charge-balance) check the run applied, the one that filters (--validity; "
+    f"default {DEFAULT_VALIDITY_CHECK}): the charges can balance with the check's oxidation states; empty when the check "
+    "timed out. Each check's own verdict is in its own column (smact_valid_<check>)",
+    **{check.column: f"the {check.label} check (--validity {name}): {check.help}" for name, check in VALIDITY_CHECKS.items()},
+    "smact_status": "the verdict of the validity check the run applied: valid, invalid, or timeout (the check was stopped "
     "after its time bound and counts as not valid)",
     "novel": "true when the composition is not in the SuperCon training set of its class",
     GUIDANCE_COLUMN: "the property-guidance (steering) weights of the run, as --guide takes them (tc=1,formation=0.5); "

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from . import assessment
 from .composition import ParsedFormula
 from .errors import CheckpointError
 from .funnel import FunnelStage
@@ -35,11 +36,13 @@ from .run_settings import file_stem
 from .sampler import CancelFlag
 from .screening import StageCount
 from .settings import GenerationSettings
-from .smact_check import DEFAULT_TIMEOUT_SECONDS, smact_check
+from .smact_check import DEFAULT_TIMEOUT_SECONDS
+from .validity import DEFAULT_VALIDITY_CHECK, VALID_COLUMN, VALIDITY_CHECKS, validity_frame, validity_statuses
 
 if TYPE_CHECKING:
     from .maps import ClassMap
     from .properties import PropertyModels
+    from .stability import KnownPhases
 
 REFERENCE_COLUMNS = ("formula", "tsne_x", "tsne_y", "cluster_name", "tc_kelvin", "formation_energy_ev_per_atom")
 """Columns of :attr:`RunRecord.references`."""
@@ -73,8 +76,14 @@ class RunRecord:
         raw_samples: what the sampler drew (0 for screened lists).
         unique_percent, novel_percent: over samples passing the basic filters (NaN when none).
         partial: True when the run was stopped and holds only the sampling runs finished.
-        mixed_valence: whether the run screened with the mixed-valence SMACT check (then the
-            funnel's SMACT stage counts ``smact_valid_mixed_valence``, else ``smact_valid``).
+        validity_check: the validity check the run applied (its verdict is ``smact_valid``; the
+            funnel names it); taken from ``settings`` when there are settings.
+        prediction_spread: per prediction, its spread inside the run against its own error
+            (:func:`superdiff_core.assessment.prediction_spread`); None without property scores.
+        comparison: diffusion against the substitution baseline
+            (:func:`superdiff_core.assessment.source_comparison`); None without a baseline.
+        plausible_share: share (0 … 1) of the candidates adding an element whose new elements
+            are plausible substitutes (NaN when none adds one, or without references).
     """
 
     kind: str
@@ -94,7 +103,14 @@ class RunRecord:
     unique_percent: float = float("nan")
     novel_percent: float = float("nan")
     partial: bool = False
-    mixed_valence: bool = False
+    validity_check: str = DEFAULT_VALIDITY_CHECK
+    prediction_spread: pd.DataFrame | None = None
+    comparison: pd.DataFrame | None = None
+    plausible_share: float = float("nan")
+
+    def __post_init__(self) -> None:
+        if self.settings is not None:
+            self.validity_check = self.settings.screening.validity_check
 
     @property
     def has_properties(self) -> bool:
@@ -115,12 +131,14 @@ class RunModels:
         known_map: the map whose compounds are the "known" ones next to each prediction
             (the class map when there is one, else the ``everything`` map; None: not built).
         notes: why a model is None, one line each.
+        phases: the known phases (OQMD) for hull distances (None: not built or not wanted).
     """
 
     property_models: PropertyModels | None = None
     class_map: ClassMap | None = None
     known_map: ClassMap | None = None
     notes: list[str] = field(default_factory=list)
+    phases: KnownPhases | None = None
 
     def __post_init__(self) -> None:
         if self.known_map is None:
@@ -142,12 +160,15 @@ def load_run_models(
     *,
     load_properties: Callable | None = None,
     load_map: Callable | None = None,
+    load_phases: Callable | None = None,
+    with_hull: bool = True,
 ) -> RunModels:
-    """Load the property models and (when ``with_map``) the class's map; a missing one
-    becomes a note ("no property scores: ...", "no map placement: ...").
+    """Load the property models, (when ``with_map``) the class's map and (when ``with_hull``)
+    the known phases; a missing one becomes a note ("no property scores: ...", "no map
+    placement: ...", "no hull distances: ...").
 
-    ``load_properties(models_dir)`` and ``load_map(models_dir, model_class)`` default to
-    the engine's loaders; the app passes its cached ones.
+    ``load_properties(models_dir)``, ``load_map(models_dir, model_class)`` and
+    ``load_phases(models_dir)`` default to the engine's loaders; the app passes its cached ones.
     """
     if load_properties is None:
         from .properties import load_property_models as load_properties
@@ -166,7 +187,14 @@ def load_run_models(
         known_map, known_note = load_optional(load_map, models_dir, "everything")
         if known_note:
             notes.append(f"no known-compound columns: {known_note}")
-    return RunModels(property_models, class_map, known_map, notes)
+    phases = None
+    if with_hull:
+        if load_phases is None:
+            from .stability import load_known_phases as load_phases
+        phases, phases_note = load_optional(load_phases, models_dir)
+        if phases_note:
+            notes.append(f"no hull distances: {phases_note}")
+    return RunModels(property_models, class_map, known_map, notes, phases)
 
 
 # ---------------------------------------------------------------------------------------
@@ -258,12 +286,27 @@ def complete_generation(
     """Score, place and describe a sampled-and-screened result (the steps after sampling)."""
     timings = dict(timings or {})
     table, vectors, families = result.table, result.vectors, None
+    references = list(result.settings.references)
+    if references and len(table):  # a chemist reads a candidate against its reference: same element order
+        from .formula_notation import formulas_in_reference_order
+
+        table = table.assign(formula=formulas_in_reference_order(vectors, table["reference"].astype(str)))
     if models.property_models is not None:
         table = _timed(timings, "scoring", add_properties, table, vectors, models.property_models)
     if models.known_map is not None and len(table):
         table = _timed(timings, "known compounds", add_known, table, vectors, models.known_map)
+    if references:
+        table = _timed(timings, "plausibility", assessment.add_plausibility, table, vectors, references)
+    if models.phases is not None and models.property_models is not None:
+        table = _timed(timings, "hull", assessment.add_hull, table, vectors, models.phases)
     if models.class_map is not None:
         table, families = _timed(timings, "map", add_map, table, vectors, models.class_map)
+    if families is not None and "plausible_substitution" in table.columns and "family_id" in table.columns:
+        families = assessment.add_family_plausibility(families, table)
+    comparison = None
+    if assessment.SOURCE_COLUMN in table.columns:
+        comparison = assessment.source_comparison(table, vectors, result.drawn_by_source,
+                                                   models.known_map.element_systems if models.known_map is not None else frozenset())
     refs = reference_points(list(result.settings.references), models.property_models, models.class_map)
     result.table, result.families = table, families
     metrics = None
@@ -273,7 +316,6 @@ def complete_generation(
         metrics = evaluation_metrics(result, models.property_models)
     return RunRecord(
         kind=kind,
-        mixed_valence=result.settings.screening.mixed_valence,
         model_class=result.settings.model_class,
         table=table,
         vectors=vectors,
@@ -289,6 +331,10 @@ def complete_generation(
         unique_percent=result.unique_percent,
         novel_percent=result.novel_percent,
         partial=partial,
+        prediction_spread=assessment.prediction_spread(table) if models.property_models is not None else None,
+        comparison=comparison,
+        plausible_share=assessment.plausible_share(table[table[assessment.SOURCE_COLUMN] == assessment.DIFFUSION_SOURCE]
+                                                   if assessment.SOURCE_COLUMN in table.columns else table),
     )
 
 
@@ -324,6 +370,8 @@ def run_generation(
     guide = build_guide(settings.guidance, models.property_models)  # None without guidance; built from loaded models
     result = generate(engine, settings, progress=progress, cancel=cancel, keep_partial=keep_partial, guide=guide)
     timings = {"sampling": time.perf_counter() - start}
+    if settings.baseline == assessment.SUBSTITUTION_SOURCE and settings.references and not result.partial:
+        result = _timed(timings, "substitution baseline", assessment.with_baseline, result, engine)
     record = complete_generation(
         result, models, kind=kind, evaluate=evaluate and not result.partial, timings=timings, partial=result.partial
     )
@@ -404,23 +452,27 @@ def run_generation_per_class(
 def smact_validity(
     vectors: np.ndarray,
     parsed: np.ndarray,
-    mixed_valence: bool,
+    validity_check: str,
     timeout_s: float,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[list[bool | None], list[str]]:
-    """SMACT verdict of the parsed rows: True/False (None for unparsed rows and
-    timeouts) and a note per row (the timeout, else "")."""
-    statuses: list[str | None] = [None] * len(vectors)
+) -> tuple[pd.DataFrame, list[str]]:
+    """Validity columns of the parsed rows (:func:`~superdiff_core.validity.validity_frame`:
+    ``smact_valid`` of ``validity_check``, ``smact_status`` and every check's own column; all
+    NA for unparsed rows, ``smact_valid`` NA for timeouts) and a note per row (the timeout, else "")."""
     rows = np.flatnonzero(parsed)
+    statuses = {name: np.empty(len(rows), dtype=object) for name in VALIDITY_CHECKS}
     for start in range(0, len(rows), SMACT_BATCH):
-        batch = rows[start : start + SMACT_BATCH]
-        for row, status in zip(batch, smact_check(vectors[batch], mixed_valence=mixed_valence, timeout_s=timeout_s)):
-            statuses[row] = status
+        batch = slice(start, start + SMACT_BATCH)
+        for name, found in validity_statuses(vectors[rows[batch]], list(VALIDITY_CHECKS), timeout_s=timeout_s).items():
+            statuses[name][batch] = found
         if progress is not None:
             progress(min(start + SMACT_BATCH, len(rows)), len(rows))
-    valid = [None if status in (None, "timeout") else status == "valid" for status in statuses]
-    notes = [f"SMACT timeout (> {timeout_s:g} s)" if status == "timeout" else "" for status in statuses]
-    return valid, notes
+    checked = validity_frame(statuses, validity_check, VALIDITY_CHECKS).set_axis(rows)
+    columns = checked.reindex(range(len(vectors)))
+    for column in columns.columns.drop(VALID_COLUMN):
+        columns[column] = columns[column].astype("boolean" if column != "smact_status" else object)
+    notes = [f"SMACT timeout (> {timeout_s:g} s)" if status == "timeout" else "" for status in columns["smact_status"]]
+    return columns, notes
 
 
 def screen_formulas(
@@ -428,7 +480,7 @@ def screen_formulas(
     models: RunModels,
     *,
     map_class: str = "everything",
-    mixed_valence: bool = False,
+    validity_check: str = DEFAULT_VALIDITY_CHECK,
     smact_timeout_s: float = DEFAULT_TIMEOUT_SECONDS,
     extra_columns: pd.DataFrame | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -443,12 +495,13 @@ def screen_formulas(
         formulas: as typed.
         models: the optional models; ``models.class_map`` is the map to place them on.
         map_class: the class of that map (recorded).
-        mixed_valence, smact_timeout_s: the SMACT check's options.
+        validity_check, smact_timeout_s: the validity check that gives ``smact_valid`` (a name
+            of :data:`~superdiff_core.validity.VALIDITY_CHECKS`) and its bound per formula.
         extra_columns: the input file's other columns, kept after ``formula`` (same length).
-        progress: ``progress(done, total)`` over the SMACT check.
+        progress: ``progress(done, total)`` over the validity checks.
 
     Returns:
-        A record whose table has ``formula``, ``smact_valid``, the property columns, the
+        A record whose table has ``formula``, the validity columns of :func:`smact_validity`, the property columns, the
         map columns and ``note``; ``vectors`` are all-zero for unparsable rows;
         ``leading_stages`` count the formulas and those that parsed.
     """
@@ -462,8 +515,9 @@ def screen_formulas(
         for column in extra_columns.columns:
             if column != "formula":
                 table[column] = extra_columns[column].to_numpy()
-    valid, smact_notes = smact_validity(vectors, parsed, mixed_valence, smact_timeout_s, progress)
-    table["smact_valid"] = pd.array(valid, dtype="boolean")
+    validity, smact_notes = smact_validity(vectors, parsed, validity_check, smact_timeout_s, progress)
+    for column in validity.columns:
+        table[column] = validity[column].array
     model_notes = [""] * len(formulas)
     if models.property_models is not None:
         scores = models.property_models.score(vectors)
@@ -494,7 +548,7 @@ def screen_formulas(
 
     return RunRecord(
         kind="screen",
-        mixed_valence=mixed_valence,
+        validity_check=validity_check,
         model_class=map_class,
         table=table,
         vectors=vectors,

@@ -89,9 +89,7 @@ def cli_command(settings: GenerationSettings) -> str:
         if settings.clip != DEFAULT_CLIP:
             parts += ["--clip", settings.clip]
     parts += ["--samples", str(settings.samples), "--steps", str(settings.steps), "--seed", str(settings.seed), "--method", settings.method,
-              "--order", settings.element_order]
-    if settings.screening.mixed_valence:
-        parts.append("--mixed-valence")
+              "--order", settings.element_order, "--validity", settings.screening.validity_check]
     if settings.guidance.active:
         parts += ["--guide", settings.guidance.to_text()]
     if settings.references and settings.screening.keep_invalid:

@@ -7,8 +7,9 @@
    normalised compositions within a tolerance (:mod:`superdiff_core.novelty`): a rescaled
    or ±0.005 copy of a SuperCon compound is not novel, and of two draws of one composition
    only the first is kept;
-5. SMACT validity (see :mod:`superdiff_core.smact_check`): both the paper's check and the
-   mixed-valence variant are recorded; the one chosen in the options filters.
+5. validity (charge balance, :mod:`superdiff_core.validity`): the check chosen in the options
+   filters and writes ``smact_valid``; every registered check's own verdict is recorded for the
+   rows that survive.
 
 Each stage reports how many candidates it removed, so a run can be read as a funnel.
 """
@@ -23,7 +24,14 @@ import pandas as pd
 from .composition import vectors_to_formulas
 from .model_classes import check_model_class, get_model_class
 from .novelty import KnownCompositions, first_of_duplicates
-from .smact_check import DEFAULT_TIMEOUT_SECONDS, smact_check_both
+from .smact_check import DEFAULT_TIMEOUT_SECONDS
+from .validity import (
+    DEFAULT_VALIDITY_CHECK,
+    VALIDITY_CHECKS,
+    get_validity_check,
+    validity_frame,
+    validity_statuses,
+)
 
 ROUNDING_DECIMALS = 2
 RESIDUAL_THRESHOLD = 0.08
@@ -42,7 +50,8 @@ class ScreeningOptions:
     Attributes:
         residual_threshold: amounts with |x| below this become 0.
         min_elements, max_elements: allowed number of distinct elements (None: class default).
-        mixed_valence: use the mixed-valence SMACT variant.
+        validity_check: the validity check that filters (a name of
+            :data:`~superdiff_core.validity.VALIDITY_CHECKS`; InputError for another).
         smact_timeout_s: time bound per formula for the SMACT check.
         keep_known: keep candidates already in the training set (flagged ``novel=False``).
         keep_invalid: keep SMACT-invalid candidates (flagged ``smact_valid=False``).
@@ -51,10 +60,13 @@ class ScreeningOptions:
     residual_threshold: float = RESIDUAL_THRESHOLD
     min_elements: int = MIN_ELEMENTS
     max_elements: int | None = None
-    mixed_valence: bool = False
+    validity_check: str = DEFAULT_VALIDITY_CHECK
     smact_timeout_s: float = DEFAULT_TIMEOUT_SECONDS
     keep_known: bool = False
     keep_invalid: bool = False
+
+    def __post_init__(self) -> None:
+        get_validity_check(self.validity_check)
 
     def element_limit(self, model_class: str) -> int:
         return self.max_elements if self.max_elements is not None else get_model_class(model_class).max_elements
@@ -76,8 +88,8 @@ class ScreeningResult:
     Attributes:
         vectors: surviving candidates, shape (m, 96), rounded amounts.
         table: one row per survivor: formula, n_elements, novel, ``smact_valid`` (the
-            paper's integer-ratio check), ``smact_valid_mixed_valence`` (the mixed-valence
-            variant; both computed whatever the chosen check), ``smact_status`` (of the
+            verdict of the chosen check; NA for a timeout), the own column of every registered
+            check (:data:`~superdiff_core.validity.CHECK_COLUMNS`), ``smact_status`` (of the
             chosen check: valid, invalid or timeout) and ``sample_index`` (row in the raw
             array).
         stages: the funnel, from ``raw`` to the last stage.
@@ -150,19 +162,19 @@ def screen_samples(
     novel = novel[unique_mask]
     novel = novel[keep("novel", novel, drop=not options.keep_known)]
 
-    paper, mixed = (np.array(verdicts, dtype=object) for verdicts in smact_check_both(vectors, options.smact_timeout_s))
-    statuses = mixed if options.mixed_valence else paper
-    kept = keep("SMACT-valid", statuses == "valid", drop=not options.keep_invalid)
-    statuses, paper, mixed, novel = statuses[kept], paper[kept], mixed[kept], novel[kept]
+    chosen = options.validity_check
+    statuses = {chosen: validity_statuses(vectors, [chosen], timeout_s=options.smact_timeout_s)[chosen]}
+    kept = keep("SMACT-valid", statuses[chosen] == "valid", drop=not options.keep_invalid)
+    others = [name for name in VALIDITY_CHECKS if name != chosen]  # only on the rows kept
+    statuses = {chosen: statuses[chosen][kept], **validity_statuses(vectors, others, timeout_s=options.smact_timeout_s)}
+    validity = validity_frame(statuses, chosen, VALIDITY_CHECKS)
 
     table = pd.DataFrame(
         {
             "formula": vectors_to_formulas(vectors),
             "n_elements": (vectors > 0).sum(axis=1).astype(int),
-            "smact_valid": paper == "valid",
-            "smact_valid_mixed_valence": mixed == "valid",
-            "novel": novel,
-            "smact_status": statuses.astype(str),
+            **{column: validity[column].array for column in validity.columns},
+            "novel": novel[kept],
             "sample_index": index,
         }
     )

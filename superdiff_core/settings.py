@@ -37,6 +37,7 @@ from .timetable import (
     check_num_steps,
     resampling_repeats,
 )
+from .validity import MIXED_VALENCE_FLAG_CHECKS
 
 MAX_SAMPLES_PER_RUN = 100_000
 """Cap on samples per reference and per N (a laptop CPU draws ~1,000 per second at the default steps)."""
@@ -272,8 +273,20 @@ def _as_text(name: str, value: object) -> str:
 
 
 def _screening_from_mapping(values: Mapping) -> ScreeningOptions:
+    """Screening options from a JSON/TOML mapping (None: the default); the old ``mixed_valence``
+    flag becomes its check."""
+    values = {key: value for key, value in values.items() if value is not None}
+    if "mixed_valence" in values:
+        legacy = values.pop("mixed_valence")
+        if not isinstance(legacy, bool):
+            raise InputError(f"mixed_valence must be true or false, got {legacy!r}")
+        if values.setdefault("validity_check", MIXED_VALENCE_FLAG_CHECKS[legacy]) != MIXED_VALENCE_FLAG_CHECKS[legacy]:
+            raise InputError(f"give validity_check or the old mixed_valence, not both (validity_check {values['validity_check']!r}, "
+                             f"mixed_valence {str(legacy).lower()})")
     known = {f.name for f in dataclasses.fields(ScreeningOptions)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise InputError(f"unknown screening setting {unknown[0]!r}: known are {', '.join(sorted(known))}")
+    if not isinstance(values.get("validity_check", ""), str):
+        raise InputError(f"validity_check must be text, got {values['validity_check']!r}")
     return ScreeningOptions(**values)

@@ -2,7 +2,8 @@
 
 Each check is a charge-balance test of :mod:`superdiff_core.smact_check` with its own
 oxidation-state table and tolerance; each writes its own boolean column, and the chosen
-(default) check's verdict also goes to :data:`VALID_COLUMN`. The figures in each check's
+(default) check's verdict also goes to :data:`VALID_COLUMN` (``smact_valid``, the column every
+filter, funnel and query reads). The figures in each check's
 help text are measured by ``benchmarks/bench_validity.py`` (``benchmarks/validity.md``):
 share of real SuperCon superconductors kept, share of random-cation oxides made from them
 kept, and COD transition-metal oxides.
@@ -19,7 +20,7 @@ import concurrent.futures
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,8 +36,9 @@ from .smact_check import (
     rows_as_amounts,
 )
 
-VALID_COLUMN = "valid"
-"""Column holding the verdict of the run's chosen check (the default unless the user picks another)."""
+VALID_COLUMN = "smact_valid"
+"""Column holding the verdict of the run's chosen check (the default unless the user picks another).
+Tables written before the registry held the paper's (integer) verdict here."""
 
 STATUS_COLUMN = "smact_status"
 """Column holding the chosen check's status: valid, invalid or timeout."""
@@ -58,7 +60,7 @@ class ValidityCheck:
     Attributes:
         name: registry key (settings JSON, CLI ``--validity``).
         column: boolean column it writes.
-        label: short name for tables and menus.
+        label: short name for tables and menus ("valid (<label>)" in a funnel).
         help: one paragraph for a chemist, with the measured figures.
         table, mixed_valence, deviation, min_share_percent, intermetallic: the arguments of
             :func:`~superdiff_core.smact_check.charge_balance_status`.
@@ -84,7 +86,7 @@ VALIDITY_CHECKS: dict[str, ValidityCheck] = {
     check.name: check
     for check in (
         ValidityCheck(
-            "integer", "smact_valid", "SMACT (paper's)",
+            "integer", "smact_valid_integer", "paper's SMACT",
             "The paper's check: the amounts as a whole-number ratio, one oxidation state per element from SMACT's "
             "2014 table (smact14), exact charge neutrality, cations less electronegative than anions. Keeps "
             "46 % of SuperCon cuprates (61 % of pnictides, 67 % of others) but also 53 % of random-cation cuprate oxides: "
@@ -92,14 +94,14 @@ VALIDITY_CHECKS: dict[str, ValidityCheck] = {
             "smact14",
         ),
         ValidityCheck(
-            "mixed_valence", "smact_valid_mixed_valence", "SMACT (mixed valence)",
+            "mixed_valence", "smact_valid_mixed_valence", "mixed-valence SMACT",
             "The paper's check, but an element such as Cu or Fe may split its atoms between two oxidation states "
             "(Cu2+/Cu3+), which is what doping does. Keeps 99 % of SuperCon cuprates but also 88 % of random-cation "
             "cuprate oxides (84 % of random-cation transition-metal oxides from COD): it hardly tells real from random.",
             "smact14", mixed_valence=True,
         ),
         ValidityCheck(
-            "bounded", "smact_valid_bounded", "charge balance (bounded)",
+            "bounded", "smact_valid_bounded", "bounded charge balance",
             "One common oxidation state per element (those an element shows in at least 10 % of its ICSD-2024 "
             "reports), cations less electronegative than anions, the charge allowed to miss neutrality by at most "
             "0.5 per atom of a mixed-valence cation (Cu, Fe, Mn, ...: a Cu2.3+ average); compounds without N, O, P, S, "
@@ -119,6 +121,10 @@ that keep >= 80 % of real superconductors (benchmarks/validity.md)."""
 PAPER_VALIDITY_CHECK = "integer"
 """The paper's check (Table 1 reports it beside the default)."""
 
+MIXED_VALENCE_FLAG_CHECKS: dict[bool, str] = {True: "mixed_valence", False: PAPER_VALIDITY_CHECK}
+"""The check the old boolean ``mixed_valence`` setting meant (settings files and campaign plans
+written before this registry; ``--mixed-valence``)."""
+
 
 def get_validity_check(name: str) -> ValidityCheck:
     """The registered check ``name``; InputError (one line) for an unknown name."""
@@ -128,9 +134,19 @@ def get_validity_check(name: str) -> ValidityCheck:
         raise InputError(f"unknown validity check {name!r}: choose one of {', '.join(VALIDITY_CHECKS)}") from None
 
 
-def validity_columns_for(checks: Sequence[str]) -> list[str]:
+def validity_names(checks: Iterable[str]) -> list[str]:
+    """The named checks in registry order (names not registered are left out)."""
+    wanted = set(checks)
+    return [name for name in VALIDITY_CHECKS if name in wanted]
+
+
+def validity_columns_for(checks: Iterable[str]) -> list[str]:
     """The boolean columns the named checks write (in registry order)."""
-    return [VALIDITY_CHECKS[name].column for name in VALIDITY_CHECKS if name in set(checks)]
+    return [VALIDITY_CHECKS[name].column for name in validity_names(checks)]
+
+
+CHECK_COLUMNS: tuple[str, ...] = tuple(validity_columns_for(VALIDITY_CHECKS))
+"""Every check's own boolean column, in registry order."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -227,17 +243,25 @@ def validity_columns(
         bounds: ``timeout_s``, ``run_budget_s``, ``workers``, ``progress`` of :func:`validity_statuses`.
 
     Returns:
-        Columns ``valid`` (nullable boolean: NA for a timeout), ``smact_status`` and the
-        boolean column of each check in ``checks`` (False for a timeout).
+        :func:`validity_frame` of the statuses.
     """
     names = list(dict.fromkeys([chosen, *checks]))
-    statuses = validity_statuses(vectors, names, **bounds)
-    chosen_status = statuses[chosen]
+    return validity_frame(validity_statuses(vectors, names, **bounds), chosen, checks)
+
+
+def validity_frame(statuses: Mapping[str, np.ndarray], chosen: str, checks: Iterable[str]) -> pd.DataFrame:
+    """The validity columns from statuses already computed (:func:`validity_statuses`'
+    result, holding ``chosen`` and every name of ``checks``).
+
+    Returns:
+        Columns :data:`VALID_COLUMN` (nullable boolean: NA for a timeout), :data:`STATUS_COLUMN`
+        and the boolean column of each check in ``checks`` (False for a timeout), in registry order.
+    """
+    chosen_status = np.asarray(statuses[chosen], dtype=object)
     columns = {
         VALID_COLUMN: pd.array([None if s == "timeout" else s == "valid" for s in chosen_status], dtype="boolean"),
         STATUS_COLUMN: chosen_status.astype(str),
     }
-    for name in VALIDITY_CHECKS:
-        if name in checks:
-            columns[VALIDITY_CHECKS[name].column] = statuses[name] == "valid"
-    return pd.DataFrame(columns)
+    for name in validity_names(checks):
+        columns[VALIDITY_CHECKS[name].column] = np.asarray(statuses[name], dtype=object) == "valid"
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(chosen_status)))

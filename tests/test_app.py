@@ -19,10 +19,12 @@ from superdiff_core.artifacts import DEFAULT_MODELS_DIR
 from superdiff_core.checkpoints import available_classes
 from superdiff_core.composition import ELEMENT_SYMBOLS, parse_formula
 from superdiff_core.errors import InputError
+from superdiff_core.funnel import validity_stage_words
 from superdiff_core.results import CANDIDATE_COLUMNS, candidates_to_csv
 from superdiff_core.run import RunModels, RunRecord, screen_formulas
 from superdiff_core.screening import ScreeningOptions, StageCount
 from superdiff_core.settings import GenerationSettings
+from superdiff_core.validity import CHECK_COLUMNS, DEFAULT_VALIDITY_CHECK, VALIDITY_CHECKS
 from ui import candidate_table, formatting, model_facts, periodic_table, plots
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -185,7 +187,7 @@ def test_file_stem_names_the_run():
 
 
 def test_run_settings_json_round_trip():
-    original = settings(screening=ScreeningOptions(residual_threshold=0.1, max_elements=4, mixed_valence=True))
+    original = settings(screening=ScreeningOptions(residual_threshold=0.1, max_elements=4, validity_check="mixed_valence"))
     card = {"data": {"sha256": "abc"}, "architecture": {"parameters": 10}, "training": {"best_epoch": 3}}
     text = run_settings.run_settings_json(original, funnel.Thresholds(10.0, -0.1), card)
     document = json.loads(text)
@@ -193,7 +195,7 @@ def test_run_settings_json_round_trip():
     assert document["command"].startswith("superdiff generate --model pnictides --reference 'BaFe₂As₂' --scale-factor 2 3 4")
     from superdiff_core.sampler import DEFAULT_CONDITIONING_STOP
 
-    assert "--mixed-valence" in document["command"] and f"--ilvr-stop {DEFAULT_CONDITIONING_STOP}" in document["command"]
+    assert "--validity mixed_valence" in document["command"] and f"--ilvr-stop {DEFAULT_CONDITIONING_STOP}" in document["command"]
     restored, thresholds = run_settings.settings_from_json(text)
     assert restored == original.resolved()  # the file records the settings with every default decided
     assert thresholds == funnel.Thresholds(10.0, -0.1)
@@ -406,6 +408,10 @@ def test_generate_produces_table_and_funnel(generated, test_class):
     candidates = next(f for f in frames if "formula" in f.columns)
     assert len(candidates) == len(record.table)
     assert [m.value for m in at.metric][:2] == ["72", f"{len(record.table):,}"]
+    # the page's default validity check screened the run, and the funnel names it
+    assert record.validity_check == record.settings.screening.validity_check == DEFAULT_VALIDITY_CHECK
+    assert validity_stage_words(DEFAULT_VALIDITY_CHECK)[0] in list(funnel["stage"])
+    assert {"smact_valid", *CHECK_COLUMNS} <= set(record.table.columns)
 
 
 def test_candidate_csv_columns_and_round_trip(generated):
@@ -706,6 +712,8 @@ def test_explore_shows_table_1(test_class):
 def test_screen_page_scores_pasted_formulas():
     at = new_app().run()
     at.switch_page("app_pages/screen.py").run()
+    assert at.selectbox(key="screen_validity").value == DEFAULT_VALIDITY_CHECK
+    at.selectbox(key="screen_validity").set_value("integer")
     at.selectbox(key="screen_map").set_value("pnictides")
     at.text_area(key="screen_text").input("BaFe2As2\nXx2O\nLaFeAsO0.9F0.1").run()
     at.button(key="screen_go").click().run(timeout=RUN_TIMEOUT)
@@ -714,10 +722,12 @@ def test_screen_page_scores_pasted_formulas():
     assert list(record.table["formula"]) == ["BaFe2As2", "Xx2O", "LaFeAsO0.9F0.1"]
     assert "unparsable" in record.table.loc[1, "note"]
     assert record.file_stem == "superdiff_screen_3formulas_pnictides"
+    assert record.validity_check == "integer"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Formulas"] == "3" and metrics["Candidates"] == "2"  # the unparsable line is no candidate
     funnel_frame = next(f.value for f in at.dataframe if "stage" in f.value.columns).set_index("stage")["remaining"]
     assert int(funnel_frame["parsed"]) == 2
+    assert int(funnel_frame["valid (paper's SMACT)"]) == int(record.table["smact_valid_integer"].sum())
     if record.has_properties:  # the metric and the funnel count the same predicted superconductors
         assert metrics["Predicted superconductors"] == f"{int(funnel_frame['predicted superconductor']):,}"
 
@@ -965,6 +975,24 @@ def test_a_clamped_settings_file_is_reported(test_class):
     document["settings"]["samples"] = 10**6  # more than a run may draw: the file is refused
     at.file_uploader(key="generate_settings_file").set_value(("far.json", json.dumps(document).encode(), "application/json")).run()
     assert any("Could not load far.json" in e.value and "samples" in e.value for e in at.error)  # refused, with the reason
+
+
+def test_validity_select_box_defaults_to_the_registry_and_loads_old_files(test_class):
+    at = new_app().run()
+    box = at.selectbox(key="generate_validity")
+    assert box.value == DEFAULT_VALIDITY_CHECK and len(box.options) == len(VALIDITY_CHECKS)
+    assert all(check.label in box.help for check in VALIDITY_CHECKS.values())  # each check's own description
+    document = json.loads(settings_file(test_class))
+    screening = document["settings"]["screening"]
+    del screening["validity_check"]
+    screening["mixed_valence"] = True  # a file written before the validity registry
+    at.file_uploader(key="generate_settings_file").upload("old.json", json.dumps(document).encode(), "application/json").run()
+    no_exception(at)
+    assert at.selectbox(key="generate_validity").value == "mixed_valence"
+    del screening["mixed_valence"]
+    screening["validity_check"] = "nonsense"
+    at.file_uploader(key="generate_settings_file").set_value(("bad.json", json.dumps(document).encode(), "application/json")).run()
+    assert any("Could not load bad.json" in e.value and "unknown validity check 'nonsense'" in e.value for e in at.error)
 
 
 def test_loaded_settings_keep_filter_order_and_resampling(test_class):

@@ -145,6 +145,9 @@ def test_resume_after_removed_shard_and_half_written_file(finished, tmp_path, ca
         ('model = "pnictides"\nreferences = ["BaFe2As2"]\nsample = 10\n', [], "unknown key"),
         ('model = "pnictides"\nreferences = [\n', [], "not valid TOML"),
         ('model = "pnictides"\nreferences = ["BaFe2As2"]\n', ["--address", "127.0.0.1:1"], "no Ray cluster answers"),
+        ('model = "pnictides"\nreferences = ["BaFe2As2"]\nvalidity_check = "nonsense"\n', [],
+         "unknown validity check 'nonsense': choose one of integer, mixed_valence, bounded"),
+        ('model = "pnictides"\nreferences = ["BaFe2As2"]\nmixed_valence = "yes"\n', [], "mixed_valence must be true or false"),
     ],
 )
 def test_bad_plans_exit_2_with_one_line(tmp_path, capsys, plan, extra, message):
@@ -155,6 +158,38 @@ def test_bad_plans_exit_2_with_one_line(tmp_path, capsys, plan, extra, message):
     assert message in error.lower() or message in error
     assert len(error.splitlines()) == 1
     assert not (tmp_path / "out" / "campaign.json").exists()
+
+
+@pytest.mark.parametrize("lines, check", [
+    ("mixed_valence = true\n", "mixed_valence"),  # plans written before the validity registry
+    ("mixed_valence = false\n", "integer"),
+    ("[screening]\nmixed_valence = true\n", "mixed_valence"),
+    ('validity_check = "integer"\n', "integer"),
+    ("", "bounded"),
+])
+def test_plans_record_their_validity_check_old_flag_included(tmp_path, lines, check):
+    (tmp_path / "plan.toml").write_text('model = "pnictides"\nreferences = ["BaFe2As2"]\n' + lines)
+    plan = campaign.read_plan(tmp_path / "plan.toml")
+    assert plan.settings.screening.validity_check == check
+    assert plan.to_dict()["screening"]["validity_check"] == check  # what the manifest records
+    assert campaign.plan_from_mapping(plan.to_dict()) == plan  # a resume screens as the start did
+    assert campaign.shard_settings(plan, campaign.expand_shards(plan)[0]).screening.validity_check == check
+
+
+@pytest.mark.parametrize("flags, check", [(["--validity", "integer"], "integer"), (["--mixed-valence"], "mixed_valence"), ([], "bounded")])
+def test_campaign_run_validity_flag_goes_into_the_plan(flags, check):
+    from superdiff_core.cli import build_parser
+    from superdiff_core.commands.campaign import plan_from_args
+
+    args = build_parser().parse_args(["campaign", "run", "--out", "x", "--model", "pnictides", "--reference", "BaFe2As2", *flags])
+    assert plan_from_args(args).settings.screening.validity_check == check
+
+
+def test_campaign_run_with_an_unknown_validity_exits_2_with_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:  # argparse's own error
+        main(["campaign", "run", "--model", "pnictides", "--reference", "BaFe2As2", "--validity", "nonsense", "--out", str(tmp_path / "run")])
+    error = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and "invalid choice: 'nonsense'" in error and len(error.splitlines()) == 1
 
 
 def test_unwritable_folder_exits_2(tmp_path, capsys):

@@ -82,6 +82,10 @@ def test_evaluate_prints_and_writes_table_1_metrics(tmp_path, capsys, test_class
         (["generate", "--samples", "5"], "give --model CLASS"),
         (["generate", "--settings", "{tmp}/missing.json"], "settings file not found"),
         (["generate", "--settings", "{tmp}/run.json", "--seed", "3"], "leave out --seed"),
+        (["generate", "--settings", "{tmp}/run.json", "--validity", "integer"], "leave out --validity"),
+        (["generate", "--model", "{cls}", "--validity", "nonsense"], "invalid choice: 'nonsense'"),
+        (["evaluate", "--model", "{cls}", "--validity", "nonsense"], "invalid choice: 'nonsense'"),
+        (["screen", "--in", "{tmp}/f.txt", "--out", "{tmp}/o.csv", "--validity", "nonsense"], "invalid choice: 'nonsense'"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(argv, fragment, tmp_path, capsys, test_class):
@@ -160,6 +164,19 @@ def test_suspicious_settings_warn_in_one_line(flags, warning, tmp_path, capsys, 
     status, _, err = run_cli(capsys, *base, *flags)
     lines = [line for line in err.splitlines() if "warning" in line]
     assert status == 0 and len(lines) == 1 and warning in lines[0]
+
+
+@pytest.mark.parametrize("flags, check", [([], "bounded"), (["--validity", "integer"], "integer"), (["--mixed-valence"], "mixed_valence")])
+def test_validity_flag_and_its_deprecated_alias(flags, check, test_class):
+    from superdiff_core.cli import build_parser
+    from superdiff_core.commands.generate import settings_from_args
+    from superdiff_core.run_settings import cli_command
+
+    parser = build_parser()
+    settings = settings_from_args(parser.parse_args(["generate", "--model", test_class, *flags]))
+    assert settings.screening.validity_check == check
+    assert f"--validity {check}" in cli_command(settings)  # the reproducing command line names it
+    assert parser.parse_args(["screen", "--in", "f.txt", "--out", "o.csv", *flags]).validity == check
 
 
 def test_filter_order_and_guide_keys_ignore_case():

@@ -60,8 +60,9 @@ def test_read_card_is_empty_or_raises_by_request(tmp_path):
 
 def test_missing_models_become_notes_not_errors(tmp_path):
     models = load_run_models(tmp_path, "cuprates")
-    assert models.property_models is None and models.class_map is None
-    assert [note.split(":")[0] for note in models.notes] == ["no property scores", "no map placement", "no known-compound columns"]
+    assert models.property_models is None and models.class_map is None and models.phases is None
+    assert [note.split(":")[0] for note in models.notes] == ["no property scores", "no map placement", "no known-compound columns",
+                                                            "no hull distances"]
 
 
 def test_add_properties_uses_models_already_loaded():
@@ -143,15 +144,44 @@ def test_funnel_counts_stop_at_a_missing_stage():
     assert not mask.any()
 
 
-def test_funnel_counts_the_smact_check_the_run_applied():
-    table = pd.DataFrame({"smact_valid": [True, False, False], "smact_valid_mixed_valence": [True, True, True],
+def test_funnel_counts_smact_valid_and_names_the_check_the_run_applied():
+    table = pd.DataFrame({"smact_valid": [True, False, False], "smact_valid_integer": [True, True, True],
                           "is_superconductor": [True, True, False]})
-    paper, _ = table_funnel(table, Thresholds())
-    mixed, _ = table_funnel(table, Thresholds(), mixed_valence=True)
-    assert (paper[0].label, paper[0].count, paper[1].count) == ("SMACT-valid", 1, 1)
-    assert (mixed[0].label, mixed[0].count, mixed[1].count) == ("SMACT-valid (mixed valence)", 3, 2)
-    record = screen_formulas(["YBa2Cu3O6.9"], RunModels(), map_class="cuprates", mixed_valence=True)
-    assert record.mixed_valence
+    default, _ = table_funnel(table, Thresholds())
+    mixed, _ = table_funnel(table, Thresholds(), "mixed_valence")
+    assert (default[0].label, default[0].count, default[1].count) == ("valid (bounded charge balance)", 1, 1)
+    assert (mixed[0].label, mixed[0].count) == ("valid (mixed-valence SMACT)", 1)  # smact_valid holds the run's verdict
+    with pytest.raises(InputError, match="unknown validity check 'nonsense': choose one of integer, mixed_valence, bounded"):
+        table_funnel(table, Thresholds(), "nonsense")
+    record = screen_formulas(["YBa2Cu3O6.9"], RunModels(), map_class="cuprates", validity_check="mixed_valence")
+    assert record.validity_check == "mixed_valence"
+    assert {"smact_valid", "smact_status", "smact_valid_integer", "smact_valid_mixed_valence", "smact_valid_bounded"} <= set(record.table.columns)
+
+
+@pytest.mark.parametrize("flag, check", [(True, "mixed_valence"), (False, "integer")])
+def test_old_settings_json_with_the_mixed_valence_flag_reruns_its_check(flag, check):
+    document = json.loads(run_settings_json(GenerationSettings("cuprates", references=("YBa2Cu3O7",))))
+    screening = document["settings"]["screening"]
+    assert screening["validity_check"] == "bounded" and "mixed_valence" not in screening  # new files write the check
+    del screening["validity_check"]
+    screening["mixed_valence"] = flag  # as files written before the validity registry
+    settings, _ = settings_from_json(json.dumps(document))
+    assert settings.screening.validity_check == check
+    assert f"--validity {check}" in json.loads(run_settings_json(settings))["command"]
+
+
+@pytest.mark.parametrize("screening, message", [
+    ({"validity_check": "nonsense"}, "unknown validity check 'nonsense': choose one of integer, mixed_valence, bounded"),
+    ({"validity_check": 3}, "validity_check must be text"),
+    ({"mixed_valence": "yes"}, "mixed_valence must be true or false"),
+    ({"mixed_valence": True, "validity_check": "bounded"}, "not both"),
+])
+def test_bad_validity_in_a_settings_json_is_one_line(screening, message):
+    document = json.loads(run_settings_json(GenerationSettings("cuprates", references=("YBa2Cu3O7",))))
+    document["settings"]["screening"].update(screening)
+    with pytest.raises(InputError, match=message) as error:
+        settings_from_json(json.dumps(document))
+    assert "\n" not in str(error.value)
 
 
 def test_known_compounds_sit_next_to_the_prediction():

@@ -31,8 +31,10 @@ def test_text_file_with_good_and_bad_lines_keeps_order_and_explains(tmp_path, ca
     assert "Cm" in rows.loc["Cm2O3", "note"] and np.isnan(rows.loc["Cm2O3", "formation_energy_ev_per_atom"])
     assert rows.loc["YBa2Cu3O7", "is_superconductor"] == True  # noqa: E712 (read back from CSV)
     assert rows.loc["NaCl", "smact_valid"] == True  # noqa: E712
-    # paper's integer-ratio SMACT on its smact14 table: La2+ and Cu4+ balance 37 La + 3 Sr + 20 Cu against 80 O
+    # the default (bounded) check: Cu2.3+ is within 0.5 of Cu2+; the paper's check balances La2+ and Cu4+
     assert rows.loc["La1.85Sr0.15CuO4", "smact_valid"] == True  # noqa: E712
+    assert rows.loc["La1.85Sr0.15CuO4", "smact_valid_integer"] == True  # noqa: E712
+    assert "valid (bounded charge balance)" in stdout
     assert "screened 5 formulas" in stdout and "1 unparsable" in stdout and "1 element outside" in stdout
 
 

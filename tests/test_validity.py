@@ -26,9 +26,10 @@ def vectors(*formulas: str) -> np.ndarray:
 def test_registry_names_columns_and_help():
     assert DEFAULT_VALIDITY_CHECK in VALIDITY_CHECKS
     assert {"integer", "mixed_valence", "bounded"} <= set(VALIDITY_CHECKS)
-    assert VALIDITY_CHECKS["integer"].column == "smact_valid" and VALIDITY_CHECKS["integer"].table == "smact14"
+    assert VALIDITY_CHECKS["integer"].column == "smact_valid_integer" and VALIDITY_CHECKS["integer"].table == "smact14"
     assert VALIDITY_CHECKS["mixed_valence"].column == "smact_valid_mixed_valence"
-    assert len({c.column for c in VALIDITY_CHECKS.values()}) == len(VALIDITY_CHECKS)
+    assert VALID_COLUMN == "smact_valid"  # the chosen check's verdict keeps the name every filter reads
+    assert len({c.column for c in VALIDITY_CHECKS.values()} | {VALID_COLUMN}) == len(VALIDITY_CHECKS) + 1
     assert all(c.help and "%" in c.help for c in VALIDITY_CHECKS.values())
     with pytest.raises(InputError, match="unknown validity check 'nope'"):
         get_validity_check("nope")
@@ -107,8 +108,8 @@ def test_sum_set_algorithm_matches_brute_force_enumeration():
 
 def test_columns_hold_only_the_requested_checks_and_the_chosen_verdict():
     table = validity_columns(vectors("YBa2Cu3O7", "HgBa2Ca2Cu3O8.27"), checks=["integer"], chosen=DEFAULT_VALIDITY_CHECK)
-    assert list(table.columns) == [VALID_COLUMN, "smact_status", "smact_valid"]
-    assert list(table[VALID_COLUMN]) == [True, True] and list(table["smact_valid"]) == [True, False]
+    assert list(table.columns) == [VALID_COLUMN, "smact_status", "smact_valid_integer"]
+    assert list(table[VALID_COLUMN]) == [True, True] and list(table["smact_valid_integer"]) == [True, False]
 
 
 def test_run_budget_bounds_the_call_and_timeouts_are_not_cached():
@@ -128,3 +129,70 @@ def test_verdicts_are_cached_by_composition(monkeypatch):
 
     monkeypatch.setattr(validity.ValidityCheck, "status", fail)
     assert list(validity_statuses(rows, ["bounded"])["bounded"]) == list(first) == ["valid"] * 3
+
+
+# ---------------------------------------------------------------------------------------
+# One choice through every path: Screen, generate's screening, campaigns
+# ---------------------------------------------------------------------------------------
+
+ACROSS = [*REAL, "KCs2Au3O7", "HgBa2Ca2Cu3O8.27"]  # KCs2Au3O7: YBa2Cu3O7's cations replaced by K, Cs, Au
+VERDICTS = {  # checked with validity_statuses
+    "bounded": [True, True, True, False, True],
+    "integer": [True, True, True, False, False],
+    "mixed_valence": [True, True, True, True, True],
+}
+
+
+def _campaign_valid_formulas(folder, plan_values: dict, shard_table) -> set[str]:
+    """The formulas a campaign's queries count valid, its one shard holding ``shard_table``."""
+    import time
+
+    import pandas as pd
+
+    from superdiff_core import campaign, campaign_queries
+
+    plan = campaign.plan_from_mapping({"model": "everything", "references": ["YBa2Cu3O7"], "scale_factors": [2], "samples": 1,
+                                       "batch": 1, "steps": 5, "properties": False, **plan_values})
+    shard = campaign.open_campaign(folder, plan).shards[0]
+    table = pd.DataFrame({"model_class": "everything", "reference": "YBa2Cu3O7", "scale_factor": 2, "novel": True,
+                          "shard_id": shard.shard_id, **shard_table})
+    record = {"shard_id": shard.shard_id, "reference": "YBa2Cu3O7", "scale_factor": 2, "rows": len(table), "raw": len(table),
+              "stages": {"raw": len(table)}, "finished_at": time.time(), "state": "done"}
+    campaign.write_shard(folder, campaign.shard_arrow_table(table, record))
+    queries = campaign_queries.open_queries(folder)
+    try:
+        everything = campaign_queries.CandidateFilter(new_only=False, smact_valid_only=True)
+        valid = set(campaign_queries.select_candidates(queries, everything, sort_by="formula", limit=None)["formula"])
+        funnel = campaign_queries.campaign_funnel(queries)
+        assert int(funnel.loc[0, "SMACT-valid"]) == len(valid & set(campaign_queries.select_candidates(
+            queries, campaign_queries.CandidateFilter(), sort_by="formula", limit=None)["formula"]))
+        return valid
+    finally:
+        queries.close()
+
+
+@pytest.mark.parametrize("check", [DEFAULT_VALIDITY_CHECK, "integer", "mixed_valence"])
+def test_one_check_gives_one_verdict_in_screen_generate_and_campaigns(check, tmp_path):
+    from superdiff_core.run import RunModels, screen_formulas
+    from superdiff_core.screening import ScreeningOptions, screen_samples
+
+    expected = VERDICTS[check]
+    screened = screen_formulas(ACROSS, RunModels(), validity_check=check)
+    assert list(screened.table[VALID_COLUMN]) == expected
+    generated = screen_samples(vectors(*ACROSS), "everything", set(), ScreeningOptions(validity_check=check, keep_invalid=True))
+    generated_table = generated.table.sort_values("sample_index").reset_index(drop=True)
+    assert list(generated_table[VALID_COLUMN]) == expected
+    assert generated.counts()["SMACT-valid"] == sum(expected)
+    for name, own in VALIDITY_CHECKS.items():  # every check's own column, the same on both paths
+        assert list(screened.table[own.column]) == list(generated_table[own.column]) == VERDICTS[name]
+    shard = {column: generated_table[column] for column in ("formula", VALID_COLUMN, *validity.CHECK_COLUMNS)}
+    valid = _campaign_valid_formulas(tmp_path, {"validity_check": check}, shard)
+    assert valid == {formula for formula, ok in zip(generated_table["formula"], expected) if ok}
+
+
+@pytest.mark.parametrize("flag, check", [(True, "mixed_valence"), (False, "integer")])
+def test_campaigns_from_before_the_registry_count_their_old_check(flag, check, tmp_path):
+    # shards written then: smact_valid = the paper's (integer) verdict, smact_valid_mixed_valence beside it
+    shard = {"formula": ACROSS, VALID_COLUMN: VERDICTS["integer"], "smact_valid_mixed_valence": VERDICTS["mixed_valence"]}
+    valid = _campaign_valid_formulas(tmp_path, {"mixed_valence": flag}, shard)
+    assert valid == {formula for formula, ok in zip(ACROSS, VERDICTS[check]) if ok}

@@ -15,9 +15,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from superdiff_core.campaign import CampaignProgress, read_manifest
+from superdiff_core.campaign import CampaignProgress, plan_validity_check, read_manifest
 from superdiff_core.campaign_queries import CampaignQueries, CandidateFilter
-from superdiff_core.funnel import ENGINE_STAGE_LABELS, FunnelStage
+from superdiff_core.funnel import ENGINE_STAGE_LABELS, FunnelStage, validity_stage_words
+from superdiff_core.validity import get_validity_check
 from ui.formatting import format_seconds
 
 KEY = "campaigns"
@@ -74,8 +75,8 @@ def funnel_words(plan: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     where a stage is the same; a stage not listed keeps the report's name. ``candidates``
     says which checks the shards applied before writing rows."""
     invalid, known = _plan_option(plan, "keep_invalid"), _plan_option(plan, "keep_known")
-    written = {(False, False): "novel, SMACT-valid rows", (True, False): "novel rows, SMACT-valid or not",
-               (False, True): "SMACT-valid rows, known compositions included", (True, True): "every screened row"}[(invalid, known)]
+    written = {(False, False): "novel, valid rows", (True, False): "novel rows, valid or not",
+               (False, True): "valid rows, known compositions included", (True, True): "every screened row"}[(invalid, known)]
     per_shard = " (each shard counts its own: a formula drawn by two shards counts twice)"
     raw, basic = ENGINE_STAGE_LABELS["raw"], ENGINE_STAGE_LABELS["element count"]
     return {
@@ -86,7 +87,7 @@ def funnel_words(plan: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
         "candidates": ("written by the shards", f"the rows the shards stored: {written}" + per_shard),
         "campaign-unique": ("unique across the campaign", "each formula once, at the first shard that drew it"),
         "not in SuperCon": ("not in SuperCon", "not in any SuperCon class (the campaign's own check)"),
-        "SMACT-valid": ("SMACT-valid", "charge-neutral with allowed oxidation states and Pauling electronegativity order"),
+        "SMACT-valid": validity_stage_words(plan_validity_check(plan)),
         "predicted superconductor": ("predicted superconductor", "the superconductor classifier says superconductor"),
         "reference": ("Reference", "the reference compound of the shards"),
     }
@@ -119,7 +120,8 @@ def filter_inputs(queries: CampaignQueries, references: list[str], scale_factors
     chosen_n = left.multiselect("N", scale_factors, key=f"{KEY}_n", placeholder="all")
     contains = left.text_input("Formula contains", key=f"{KEY}_contains", placeholder="e.g. Hg")
     new_only = middle.checkbox("Not in SuperCon", value=True, key=f"{KEY}_new")
-    valid_only = middle.checkbox("SMACT-valid only", value=False, key=f"{KEY}_valid")
+    valid_only = middle.checkbox("Valid only", value=False, key=f"{KEY}_valid",
+                                 help=f"valid by the campaign's check, {get_validity_check(queries.validity_check).label}")
     scored = "tc_kelvin" in queries.columns
     sc_only = middle.checkbox("Predicted superconductors only", value=False, key=f"{KEY}_sc", disabled=not scored)
     tc_min = middle.number_input("Tc above (K)", value=0.0, min_value=0.0, step=5.0, key=f"{KEY}_tc", disabled=not scored)

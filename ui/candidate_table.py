@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from superdiff_core.funnel import boolean_column, numeric_column
+from superdiff_core.validity import VALID_COLUMN, VALIDITY_CHECKS
 
 DISPLAY_COLUMNS: dict[str, str] = {
     "formula": "Formula",
@@ -24,8 +25,8 @@ DISPLAY_COLUMNS: dict[str, str] = {
     "nearest_known_tc_kelvin": "Its measured Tc (K)",
     "known_close_tc_median_kelvin": "Measured Tc of close known (median, K)",
     "distance_to_known": "Distance to known",
-    "smact_valid": "SMACT-valid (paper)",
-    "smact_valid_mixed_valence": "SMACT-valid (mixed valence)",
+    VALID_COLUMN: "Valid (run's check)",
+    **{check.column: f"Valid: {check.label}" for check in VALIDITY_CHECKS.values()},
     "novel": "Novel",
     "cluster_name": "Cluster",
     "family_id": "Family",

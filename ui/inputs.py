@@ -14,6 +14,7 @@ from superdiff_core.model_classes import MODEL_CLASSES, get_model_class
 from superdiff_core.sampler import DEFAULT_CONDITIONING_STOP, DEFAULT_METHOD
 from superdiff_core.screening import RESIDUAL_THRESHOLD, ScreeningOptions
 from superdiff_core.settings import MAX_SAMPLES_PER_RUN
+from superdiff_core.validity import DEFAULT_VALIDITY_CHECK, VALIDITY_CHECKS
 
 from . import resources, state
 
@@ -115,11 +116,11 @@ def _follow_class_default(key: str, model_class: str, default) -> None:
 
 def advanced_inputs(prefix: str, model_class: str, conditioning: bool = False) -> tuple[str, int, ScreeningOptions]:
     """The Advanced section: update rule, ILVR stop (with references), residual threshold,
-    element limits, SMACT variant; returns ``(method, conditioning_stop, screening options)``."""
+    element limits, validity check; returns ``(method, conditioning_stop, screening options)``."""
     class_limit = get_model_class(model_class).max_elements
     state.init_defaults({
         f"{prefix}_method": DEFAULT_METHOD, f"{prefix}_ilvr_stop": DEFAULT_CONDITIONING_STOP,
-        f"{prefix}_residual": RESIDUAL_THRESHOLD, f"{prefix}_mixed": True,  # measured default (benchmarks/README.md)
+        f"{prefix}_residual": RESIDUAL_THRESHOLD,
         f"{prefix}_keep_invalid": False, f"{prefix}_keep_known": False,
     })
     _follow_class_default(f"{prefix}_elements", model_class, (2, class_limit))
@@ -147,22 +148,41 @@ def advanced_inputs(prefix: str, model_class: str, conditioning: bool = False) -
             help=f"Candidates with fewer or more distinct elements are rejected (paper: 2 to {class_limit} for "
             f"{model_class}).",
         )
-        mixed = st.toggle(
-            "Mixed-valence SMACT check", key=f"{prefix}_mixed", persist_state="session",
-            help="The paper's check gives each element one oxidation state, so most doped compounds fail. The "
-            "mixed-valence variant lets an element (Cu, Fe…) split between two of its states, e.g. Cu2+/Cu3+.",
-        )
+        validity = validity_picker(prefix)
         keep_invalid = st.toggle(
-            "Keep SMACT-invalid candidates (flagged in the table)", key=f"{prefix}_keep_invalid", persist_state="session",
+            "Keep invalid candidates (flagged in the table)", key=f"{prefix}_keep_invalid", persist_state="session",
         )
         keep_known = st.toggle(
             "Keep candidates already in SuperCon (flagged in the table)", key=f"{prefix}_keep_known", persist_state="session",
         )
     options = ScreeningOptions(
-        residual_threshold=float(residual), min_elements=int(low), max_elements=int(high), mixed_valence=bool(mixed),
+        residual_threshold=float(residual), min_elements=int(low), max_elements=int(high), validity_check=validity,
         keep_known=bool(keep_known), keep_invalid=bool(keep_invalid),
     )
     return str(method), int(stop), options
+
+
+def validity_key(prefix: str) -> str:
+    """Session key of a page's validity-check select box."""
+    return f"{prefix}_validity"
+
+
+def validity_label(name: str) -> str:
+    """A check's menu label, the default marked."""
+    return VALIDITY_CHECKS[name].label + (" (default)" if name == DEFAULT_VALIDITY_CHECK else "")
+
+
+def validity_picker(prefix: str, container=st) -> str:
+    """The validity-check select box (the registry's checks, the default first chosen; help:
+    each check's own description); returns the chosen check's name."""
+    key = validity_key(prefix)
+    if st.session_state.get(key) not in VALIDITY_CHECKS:  # unset, or a value no check has
+        st.session_state[key] = DEFAULT_VALIDITY_CHECK
+    return container.selectbox(
+        "Validity check", tuple(VALIDITY_CHECKS), key=key, format_func=validity_label, persist_state="session",
+        help="The charge-balance check that filters the candidates and fills smact_valid (each check's verdict has "
+        "its own column too).\n\n" + "\n\n".join(f"**{check.label}**: {check.help}" for check in VALIDITY_CHECKS.values()),
+    )
 
 
 STEER_SLIDERS: dict[str, tuple[str, str]] = {

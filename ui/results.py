@@ -17,9 +17,10 @@ import streamlit as st
 from superdiff_core import funnel, run_plan, run_settings
 from superdiff_core.errors import CheckpointError, SuperDiffError
 from superdiff_core.families import doping_curve, family_formula, members_order
-from superdiff_core.results import candidates_to_csv
+from superdiff_core.results import candidates_to_csv, column_help
 from superdiff_core.run import RunRecord
 from superdiff_core.settings import GenerationSettings
+from superdiff_core.validity import CHECK_COLUMNS, VALID_COLUMN
 
 from . import candidate_table, formatting, plots, resources, state
 
@@ -156,8 +157,8 @@ def history_section(kind: str) -> None:
 
 def _stages(record: RunRecord, thresholds: funnel.Thresholds) -> tuple[list[funnel.FunnelStage], np.ndarray]:
     if record.engine_stages is not None:
-        return funnel.engine_funnel(record.engine_stages, record.table, thresholds, record.mixed_valence)
-    rest, funnel_mask = funnel.table_funnel(record.table, thresholds, record.mixed_valence)
+        return funnel.engine_funnel(record.engine_stages, record.table, thresholds, record.validity_check)
+    rest, funnel_mask = funnel.table_funnel(record.table, thresholds, record.validity_check)
     return list(record.leading_stages) + rest, funnel_mask
 
 
@@ -194,7 +195,7 @@ def show_results(record: RunRecord, key: str, thresholds: funnel.Thresholds | No
     if record.table.empty:
         st.warning(
             "No candidate survived the screening. Try more samples, more sampling steps, a smaller N, or "
-            "the Advanced options (mixed-valence SMACT, keep invalid candidates)."
+            "the Advanced options (another validity check, keep invalid candidates)."
         )
         _downloads(record, record.table, thresholds, key)
         return
@@ -361,8 +362,8 @@ def _column_config(longest_formula: int = 0) -> dict:
         "tc_kelvin": config.NumberColumn(candidate_table.DISPLAY_COLUMNS["tc_kelvin"], format="%.1f", help="0 for predicted non-superconductors"),
         "sc_probability": config.NumberColumn(candidate_table.DISPLAY_COLUMNS["sc_probability"], format="%.2f"),
         "formation_energy_ev_per_atom": config.NumberColumn(candidate_table.DISPLAY_COLUMNS["formation_energy_ev_per_atom"], format="%.3f"),
-        "smact_valid": config.CheckboxColumn(candidate_table.DISPLAY_COLUMNS["smact_valid"], help="the paper's check: amounts as a whole-number ratio, one oxidation state per element"),
-        "smact_valid_mixed_valence": config.CheckboxColumn(candidate_table.DISPLAY_COLUMNS["smact_valid_mixed_valence"], help="an element may split between two oxidation states (Cu2+/Cu3+): what doping does"),
+        **{column: config.CheckboxColumn(labels[column], help=column_help(column))
+           for column in (VALID_COLUMN, *CHECK_COLUMNS)},
         "novel": config.CheckboxColumn(candidate_table.DISPLAY_COLUMNS["novel"], help="not in the class's SuperCon training set"),
         "cluster_name": config.TextColumn(candidate_table.DISPLAY_COLUMNS["cluster_name"], help="SuperCon cluster it lies inside"),
         "family_id": config.TextColumn(candidate_table.DISPLAY_COLUMNS["family_id"], help="N…: new family, K…: family inside a known cluster"),

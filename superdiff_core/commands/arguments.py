@@ -12,15 +12,24 @@ from ..device import configure_threads
 from ..errors import InputError
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer ≥ 1."""
+def _int_at_least(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1."""
+    return _int_at_least(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer ≥ 0."""
+    return _int_at_least(text, 0)
 
 
 def bounded_float(low: float, high: float):
@@ -101,3 +110,17 @@ def print_warnings(lines: list[str], command: str) -> None:
     """Print each warning as one line on stderr: ``superdiff COMMAND: warning: …``."""
     for line in lines:
         print(f"superdiff {command}: warning: {line}", file=sys.stderr)
+
+
+def add_validity_arguments(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    """``--validity CHECK`` (a name of :data:`~superdiff_core.validity.VALIDITY_CHECKS`; ``default``
+    None leaves it unset, so the settings' default applies) and its deprecated alias
+    ``--mixed-valence`` (``--validity mixed_valence``)."""
+    from ..validity import DEFAULT_VALIDITY_CHECK, MIXED_VALENCE_FLAG_CHECKS, VALIDITY_CHECKS
+
+    parser.add_argument("--validity", choices=tuple(VALIDITY_CHECKS), default=default,
+                        help="the charge-balance check that filters and fills smact_valid: "
+                             + "; ".join(f"{name} = {check.label}" for name, check in VALIDITY_CHECKS.items())
+                             + f" (default: {DEFAULT_VALIDITY_CHECK}; the Help page and benchmarks/validity.md compare them)")
+    parser.add_argument("--mixed-valence", dest="validity", action="store_const", const=MIXED_VALENCE_FLAG_CHECKS[True],
+                        help="deprecated: the same as --validity mixed_valence")

@@ -13,17 +13,29 @@ from ..model_classes import MODEL_CLASSES
 from .arguments import (
     add_models_argument,
     add_threads_argument,
+    add_validity_arguments,
     apply_threads,
     check_writable,
+    non_negative_int,
     positive_int,
     print_warnings,
     settings_warnings,
 )
 
-SAMPLING_FLAGS = ("model", "order", "samples", "steps", "seed", "method", "mixed_valence", "reference", "scale_factor",
+SAMPLING_FLAGS = ("model", "order", "samples", "steps", "seed", "method", "validity", "reference", "scale_factor",
                   "ilvr_stop", "filter_order", "resample_steps", "resample_count", "clip", "keep_invalid", "keep_known", "guide",
                   "baseline")
 """Flags that ``--settings FILE`` sets; giving one of them as well is an error."""
+
+
+def _shortlist_weights(text: str):
+    from ..errors import InputError
+    from ..shortlist import ShortlistWeights
+
+    try:
+        return ShortlistWeights.parse(text)
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser, default_samples: int) -> None:
@@ -43,7 +55,7 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, default_samples: int
                         help="random seed; run i of the (reference, N) runs uses seed + i, and the same seed gives the same candidates (default: 0)")
     parser.add_argument("--method", choices=SAMPLING_METHODS, default=None,
                         help=f"reverse update: ancestral (good at few steps), ddpm (the paper's sigma^2 = beta, use 1000 steps) or ddim (default: {DEFAULT_METHOD})")
-    parser.add_argument("--mixed-valence", action="store_true", default=None, help="SMACT check lets an element mix two oxidation states")
+    add_validity_arguments(parser)
     parser.add_argument("--guide", type=guide_argument, default=None, metavar="WEIGHTS",
                         help="steer sampling toward properties, e.g. tc=1.0,formation=0.5,superconductor=0.5: the "
                              "guidance network's Tc (per 50 K), its log-probability of superconductivity, minus the "
@@ -84,10 +96,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("--clip", choices=CLIP_MODES, default=None,
                           help=f"how ILVR clips the predicted amounts (default: {DEFAULT_CLIP}: the training range, "
                                "widened on the reference's elements and their filter neighbours)")
+    generate.add_argument("--shortlist", type=non_negative_int, default=20, metavar="N",
+                          help="also write the top N candidates with their reasons to OUT.shortlist.csv (0: none; default 20)")
+    generate.add_argument("--shortlist-weights", type=_shortlist_weights, default=None, metavar="WEIGHTS",
+                          help="criterion=weight for the shortlist, criteria hull, superconductor, tc, plausibility, novelty "
+                               "(default: hull=1,superconductor=1,tc=1,plausibility=1,novelty=0.5)")
     generate.add_argument("--baseline", choices=BASELINES, default=None,
                           help="also draw as many candidates by data-mined ion substitution into each reference, "
                                "screened and scored the same way (source column); default: none")
-    generate.add_argument("--keep-invalid", action="store_true", default=None, help="keep SMACT-invalid candidates (smact_valid=False)")
+    generate.add_argument("--keep-invalid", action="store_true", default=None, help="keep invalid candidates (smact_valid=False)")
     generate.add_argument("--keep-known", action="store_true", default=None, help="keep candidates already in SuperCon (novel=False)")
     generate.add_argument("--settings", type=Path, default=None,
                           help="run the settings of a run-settings JSON (the app's download, or one written by generate)")
@@ -148,7 +165,7 @@ def settings_from_args(args: argparse.Namespace):
             raise InputError(f"bad reference: {errors[0]}")
         references.extend(parsed)
     screening = {
-        "mixed_valence": bool(args.mixed_valence),
+        "validity_check": args.validity,
         "keep_invalid": bool(getattr(args, "keep_invalid", False)),
         "keep_known": bool(getattr(args, "keep_known", False)),
     }
@@ -237,12 +254,40 @@ def run_generate(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     check_writable(args.out)
     record = _run(args, settings, with_map=not args.no_map, evaluate=False)
+    for line in assessment_lines(record):
+        print(line)
     write_candidates_csv(record.table, args.out)
     settings_file = settings_path_for(args.out)
     card = read_diffusion_card(args.models, settings.model_class, settings.element_order)
     write_text_atomically(settings_file, run_settings_json(settings, model_card=card))
     print(f"wrote {len(record.table)} candidates to {args.out} (settings: {settings_file})")
+    if args.shortlist and record.has_properties and len(record.table):
+        from ..shortlist import ShortlistWeights, shortlist
+
+        weights = args.shortlist_weights or ShortlistWeights()
+        chosen = shortlist(record.table, weights, args.shortlist)
+        path = args.out.with_name(f"{args.out.stem}.shortlist.csv")
+        write_candidates_csv(chosen, path)
+        print(f"wrote the top {len(chosen)} by {weights.to_text()} to {path}")
     return 0
+
+
+def assessment_lines(record) -> list[str]:
+    """What the run's numbers are worth: plausible substitutions, whether each prediction tells
+    the candidates apart, and diffusion against the substitution baseline (when drawn)."""
+    lines = []
+    if record.plausible_share == record.plausible_share:  # not NaN
+        lines.append(f"plausible substitutions: {100 * record.plausible_share:.0f} % of the candidates that add an element "
+                     "(Hautier et al. 2011 substitution probabilities)")
+    if record.prediction_spread is not None:
+        for row in record.prediction_spread.itertuples():
+            verdict = "tells candidates apart" if row.distinguishable else "the order is inside the model's error"
+            lines.append(f"{row.prediction}: spread (p10-p90) {row.spread_p10_p90:.3g} vs median error width "
+                         f"{row.median_error_width:.3g} over {row.candidates} candidates: {verdict}")
+    if record.comparison is not None:
+        lines.append("diffusion vs substitution baseline:")
+        lines.extend("  " + line for line in record.comparison.to_string(index=False).splitlines())
+    return lines
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -8,16 +8,17 @@ import sys
 from pathlib import Path
 
 from ..model_classes import MODEL_CLASSES
-from .arguments import add_models_argument, check_writable, positive_float
+from .arguments import add_models_argument, add_validity_arguments, check_writable, positive_float
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``screen``."""
     from ..smact_check import DEFAULT_TIMEOUT_SECONDS
+    from ..validity import DEFAULT_VALIDITY_CHECK
 
     screen = subparsers.add_parser(
         "screen",
-        help="score formulas: SMACT validity, superconductor probability, Tc, formation energy",
+        help="score formulas: validity (charge balance), superconductor probability, Tc, formation energy",
         description="Score a text file (one formula per line) or a CSV with a 'formula' column; output keeps input order.",
     )
     screen.add_argument("--in", dest="input", type=Path, required=True, help="formulas.txt or a CSV with a formula column")
@@ -25,9 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_models_argument(screen)
     screen.add_argument("--map", dest="map_class", choices=MODEL_CLASSES, default=None,
                         help="also place the formulas on this class's SuperCon map and find families (default: no map)")
-    screen.add_argument("--mixed-valence", action="store_true", help="SMACT variant letting an element mix two oxidation states")
+    add_validity_arguments(screen, default=DEFAULT_VALIDITY_CHECK)
     screen.add_argument("--smact-timeout", type=positive_float, default=DEFAULT_TIMEOUT_SECONDS,
-                        help=f"seconds per formula for SMACT, > 0 (default: {DEFAULT_TIMEOUT_SECONDS:g})")
+                        help=f"seconds per formula and validity check, > 0 (default: {DEFAULT_TIMEOUT_SECONDS:g})")
     screen.add_argument("--quiet", action="store_true", help="no progress bar")
     screen.set_defaults(handler=run_screen)
 
@@ -36,9 +37,10 @@ def run_screen(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..formula_lists import read_formula_file
-    from ..funnel import Thresholds, table_funnel
+    from ..funnel import Thresholds, table_funnel, validity_stage_words
     from ..results import write_candidates_csv
     from ..run import load_run_models, screen_formulas
+    from ..validity import VALID_COLUMN
 
     table = read_formula_file(args.input)
     check_writable(args.out)
@@ -54,12 +56,12 @@ def run_screen(args: argparse.Namespace) -> int:
             bar.refresh()
 
         record = screen_formulas(
-            table["formula"].tolist(), models, map_class=args.map_class or "everything", mixed_valence=args.mixed_valence,
+            table["formula"].tolist(), models, map_class=args.map_class or "everything", validity_check=args.validity,
             smact_timeout_s=args.smact_timeout, extra_columns=table, progress=progress,
         )
     for note in record.notes:
         print(note)
-    stages, _ = table_funnel(record.table, Thresholds(), record.mixed_valence)
+    stages, _ = table_funnel(record.table, Thresholds(), record.validity_check)
     print("funnel:")
     for stage in [*record.leading_stages, *stages]:
         print(f"  {stage.label:<36} {'n/a' if stage.count is None else stage.count:>8}")
@@ -72,10 +74,11 @@ def run_screen(args: argparse.Namespace) -> int:
     }
     problems = ", ".join(f"{count} {reason}" for reason, count in counts.items() if count) or "no problems"
     write_candidates_csv(out, args.out)
-    valid = int(out["smact_valid"].fillna(False).sum())
+    valid = int(out[VALID_COLUMN].fillna(False).sum())
     superconductors = int(out["is_superconductor"].fillna(False).sum()) if "is_superconductor" in out else 0
+    label = validity_stage_words(record.validity_check)[0]
     print(
-        f"screened {len(out)} formulas ({problems}): {valid} SMACT-valid, {superconductors} predicted superconductors "
+        f"screened {len(out)} formulas ({problems}): {valid} {label}, {superconductors} predicted superconductors "
         f"(of all rows); wrote {args.out}"
     )
     return 0

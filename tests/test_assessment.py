@@ -1,0 +1,106 @@
+"""Per-run assessment: one row per composition across N, plausibility against the reference,
+hull columns with their rule-out flag, whether predictions separate the candidates, and the
+substitution baseline beside diffusion (issues 17 and 18)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from superdiff_core import assessment
+from superdiff_core.artifacts import DEFAULT_MODELS_DIR
+from superdiff_core.composition import ParsedFormula, element_set, parse_formula
+from superdiff_core.data import load_training_set
+from superdiff_core.maps import element_set_keys
+from superdiff_core.novelty import KnownCompositions
+from superdiff_core.screening import ScreeningOptions
+
+
+def reference(text: str) -> ParsedFormula:
+    return ParsedFormula(text, parse_formula(text))
+
+
+def test_same_composition_at_two_n_is_one_candidate_with_both_n():
+    la = parse_formula("La1.85Sr0.15CuO4")
+    rescaled = 2.0 * la  # the same composition, written per two formula units
+    other = parse_formula("La1.8Sr0.2CuO4")
+    vectors = np.array([la, other, rescaled, la])
+    table = pd.DataFrame({"formula": ["a", "b", "c", "d"], "reference": ["R", "R", "R", "Q"], "scale_factor": [2, 2, 3, 3]})
+    merged, kept = assessment.merge_scale_factors(table, vectors)
+    assert merged["formula"].tolist() == ["a", "b", "d"]  # a reference's copies fold; another reference's stay
+    assert merged["scale_factors"].tolist() == ["2 3", "2", "3"]
+    assert np.array_equal(kept, vectors[[0, 1, 3]])
+
+
+def test_plausibility_marks_sr_for_ba_plausible_and_gold_for_mercury_not():
+    ref = reference("HgBa2Ca2Cu3O8")
+    sr = parse_formula("HgBa1.8Sr0.2Ca2Cu3O8")
+    au = parse_formula("Hg0.8Au0.2Ba2Ca2Cu3O8")
+    same = ref.vector.copy()
+    table = pd.DataFrame({"formula": ["sr", "au", "same"], "reference": [ref.text] * 3})
+    out = assessment.add_plausibility(table, np.array([sr, au, same]), [ref])
+    assert out["new_elements"].tolist() == ["Sr", "Au", ""]
+    assert bool(out["plausible_substitution"].iloc[0]) and not bool(out["plausible_substitution"].iloc[1])
+    assert pd.isna(out["plausible_substitution"].iloc[2])  # adds nothing: not an extension
+    assert assessment.plausible_share(out) == 0.5
+
+
+def test_unconditional_runs_get_no_plausibility_columns():
+    table = pd.DataFrame({"formula": ["x"], "reference": [""]})
+    out = assessment.add_plausibility(table, np.array([parse_formula("MgB2")]), [])
+    assert "plausible_substitution" not in out.columns
+
+
+@pytest.fixture(scope="module")
+def phases():
+    from superdiff_core.stability import load_known_phases
+
+    return load_known_phases()
+
+
+def test_hull_rule_out_flag_follows_the_spread(phases):
+    vectors = np.array([parse_formula("MgO"), parse_formula("Cu9O")])
+    table = pd.DataFrame({"formula": ["MgO", "Cu9O"], "formation_energy_ev_per_atom": [-3.0, 0.5],
+                          "formation_energy_std_ev_per_atom": [0.05, 0.05]})
+    out = assessment.add_hull(table, vectors, phases)
+    above = out["energy_above_hull_ev_per_atom"].to_numpy()
+    assert above[1] > 0.5 and bool(out[assessment.ABOVE_HULL_COLUMN].iloc[1])
+    assert not bool(out[assessment.ABOVE_HULL_COLUMN].iloc[0])
+    assert "+" in out["decomposes_to"].iloc[1] or "Cu" in out["decomposes_to"].iloc[1]
+
+
+def test_prediction_spread_says_when_the_order_is_inside_the_error():
+    n = 20
+    table = pd.DataFrame({
+        "is_superconductor": [True] * n,
+        "tc_kelvin": np.linspace(80, 90, n),  # 10 K apart at most ...
+        "tc_kelvin_low": np.linspace(80, 90, n) - 20,  # ... inside a 40 K interval
+        "tc_kelvin_high": np.linspace(80, 90, n) + 20,
+        "formation_energy_ev_per_atom": np.linspace(-3, 0, n),  # 3 eV apart, ±0.05 eV
+        "formation_energy_std_ev_per_atom": [0.05] * n,
+    })
+    spread = assessment.prediction_spread(table).set_index("prediction")
+    assert not spread.loc["tc_kelvin", "distinguishable"]
+    assert spread.loc["formation_energy_ev_per_atom", "distinguishable"]
+
+
+def test_baseline_of_la2cuo4_substitutes_on_the_la_site_and_compares_with_diffusion():
+    supercon = load_training_set(DEFAULT_MODELS_DIR)
+    cuprates = supercon.subset("cuprates")
+    ref = reference("La2CuO4")
+    [(got_reference, screened)] = assessment.baseline_candidates(
+        [ref], 200, "cuprates", KnownCompositions(cuprates.vectors), cuprates.vectors,
+        ScreeningOptions(keep_invalid=True), seed=0)
+    assert got_reference is ref and len(screened.vectors)
+    added = set().union(*(element_set(vector) for vector in screened.vectors)) - {"La", "Cu", "O"}
+    assert {"Sr", "Ba"} <= added
+    table = screened.table.assign(source=assessment.SUBSTITUTION_SOURCE)
+    diffusion = pd.DataFrame({"formula": ["x"], "source": [assessment.DIFFUSION_SOURCE]})
+    both = pd.concat([diffusion, table], ignore_index=True)
+    vectors = np.vstack([ref.vector[None], screened.vectors])
+    known_systems = frozenset(element_set_keys(supercon.vectors))
+    comparison = assessment.source_comparison(both, vectors, {"diffusion": 10, "substitution": 200}, known_systems)
+    assert comparison["source"].tolist() == ["diffusion", "substitution"]
+    assert comparison.set_index("source").loc["substitution", "candidates"] == len(screened.vectors)
+    assert comparison.set_index("source").loc["diffusion", "new_element_systems"] == 0  # La2CuO4 is known

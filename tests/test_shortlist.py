@@ -1,0 +1,57 @@
+"""The shortlist follows its stated rule (issue 18 item 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from superdiff_core.errors import InputError
+from superdiff_core.shortlist import ShortlistWeights, percentile_scores, shortlist
+
+
+def candidates() -> pd.DataFrame:
+    return pd.DataFrame({
+        "formula": ["best", "middle", "worst", "unstable"],
+        "sc_probability": [0.9, 0.6, 0.2, 0.99],
+        "tc_kelvin": [90.0, 60.0, 10.0, 120.0],
+        "tc_kelvin_low": [70.0, 40.0, 0.0, 100.0],
+        "tc_kelvin_high": [110.0, 80.0, 30.0, 140.0],
+        "energy_above_hull_ev_per_atom": [-0.02, 0.0, 0.05, 0.9],
+        "energy_above_hull_std_ev_per_atom": [0.05] * 4,
+        "above_hull_beyond_error": [False, False, False, True],
+        "substitution_probability": [0.2, 0.05, 0.001, 0.3],
+        "substitution_reason": ["Sr for Ba: p = 0.2 (plausible)", "", "", ""],
+        "distance_to_known": [0.05, 0.03, 0.01, 0.2],
+        "nearest_known_formula": ["La2CuO4"] * 4,
+    })
+
+
+def test_order_follows_the_rule_and_the_hull_rules_out():
+    chosen = shortlist(candidates(), size=10)
+    assert chosen["formula"].tolist() == ["best", "middle", "worst"]  # "unstable" is > 2σ above the hull
+    assert chosen["shortlist_rank"].tolist() == [1, 2, 3]
+    assert chosen["shortlist_score"].is_monotonic_decreasing
+    assert "Sr for Ba" in chosen["shortlist_reasons"].iloc[0] and "Tc 90 K (90 % 70–110)" in chosen["shortlist_reasons"].iloc[0]
+    # the middle candidate's interval (40-80 K) does not reach the top's 90 K; the top's own does
+    assert chosen["tc_within_error_of_top"].tolist() == [True, False, False]
+
+
+def test_weights_change_the_order():
+    table = candidates()
+    table.loc[2, "distance_to_known"] = 5.0
+    only_novelty = ShortlistWeights(hull=0, superconductor=0, tc=0, plausibility=0, novelty=1)
+    assert shortlist(table, only_novelty, size=1)["formula"].tolist() == ["worst"]
+    assert len(shortlist(table, size=2)) == 2
+
+
+@pytest.mark.parametrize(("text", "fragment"), [("density=1", "criteria hull"), ("tc=x", "must be a number"),
+                                                 ("tc=-1", "≥ 0"), ("hull=0,superconductor=0,tc=0,plausibility=0,novelty=0", "at least one")])
+def test_bad_weights_are_one_line(text, fragment):
+    with pytest.raises(InputError, match=fragment):
+        ShortlistWeights.parse(text)
+
+
+def test_percentiles_put_missing_values_last():
+    assert percentile_scores(np.array([1.0, np.nan, 3.0]), True).tolist() == [0.0, 0.0, 1.0]
+    assert ShortlistWeights.parse("TC=2, hull=0.5").tc == 2.0
