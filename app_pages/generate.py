@@ -25,6 +25,8 @@ SETTINGS_FILE = f"{KEY}_settings_file"
 SETTINGS_MESSAGE = f"{KEY}_settings_message"
 PER_CLASS = f"{KEY}_per_class"
 LOADED_EXTRAS = f"{KEY}_loaded_extras"
+BASELINE = f"{KEY}_baseline"
+STAY_NEAR = f"{KEY}_stay_near"
 EXAMPLES = {"YBa₂Cu₃O₇": "YBa₂Cu₃O₇", "La₁.₈₅Sr₀.₁₅CuO₄": "La1.85Sr0.15CuO4", "BaFe₂As₂": "BaFe2As2", "MgB₂": "MgB2"}
 SCALE_RANGE = (1, 8)
 DEFAULT_SAMPLES_PER_N = 150
@@ -46,7 +48,7 @@ def _use_example(text: str) -> None:
 
 NO_INPUT: dict[str, str] = {
     "element_order": "network element order", "filter_order": "ILVR filter order", "resample_steps": "resampled steps",
-    "resample_count": "runs per resampled step", "clip": "clip mode", "baseline": "baseline",
+    "resample_count": "runs per resampled step", "clip": "clip mode",
 }
 """Settings the page has no input for, with their names: a loaded file's values of them are
 kept (:data:`LOADED_EXTRAS`) and shown, so the run is the file's."""
@@ -100,6 +102,8 @@ def _input_values(settings: GenerationSettings) -> tuple[dict, list[str]]:
         f"{KEY}_elements": (_fit(changes, "fewest elements", screening.min_elements, *inputs.ELEMENTS_RANGE),
                             _fit(changes, "most elements", limit, *inputs.ELEMENTS_RANGE)),
         inputs.validity_key(KEY): screening.validity_check,
+        BASELINE: settings.baseline is not None,
+        STAY_NEAR: settings.guided_stay_near,
         f"{KEY}_keep_invalid": screening.keep_invalid, f"{KEY}_keep_known": screening.keep_known,
         **{
             inputs.steer_key(KEY, name): _fit(changes, f"“{label}” guidance", getattr(settings.guidance, name), 0.0, inputs.STEER_MAX)
@@ -160,7 +164,7 @@ st.markdown(
 settings_message = st.session_state.pop(SETTINGS_MESSAGE, None)  # shown at the uploader and as a toast
 if settings_message is not None and settings_message[0] != "error":
     st.toast(settings_message[1], icon=":material/settings:")
-state.init_defaults({REFS: "", SCALE: (2, 4), PER_CLASS: True})
+state.init_defaults({REFS: "", SCALE: (2, 4), PER_CLASS: True, STAY_NEAR: True, BASELINE: False})
 
 st.text_area(
     "Reference formulas, one per line",
@@ -219,6 +223,19 @@ defaults_class = (
 samples, steps, seed = inputs.sampling_inputs(KEY, defaults_class, DEFAULT_SAMPLES_PER_N, "Samples per N")
 method, conditioning_stop, screening = inputs.advanced_inputs(KEY, defaults_class, conditioning=True)
 guidance = inputs.steering_inputs(KEY)
+stay_near = st.toggle(
+    "While steering, keep only candidates that keep every reference element and stay in the training domain",
+    key=STAY_NEAR, persist_state="session", disabled=not guidance.active,
+    help="Steering raises the guide's predicted Tc mostly by moving candidates to other families (on La1.85Sr0.15CuO4, "
+    "Ba- and Hg-containing candidates rise and La and Sr fall; out-of-domain candidates 17 → 39 %), where an independent "
+    "model agrees far less. This keeps the candidates that stay near the reference.",
+)
+with_baseline = st.toggle(
+    "Also draw the substitution baseline", key=BASELINE, persist_state="session",
+    help="As many candidates per reference by plain data-mined ion substitution (Hautier et al. 2011) at the doping "
+    "levels SuperCon uses, screened and scored the same way, so you see what the model finds that substitution "
+    "would not (the 'source' column and a comparison table).",
+)
 extras = dict(st.session_state.get(LOADED_EXTRAS) or {})
 with st.expander("Repeat a run from its settings file", expanded=settings_message is not None or bool(extras)):
     st.file_uploader("Run settings (JSON) downloaded with earlier results", type=["json"], key=SETTINGS_FILE, on_change=_load_settings)
@@ -238,7 +255,7 @@ if model_class is not None and parsed:
     settings = GenerationSettings(
         model_class=model_class, references=tuple(parsed), scale_factors=scale_factors,
         samples=samples, steps=steps, seed=seed, method=method, conditioning_stop=conditioning_stop, screening=screening,
-        guidance=guidance, **extras,
+        guidance=guidance, baseline="substitution" if with_baseline else None, guided_stay_near=bool(stay_near), **extras,
     )
 st.caption(f"{runs} run(s) of {samples:,} samples: {runs * samples:,} samples at {steps} steps. {inputs.device_caption()}.")
 planned = per_class_settings(settings, groups if per_class else {}) if settings is not None else None

@@ -111,6 +111,18 @@ def add_plausibility(table: pd.DataFrame, vectors: np.ndarray, references: Seque
     return table
 
 
+def stays_near_reference(table: pd.DataFrame, vectors: np.ndarray, references: Sequence[ParsedFormula]) -> np.ndarray:
+    """Rows that keep every element of their reference and are not ``outside_training_domain``
+    (a missing flag counts as inside): what a guided run keeps by default. Shape (len(table),)."""
+    reference_vectors = reference_vectors_for(table, references)
+    keep = np.ones(len(table), dtype=bool)
+    if reference_vectors is not None:
+        keep &= ~((reference_vectors > 0) & (vectors <= 0)).any(axis=1)
+    if "outside_training_domain" in table.columns:
+        keep &= ~table["outside_training_domain"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    return keep
+
+
 def plausible_share(table: pd.DataFrame) -> float:
     """Share (0 … 1) of the candidates adding an element whose new elements are all plausible
     substitutes; NaN when none adds an element."""

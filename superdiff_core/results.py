@@ -163,6 +163,34 @@ COLUMN_HELP: dict[str, str] = {
     "K1, K2, … families inside a known cluster; empty when in none",
     "family_formula": "the family's general formula (La2-xSrxCuO4), with the range of each variable in the families table",
     "is_new_family": "true when its family lies outside every SuperCon cluster",
+    "source": "diffusion (drawn by the model), or substitution: the baseline of plain data-mined ion substitution "
+    "into the reference (--baseline substitution), screened and scored the same way",
+    "scale_factors": "every N at which the run drew this composition (the same composition at two N is one row; "
+    "scale_factor keeps the first)",
+    "new_elements": "elements the candidate has that its reference lacks (space-separated; empty when none)",
+    "dropped_elements": "reference elements the candidate lacks",
+    "substitutes_for": "for each new element, the reference element it most plausibly replaces (same order)",
+    "substitution_probability": "Hautier et al.'s (Inorg. Chem. 2011) data-mined probability of that substitution "
+    "between ions of the same sign; the lowest over the new elements; empty when nothing is added",
+    "plausible_substitution": "true when every new element is a plausible substitute: its probability is at or above "
+    "the threshold that best separates SuperCon's own substitutions from random ones (a weak separation, AUC 0.63: a "
+    "flag, not a verdict); empty when nothing is added",
+    "substitution_reason": "the substitution behind the verdict, e.g. 'Sr for Ba: p = 0.16 (plausible)'; a table "
+    "without the needed ion falls back on Pettifor-scale distance, and says so",
+    "energy_above_hull_ev_per_atom": "predicted formation energy minus the OQMD convex hull of the same elements at "
+    "this composition (eV/atom; ≤ 0: on or below the known phases). Built from the formation model, so it carries its "
+    "error: use it to rule out (above_hull_beyond_error), not to rank",
+    "energy_above_hull_std_ev_per_atom": "the 1-sigma spread of energy_above_hull_ev_per_atom (the formation model's; "
+    "the known phases' energies are DFT values)",
+    "above_hull_beyond_error": "true when the candidate lies more than 2 spreads above the hull: the model's own "
+    "error cannot bring it onto it",
+    "decomposes_to": "the known phases the candidate would decompose into at the predicted energy, as shares of its "
+    "atoms (0.52 YBa2Cu3O7 + 0.31 BaSeO3 + 0.17 SrO); empty when the hull was not computed (note says why)",
+    "shortlist_rank": "shortlist: 1 = best by the shortlist rule",
+    "shortlist_score": "shortlist: the weighted mean of the candidate's percentiles within the run (0 to 1)",
+    "shortlist_reasons": "shortlist: the values behind the score",
+    "tc_within_error_of_top": "shortlist: its Tc interval reaches the top candidate's predicted Tc (the models "
+    "cannot say it is worse)",
     "in_supercon": "campaigns: true when the formula is already in SuperCon",
     "element_system": "campaigns: the formula's elements in writing order (Ba-Fe-As), the key of the report's families",
     "shard_id": "campaigns: the shard (reference × N × seed × batch) that drew the row; a formula drawn by several "

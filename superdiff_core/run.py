@@ -297,6 +297,14 @@ def complete_generation(
         table = _timed(timings, "known compounds", add_known, table, vectors, models.known_map)
     if references:
         table = _timed(timings, "plausibility", assessment.add_plausibility, table, vectors, references)
+    notes = list(models.notes)
+    if result.settings.guidance.active and result.settings.guided_stay_near and references:
+        keep = assessment.stays_near_reference(table, vectors, references)
+        if not keep.all():
+            notes.append(f"steering kept {int(keep.sum()):,} of {len(keep):,} candidates: the others lost a reference element "
+                         "or left the training domain (turn this off with --guide-anywhere)")
+        table, vectors = table[keep].reset_index(drop=True), vectors[keep]
+        result.table, result.vectors = table, vectors
     if models.phases is not None and models.property_models is not None:
         table = _timed(timings, "hull", assessment.add_hull, table, vectors, models.phases)
     if models.class_map is not None:
@@ -324,7 +332,7 @@ def complete_generation(
         references=refs,
         settings=result.settings,
         file_stem=file_stem(result.settings),
-        notes=list(models.notes),
+        notes=notes,
         timings=timings,
         metrics=metrics,
         raw_samples=result.raw_samples,
@@ -540,6 +548,11 @@ def screen_formulas(
     ]
     if models.known_map is not None:
         table = add_known(table, vectors, models.known_map)
+    if models.phases is not None and models.property_models is not None and parsed.any():
+        hull = assessment.add_hull(table[parsed].reset_index(drop=True), vectors[parsed], models.phases)
+        hull.index = np.flatnonzero(parsed)
+        for column in hull.columns.difference(table.columns).union(["note"]):
+            table.loc[parsed, column] = hull[column]
     leading = [
         FunnelStage("formulas", len(formulas), "formulas pasted or uploaded"),
         FunnelStage("parsed", int(parsed.sum()), "understood as a chemical formula"),
@@ -557,4 +570,5 @@ def screen_formulas(
         file_stem=screen_file_stem(formulas, map_class),
         notes=list(models.notes),
         timings={"total": time.perf_counter() - start},
+        prediction_spread=assessment.prediction_spread(table) if models.property_models is not None else None,
     )

@@ -92,6 +92,10 @@ def cli_command(settings: GenerationSettings) -> str:
               "--order", settings.element_order, "--validity", settings.screening.validity_check]
     if settings.guidance.active:
         parts += ["--guide", settings.guidance.to_text()]
+        if not settings.guided_stay_near:
+            parts.append("--guide-anywhere")
+    if settings.baseline is not None:
+        parts += ["--baseline", settings.baseline]
     if settings.references and settings.screening.keep_invalid:
         parts.append("--keep-invalid")
     if settings.references and settings.screening.keep_known:

@@ -94,6 +94,10 @@ class GenerationSettings:
         screening: screening options.
         guidance: property guidance weights (:mod:`superdiff_core.guidance`; all 0: none).
         baseline: a baseline drawn beside the diffusion candidates (:data:`BASELINES`; None: none).
+        guided_stay_near: in a guided run, keep only the candidates that keep every element of
+            their reference and stay inside the training domain (steering otherwise pays for a
+            higher predicted Tc by leaving the reference's family: benchmarks/README.md,
+            "Property guidance"); no effect without guidance or references.
     """
 
     model_class: str
@@ -112,6 +116,7 @@ class GenerationSettings:
     screening: ScreeningOptions = field(default_factory=ScreeningOptions)
     guidance: GuidanceWeights = field(default_factory=GuidanceWeights)
     baseline: str | None = None
+    guided_stay_near: bool = True
 
     def __post_init__(self) -> None:
         # types only (formula text, lists and JSON mappings); no defaults are derived here

@@ -104,3 +104,34 @@ def test_baseline_of_la2cuo4_substitutes_on_the_la_site_and_compares_with_diffus
     assert comparison["source"].tolist() == ["diffusion", "substitution"]
     assert comparison.set_index("source").loc["substitution", "candidates"] == len(screened.vectors)
     assert comparison.set_index("source").loc["diffusion", "new_element_systems"] == 0  # La2CuO4 is known
+
+
+def test_every_schema_and_shortlist_column_is_explained():
+    from superdiff_core.results import CANDIDATE_COLUMNS, COLUMN_HELP
+    from superdiff_core.shortlist import SHORTLIST_COLUMNS
+
+    assert [c for c in (*CANDIDATE_COLUMNS, *SHORTLIST_COLUMNS, "smact_status", "note") if not COLUMN_HELP.get(c)] == []
+
+
+def test_guided_runs_stay_near_the_reference_unless_told_otherwise():
+    ref = reference("La1.85Sr0.15CuO4")
+    vectors = np.array([parse_formula("La1.8Sr0.2CuO4"), parse_formula("La1.8Ba0.2CuO4"), parse_formula("La1.8Sr0.2CuO4F0.1")])
+    table = pd.DataFrame({"formula": ["kept", "lost Sr", "outside"], "reference": [ref.text] * 3,
+                          "outside_training_domain": [False, False, True]})
+    assert assessment.stays_near_reference(table, vectors, [ref]).tolist() == [True, False, False]
+
+
+def test_a_guided_run_keeps_every_reference_element(tmp_path):
+    from superdiff_core.pipeline import load_engine
+    from superdiff_core.run import load_run_models, run_generation
+    from superdiff_core.settings import GenerationSettings
+
+    settings = GenerationSettings(model_class="cuprates", references=("La1.85Sr0.15CuO4",), scale_factors=(3,), samples=60,
+                                  steps=10, guidance={"tc": 2.0})
+    models = load_run_models(DEFAULT_MODELS_DIR, "cuprates", with_map=False, with_hull=False)
+    record = run_generation(load_engine("cuprates"), settings, models)
+    required = {"La", "Sr", "Cu", "O"}
+    assert all(required <= element_set(v) for v in record.vectors)
+    assert not record.table["outside_training_domain"].astype(bool).any()
+    anywhere = run_generation(load_engine("cuprates"), GenerationSettings(**{**settings.__dict__, "guided_stay_near": False}), models)
+    assert len(anywhere.table) >= len(record.table)

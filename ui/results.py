@@ -15,11 +15,12 @@ import pandas as pd
 import streamlit as st
 
 from superdiff_core import funnel, run_plan, run_settings
-from superdiff_core.errors import CheckpointError, SuperDiffError
+from superdiff_core.errors import CheckpointError, InputError, SuperDiffError
 from superdiff_core.families import doping_curve, family_formula, members_order
 from superdiff_core.results import candidates_to_csv, column_help
 from superdiff_core.run import RunRecord
 from superdiff_core.settings import GenerationSettings
+from superdiff_core.shortlist import CRITERIA, DEFAULT_SIZE, ShortlistWeights, shortlist
 from superdiff_core.validity import CHECK_COLUMNS, VALID_COLUMN
 
 from . import candidate_table, formatting, plots, resources, state
@@ -200,9 +201,11 @@ def show_results(record: RunRecord, key: str, thresholds: funnel.Thresholds | No
         _downloads(record, record.table, thresholds, key)
         return
     results_key = f"{key}_res"  # widget keys of the results section, apart from the page's inputs
+    _reliability_section(record)
     selection = _map_section(record, results_key)
     shown = _table_section(record, results_key, funnel_mask, selection)
     _downloads(record, shown, thresholds, key)
+    _shortlist_section(record, results_key)
     _distributions(record, thresholds)
     _families_section(record, results_key)
 
@@ -246,6 +249,87 @@ def _summary(record: RunRecord, stages: list[funnel.FunnelStage]) -> None:
         line = f"Took {formatting.format_seconds(total)}" if total is not None else "Took"
         details = f" ({', '.join(parts)})" if parts else ""
         st.caption(f"{line}{details} on {resources.device_description()}.")
+
+
+SPREAD_NAMES = {"tc_kelvin": "Predicted Tc", "formation_energy_ev_per_atom": "Formation energy",
+                "energy_above_hull_ev_per_atom": "Distance above the hull"}
+SPREAD_UNITS = {"tc_kelvin": "K", "formation_energy_ev_per_atom": "eV/atom", "energy_above_hull_ev_per_atom": "eV/atom"}
+
+
+def spread_sentences(spread: pd.DataFrame) -> list[str]:
+    """One sentence per prediction: does it tell this run's candidates apart, or is their order
+    inside the model's own error (spread p10–p90 against the median error width)?"""
+    sentences = []
+    for row in spread.itertuples():
+        unit = SPREAD_UNITS.get(row.prediction, "")
+        name = SPREAD_NAMES.get(row.prediction, row.prediction)
+        figures = (f"spread {row.spread_p10_p90:.3g} {unit} (10th to 90th percentile) against a median error band of "
+                   f"{row.median_error_width:.3g} {unit}")
+        if row.distinguishable:
+            sentences.append(f"**{name}** separates these {row.candidates:,} candidates: {figures}.")
+        else:
+            sentences.append(f"**{name}** cannot rank these {row.candidates:,} candidates: {figures}; "
+                             "their order by it is inside the model's error.")
+    return sentences
+
+
+def _reliability_section(record: RunRecord) -> None:
+    """What the run's numbers are worth: plausible substitutions, whether each prediction
+    separates the candidates, and diffusion against the substitution baseline."""
+    lines = []
+    if record.plausible_share == record.plausible_share:  # not NaN
+        lines.append(f"**{100 * record.plausible_share:.0f} %** of the candidates that add an element add a plausible "
+                     "substitute for a reference element (data-mined substitution probabilities, Hautier et al. 2011; "
+                     "the threshold separates SuperCon's own substitutions from random ones with AUC 0.63 only, "
+                     "so read it as a flag, not a verdict).")
+    if record.prediction_spread is not None:
+        lines.extend(spread_sentences(record.prediction_spread))
+    if not lines and record.comparison is None:
+        return
+    st.subheader("What these numbers are worth")
+    for line in lines:
+        st.markdown(f"- {line}")
+    if record.comparison is not None:
+        st.markdown("**Diffusion against plain ion substitution** (same references, as many draws, same screening and models):")
+        st.dataframe(record.comparison, hide_index=True, width="stretch", column_config={
+            "source": "Source", "drawn": "Drawn", "candidates": "Candidates", "candidates_per_100_drawn": "Per 100 drawn",
+            "new_element_systems": st.column_config.NumberColumn("New element systems", help="element sets no known compound has"),
+            "plausible_extensions_percent": "Plausible extensions (%)",
+            "predicted_superconductors_percent": "Predicted superconductors (%)",
+            "median_tc_kelvin_of_those": st.column_config.NumberColumn("Their median Tc (K)", format="%.1f"),
+            "median_distance_to_known": st.column_config.NumberColumn("Median distance to known", format="%.4f"),
+        })
+
+
+def _shortlist_section(record: RunRecord, key: str) -> None:
+    """The top candidates by a rule the user weights, each with its reasons and flags."""
+    if not record.has_properties or record.table.empty:
+        return
+    st.subheader("Shortlist")
+    st.caption("Each criterion becomes the candidate's percentile within this run; the score is their weighted mean. "
+               "Candidates more than 2σ above the hull are left out. Read the reasons, and the flags: Tc within the "
+               "error of the top candidate's, outside the training domain.")
+    defaults = ShortlistWeights()
+    with st.expander("Weights"):
+        columns = st.columns(len(CRITERIA) + 1)
+        weights = {name: columns[i].number_input(name, 0.0, 5.0, float(getattr(defaults, name)), 0.25, key=f"{key}_w_{name}")
+                   for i, name in enumerate(CRITERIA)}
+        size = columns[-1].number_input("size", 1, 200, DEFAULT_SIZE, key=f"{key}_w_size")
+    try:
+        chosen = shortlist(record.table, ShortlistWeights(**weights), int(size))
+    except InputError as error:
+        st.error(str(error))
+        return
+    shown = [c for c in ("shortlist_rank", "formula", "source", "shortlist_score", "shortlist_reasons", "tc_within_error_of_top",
+                         "outside_training_domain") if c in chosen.columns]
+    st.dataframe(chosen[shown], hide_index=True, width="stretch", column_config={
+        "shortlist_rank": "Rank", "formula": "Formula", "source": "Source", "shortlist_score": "Score",
+        "shortlist_reasons": st.column_config.TextColumn("Why", width="large"),
+        "tc_within_error_of_top": st.column_config.CheckboxColumn("Tc within error of #1"),
+        "outside_training_domain": st.column_config.CheckboxColumn("Outside training domain"),
+    })
+    st.download_button("Download the shortlist (CSV)", candidates_to_csv(chosen), file_name=f"{record.file_stem}_shortlist.csv",
+                       mime="text/csv", on_click="ignore", icon=":material/star:", key=f"{key}_download_shortlist")
 
 
 def _funnel_section(stages: list[funnel.FunnelStage], key: str) -> None:
@@ -359,6 +443,16 @@ def _column_config(longest_formula: int = 0) -> dict:
         "formula": config.TextColumn(labels["formula"], pinned=True, width=formula_column_width(longest_formula)),
         "reference": config.TextColumn(candidate_table.DISPLAY_COLUMNS["reference"]),
         "scale_factor": config.NumberColumn("N", format="%d", help="ILVR scale factor"),
+        "scale_factors": config.TextColumn("N", help="every ILVR scale factor at which the run drew this composition"),
+        "source": config.TextColumn(labels["source"], help="diffusion, or substitution: the baseline of plain ion substitution"),
+        "plausible_substitution": config.CheckboxColumn(labels["plausible_substitution"], help="every element the candidate adds "
+                                                        "is a plausible substitute for a reference element (Hautier et al. 2011)"),
+        "energy_above_hull_ev_per_atom": config.NumberColumn(labels["energy_above_hull_ev_per_atom"], format="%.3f",
+                                                             help="predicted formation energy against the OQMD convex hull; "
+                                                             "use it to rule out, not to rank"),
+        "above_hull_beyond_error": config.CheckboxColumn(labels["above_hull_beyond_error"], help="more than 2σ above the hull"),
+        "outside_training_domain": config.CheckboxColumn(labels["outside_training_domain"], help="farther from every known "
+                                                         "superconductor than the known families reach: predictions extrapolate"),
         "tc_kelvin": config.NumberColumn(candidate_table.DISPLAY_COLUMNS["tc_kelvin"], format="%.1f", help="0 for predicted non-superconductors"),
         "sc_probability": config.NumberColumn(candidate_table.DISPLAY_COLUMNS["sc_probability"], format="%.2f"),
         "formation_energy_ev_per_atom": config.NumberColumn(candidate_table.DISPLAY_COLUMNS["formation_energy_ev_per_atom"], format="%.3f"),
@@ -443,7 +537,7 @@ def _families_section(record: RunRecord, key: str) -> None:
         return
     columns = [
         "family_id", "general_formula", "variable_ranges", "n_members", "n_valid", "family_kind", "headline",
-        "mean_tc_kelvin", "max_tc_kelvin", "nearest_cluster_name", "example_formulas",
+        "mean_tc_kelvin", "max_tc_kelvin", "plausible_percent", "nearest_cluster_name", "example_formulas",
     ]
     st.dataframe(
         shown[[c for c in columns if c in shown.columns]], hide_index=True, width="stretch", placeholder="–",
@@ -452,6 +546,8 @@ def _families_section(record: RunRecord, key: str) -> None:
             "n_members": "Members", "n_valid": "SMACT-valid members", "family_kind": "Kind", "headline": "Headline",
             "mean_tc_kelvin": st.column_config.NumberColumn("Mean Tc (K)", format="%.1f"),
             "max_tc_kelvin": st.column_config.NumberColumn("Max Tc (K)", format="%.1f"),
+            "plausible_percent": st.column_config.NumberColumn("Plausible substitutions (%)", format="%.0f",
+                                                               help="members adding a plausible substitute (Hautier et al. 2011)"),
             "nearest_cluster_name": "Nearest SuperCon cluster", "example_formulas": "Examples",
         },
     )

@@ -23,7 +23,7 @@ from .arguments import (
 )
 
 SAMPLING_FLAGS = ("model", "order", "samples", "steps", "seed", "method", "validity", "reference", "scale_factor",
-                  "ilvr_stop", "filter_order", "resample_steps", "resample_count", "clip", "keep_invalid", "keep_known", "guide",
+                  "ilvr_stop", "filter_order", "resample_steps", "resample_count", "clip", "keep_invalid", "keep_known", "guide", "guide_anywhere",
                   "baseline")
 """Flags that ``--settings FILE`` sets; giving one of them as well is an error."""
 
@@ -61,6 +61,9 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, default_samples: int
                              "guidance network's Tc (per 50 K), its log-probability of superconductivity, minus the "
                              "formation energy (eV/atom); weights >= 0, 0 = off. Candidates are still scored by the "
                              "independent tree models, which the guide may fool (benchmarks/README.md) (default: off)")
+    parser.add_argument("--guide-anywhere", action="store_true", default=None,
+                        help="with --guide, also keep candidates that lost a reference element or left the training "
+                             "domain (default: a guided run keeps only those that stay near the reference)")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even if a GPU is present")
     add_models_argument(parser)
     add_threads_argument(parser)
@@ -181,6 +184,7 @@ def settings_from_args(args: argparse.Namespace):
         "clip": getattr(args, "clip", None),
         "baseline": getattr(args, "baseline", None),
         "guidance": getattr(args, "guide", None),
+        "guided_stay_near": False if getattr(args, "guide_anywhere", None) else None,
     }
     return GenerationSettings.from_mapping(values).resolved()
 
