@@ -76,3 +76,19 @@ def test_leave_one_family_out_reports_each_family_beside_one_nearest_neighbour()
     distances = report["distance_to_nearest_training_row"]
     assert distances["leave_one_family_out_quantiles"]["q50"] > distances["grouped_folds_quantiles"]["q50"]
     assert all(row["median_distance_to_training"] > 0 for row in report["per_family"].values())
+
+
+def test_the_shipped_tc_card_carries_the_grouped_random_and_leave_one_family_out_figures():
+    """Issue 19: the card the Models page reads has all three protocols, LOFO beside 1-NN."""
+    import json
+
+    from superdiff_core.artifacts import DEFAULT_MODELS_DIR
+
+    card = json.loads((DEFAULT_MODELS_DIR / "tc" / "card.json").read_text())
+    regressor = card["regressor"]
+    assert 0 < regressor["cross_validated"]["overall"]["r2"] <= 1
+    assert 0 < regressor["random_row_folds"]["overall"]["r2"] <= 1
+    lofo = regressor["leave_one_family_out"]
+    assert len(lofo["per_family"]) >= 10 and {"model", "one_nn"} <= set(lofo["mean_r2"])
+    assert card["targets_met"]["leave_one_family_out_beats_one_nn"] == (lofo["mean_r2"]["model"] > lofo["mean_r2"]["one_nn"])
+    assert regressor["config"]["target_radius"] == 0.003  # the radius the benchmark chose
