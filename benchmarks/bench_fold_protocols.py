@@ -42,27 +42,17 @@ from superdiff_core.properties.supercon_data import (  # noqa: E402
     load_superconductor_data,
 )
 from superdiff_core.properties.supercon_families import supercon_families  # noqa: E402
-from superdiff_core.properties.superconductor import ClassifierConfig, RegressorConfig, class_vote_weights, knn_probability  # noqa: E402
+from superdiff_core.properties.superconductor import ClassifierConfig, RegressorConfig  # noqa: E402
 from superdiff_core.properties.superconductor_training import (  # noqa: E402
     SHIPPED_REGRESSOR,
     composition_folds,
     cross_validate_regression,
     fit_regressor,
+    knn_out_of_fold,
     leave_one_family_out,
     regression_report,
     row_folds,
 )
-
-
-def held_out_probability(data, config: ClassifierConfig, folds) -> np.ndarray:
-    """Held-out superconductor probability (n,) of the k-NN classifier with ``config``."""
-    scaled = scale_vectors(data.vectors, config.scaling)
-    probability = np.zeros(len(scaled))
-    for train, test in folds:
-        distances, indices = nearest_neighbours(scaled[train], scaled[test], config.n_neighbors)
-        weights = class_vote_weights(data.is_superconductor[train], config.balanced)
-        probability[test] = knn_probability(data.is_superconductor[train][indices], distances, config.weighting, weights)
-    return probability
 
 
 def classifier_rates(probability: np.ndarray, data, threshold: float) -> dict[str, float]:
@@ -144,7 +134,7 @@ def main() -> None:
     }
     tradeoffs = {}
     for name, (classifier_folds, regressor_folds) in protocols.items():
-        probability = held_out_probability(data, classifier_config, classifier_folds)
+        probability = knn_out_of_fold(data, classifier_config, classifier_folds)
         rates = classifier_rates(probability, data, classifier_config.threshold)
         tradeoffs[name] = probability
         predicted = cross_validate_regression(

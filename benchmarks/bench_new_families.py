@@ -51,7 +51,9 @@ from superdiff_core.composition import ELEMENT_SYMBOLS, parse_formula  # noqa: E
 from superdiff_core.data import vector_keys  # noqa: E402
 from superdiff_core.model_classes import get_model_class  # noqa: E402
 from superdiff_core.pipeline import load_engine  # noqa: E402
-from superdiff_core.sampler import (  # noqa: E402
+from superdiff_core.screening import round_and_threshold  # noqa: E402
+from superdiff_core.smact_check import smact_check  # noqa: E402
+from superdiff_core.timetable import (  # noqa: E402
     CLIP_MODES,
     DEFAULT_CLIP,
     DEFAULT_CONDITIONING_STOP,
@@ -59,8 +61,6 @@ from superdiff_core.sampler import (  # noqa: E402
     DEFAULT_RESAMPLE_COUNT,
     DEFAULT_RESAMPLE_STEPS,
 )
-from superdiff_core.screening import round_and_threshold  # noqa: E402
-from superdiff_core.smact_check import smact_check  # noqa: E402
 
 PAPER_OUTPUT = Path(__file__).resolve().parents[2] / "shared" / "data" / "paper" / "superdiff_ilvr_YBa1.4Sr0.6Cu3O6Se0.51_valid.txt"
 PAPER_REFERENCE = "YBa1.4Sr0.6Cu3O6Se0.51"

@@ -40,3 +40,24 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def make_formation_data():
+    """A factory ``(seed, n) -> FormationData`` of small synthetic formation-energy sets: one to three
+    of nine elements per row, the energy a random linear function of the atomic fractions plus a
+    -0.8 eV/atom step wherever element index 10 (Na) is present, so a network has something to learn."""
+    import numpy as np
+
+    from superdiff_core.properties.formation_training import FormationData
+
+    def make(seed: int, n: int) -> FormationData:
+        rng = np.random.default_rng(seed)
+        vectors = np.zeros((n, 96))
+        for row in vectors:
+            chosen = rng.choice([2, 3, 10, 11, 12, 13, 25, 28, 55], size=rng.integers(1, 4), replace=False)
+            row[chosen] = rng.integers(1, 4, size=len(chosen))
+        energies = -0.8 * (vectors[:, 10] > 0) + (vectors / vectors.sum(1, keepdims=True)) @ rng.normal(size=96) * 0.1
+        return FormationData(np.array([f"row{i}" for i in range(n)]), vectors, energies, "", None)
+
+    return make

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -12,7 +11,6 @@ import torch
 from superdiff_core.errors import InputError
 from superdiff_core.properties.formation_training import (
     FormationConfig,
-    FormationData,
     fit_formation,
     learning_rate_factor,
     load_element_table,
@@ -24,24 +22,14 @@ SMALL = FormationConfig(width=16, heads=2, layers=1, feedforward=32, batch_size=
                         swa_epochs=2, swa_learning_rate=1e-3, max_minutes=60.0)
 
 
-def _data(seed: int, n: int) -> FormationData:
-    rng = np.random.default_rng(seed)
-    vectors = np.zeros((n, 96))
-    for row in vectors:
-        chosen = rng.choice([2, 3, 7, 10, 11, 12, 13, 25, 28], size=rng.integers(1, 4), replace=False)
-        row[chosen] = rng.integers(1, 4, size=len(chosen))
-    energies = -0.8 * (vectors[:, 7] > 0) + (vectors / vectors.sum(1, keepdims=True)) @ rng.normal(size=96) * 0.1
-    return FormationData(np.array([f"row{i}" for i in range(n)]), vectors, energies, "", None)
-
-
 @pytest.fixture(scope="module")
 def table():
     torch.set_num_threads(1)
     return load_element_table(None)[0]
 
 
-def test_stopped_and_resumed_run_ends_with_the_uninterrupted_weights(tmp_path, table):
-    train, validation = _data(0, 200), _data(1, 40)
+def test_stopped_and_resumed_run_ends_with_the_uninterrupted_weights(tmp_path, table, make_formation_data):
+    train, validation = make_formation_data(0, 200), make_formation_data(1, 40)
     straight = fit_formation(train, validation, table, SMALL, progress=False)
     state = tmp_path / "formation.resume.pt"
     first = fit_formation(train, validation, table, SMALL, resume_path=state, progress=False, stop_after_epoch=3)
@@ -59,8 +47,8 @@ def test_stopped_and_resumed_run_ends_with_the_uninterrupted_weights(tmp_path, t
     assert [row["validation_mae"] for row in resumed.history] == pytest.approx([row["validation_mae"] for row in straight.history])
 
 
-def test_resume_refuses_a_state_saved_with_other_settings(tmp_path, table):
-    train, validation = _data(0, 80), _data(1, 20)
+def test_resume_refuses_a_state_saved_with_other_settings(tmp_path, table, make_formation_data):
+    train, validation = make_formation_data(0, 80), make_formation_data(1, 20)
     state = tmp_path / "formation.resume.pt"
     fit_formation(train, validation, table, SMALL, resume_path=state, progress=False, stop_after_epoch=1)
     with pytest.raises(InputError, match="learning_rate"):

@@ -28,7 +28,7 @@ from superdiff_core.properties.formation import (
     save_formation_weights,
     tokens_from_amounts,
 )
-from superdiff_core.properties.formation_training import FormationConfig, FormationData, fit_formation, load_element_table
+from superdiff_core.properties.formation_training import FormationConfig, fit_formation, load_element_table
 from superdiff_core.properties.superconductor import (
     BoostedClassifierConfig,
     ClassifierConfig,
@@ -404,20 +404,10 @@ def test_property_features_match_a_hand_computed_mean():
     assert (z_mean, z_deviation, z_min, z_max) == (14.0, 3.0, 11.0, 17.0)
 
 
-def _tiny_formation_data(seed: int, n: int) -> FormationData:
-    rng = np.random.default_rng(seed)
-    vectors = np.zeros((n, 96))
-    for row in vectors:
-        chosen = rng.choice([2, 3, 10, 11, 12, 13, 25, 28, 55], size=rng.integers(1, 4), replace=False)
-        row[chosen] = rng.integers(1, 4, size=len(chosen))
-    energies = -0.8 * (vectors[:, 10] > 0) + (vectors / vectors.sum(1, keepdims=True)) @ rng.normal(size=96) * 0.1
-    return FormationData(np.array([f"row{i}" for i in range(n)]), vectors, energies, "", None)
-
-
-def test_formation_refits_on_a_tiny_subset_and_resumes(tmp_path):
+def test_formation_refits_on_a_tiny_subset_and_resumes(tmp_path, make_formation_data):
     table, source = load_element_table(None)  # the committed weight file carries the element table
     assert table.shape == (96, 200) and "mat2vec" in source["citation"]
-    train, validation = _tiny_formation_data(0, 160), _tiny_formation_data(1, 40)
+    train, validation = make_formation_data(0, 160), make_formation_data(1, 40)
     config = FormationConfig(width=16, heads=2, layers=1, feedforward=32, batch_size=32, epochs=3, learning_rate=3e-3, max_minutes=1e-6)
     resume = tmp_path / "resume.pt"
     first = fit_formation(train, validation, table, config, resume_path=resume, progress=False)
