@@ -1061,3 +1061,21 @@ def test_the_estimate_prices_what_runs():
     assert estimate(unguided) == pytest.approx(3 * unguided.network_calls_per_sample * (2 * 0.01 + 1500 * 1e-4))
     assert estimate(guided) > estimate(unguided)  # fewer calls without resampling, each dearer
     assert run_plan.estimated_seconds([unguided], lambda s: None) is None
+
+
+def test_baseline_toggle_draws_the_substitution_baseline_beside_the_run(test_class):
+    at = new_app().run()
+    at.text_area(key="generate_refs").input(REFERENCES[test_class]).run()
+    at.selectbox(key="generate_class").set_value(test_class)
+    at.number_input(key="generate_samples").set_value(24)
+    at.number_input(key="generate_steps").set_value(20)
+    at.toggle(key="generate_baseline").set_value(True)
+    at.button(key="generate_go").click().run(timeout=RUN_TIMEOUT)
+    wait_for_run(at, "generate")
+    no_exception(at)
+    record = at.session_state["run:generate"]
+    assert record.settings.baseline == "substitution"
+    assert record.comparison is not None and record.comparison["source"].tolist() == ["diffusion", "substitution"]
+    assert set(record.table["source"]) <= {"diffusion", "substitution"} and (record.table["source"] == "substitution").any()
+    assert any("Diffusion against plain ion substitution" in m.value for m in at.markdown)
+    assert any(s.value == "Shortlist" for s in at.subheader)
