@@ -135,6 +135,7 @@ def _load_settings() -> None:
     st.session_state.update(values | {
         LOADED_EXTRAS: extras,
         f"{KEY}_thresholds_tc": thresholds.tc_min_kelvin, f"{KEY}_thresholds_energy": thresholds.formation_max_ev,
+        f"{KEY}_thresholds_hull": thresholds.hull_rule_out, f"{KEY}_thresholds_plausible": thresholds.plausible_only,
     })
     if changes:
         message = (f"Loaded the settings of {upload.name}, but the page's inputs cannot hold all of them as they are: "

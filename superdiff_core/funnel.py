@@ -20,10 +20,15 @@ from .validity import DEFAULT_VALIDITY_CHECK, VALID_COLUMN, get_validity_check
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The user's last two funnel stages (defaults of Wines, Xie & Choudhary 2023)."""
+    """The user's funnel stages: Tc and formation-energy thresholds (defaults of Wines, Xie &
+    Choudhary 2023), and two switches that apply when the table has their columns: keep only
+    plausible substitutions (``plausible_substitution``; candidates adding no element pass), and
+    leave out candidates the hull rules out (``above_hull_beyond_error``, more than 2σ above it)."""
 
     tc_min_kelvin: float = 5.0
     formation_max_ev: float = 0.0
+    plausible_only: bool = False
+    hull_rule_out: bool = True
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,14 @@ def table_funnel(
         None if energy is None else np.nan_to_num(energy, nan=np.inf) < thresholds.formation_max_ev,
         "predicted formation energy below your threshold (no prediction: fails)",
     )
+    if thresholds.hull_rule_out and "above_hull_beyond_error" in table.columns:
+        ruled_out = boolean_column(table, "above_hull_beyond_error")
+        add("not ruled out by the hull", ~ruled_out,
+            "not more than 2σ above the convex hull of the known OQMD phases (σ: the formation model's spread)")
+    if thresholds.plausible_only and "plausible_substitution" in table.columns:
+        implausible = table["plausible_substitution"].astype("boolean").eq(False).fillna(False).to_numpy(dtype=bool)
+        add("plausible substitutions", ~implausible,
+            "every element added to the reference is a plausible substitute (Hautier et al. 2011); adding none passes")
     return stages, (passing if available else np.zeros(len(table), dtype=bool))
 
 

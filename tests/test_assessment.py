@@ -135,3 +135,20 @@ def test_a_guided_run_keeps_every_reference_element(tmp_path):
     assert not record.table["outside_training_domain"].astype(bool).any()
     anywhere = run_generation(load_engine("cuprates"), GenerationSettings(**{**settings.__dict__, "guided_stay_near": False}), models)
     assert len(anywhere.table) >= len(record.table)
+
+
+def test_funnel_stages_for_the_hull_and_plausibility_count_what_they_say():
+    from superdiff_core.funnel import Thresholds, table_funnel
+
+    table = pd.DataFrame({
+        "novel": [True] * 4, "smact_valid": [True] * 4, "is_superconductor": [True] * 4, "tc_kelvin": [30.0] * 4,
+        "formation_energy_ev_per_atom": [-1.0] * 4,
+        "above_hull_beyond_error": pd.array([False, True, pd.NA, False], dtype="boolean"),
+        "plausible_substitution": pd.array([True, True, pd.NA, False], dtype="boolean"),
+    })
+    stages, mask = table_funnel(table, Thresholds(plausible_only=True))
+    counts = {stage.label: stage.count for stage in stages}
+    assert counts["not ruled out by the hull"] == 3 and counts["plausible substitutions"] == 2
+    assert mask.tolist() == [True, False, True, False]
+    plain, _ = table_funnel(table, Thresholds(hull_rule_out=False))
+    assert [s.label for s in plain][-1].startswith("formation energy")

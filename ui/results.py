@@ -131,9 +131,7 @@ def history_section(kind: str) -> None:
     )
     if len(pair) != 2:
         return
-    thresholds = funnel.Thresholds(
-        float(st.session_state.get(f"{kind}_thresholds_tc", 5.0)), float(st.session_state.get(f"{kind}_thresholds_energy", 0.0))
-    )
+    thresholds = thresholds_from_state(f"{kind}_thresholds")
     for column, number in zip(st.columns(2), pair):
         records = next(e for e in entries if e.number == number).records
         with column:
@@ -211,7 +209,9 @@ def show_results(record: RunRecord, key: str, thresholds: funnel.Thresholds | No
 
 
 def _threshold_inputs(key: str) -> funnel.Thresholds:
-    state.init_defaults({f"{key}_tc": 5.0, f"{key}_energy": 0.0})
+    defaults = funnel.Thresholds()
+    state.init_defaults({f"{key}_tc": defaults.tc_min_kelvin, f"{key}_energy": defaults.formation_max_ev,
+                         f"{key}_hull": defaults.hull_rule_out, f"{key}_plausible": defaults.plausible_only})
     with st.sidebar:
         st.markdown("**Funnel thresholds**")
         tc = st.number_input("Predicted Tc above (K)", min_value=0.0, max_value=300.0, step=1.0, key=f"{key}_tc", persist_state="session")
@@ -219,7 +219,22 @@ def _threshold_inputs(key: str) -> funnel.Thresholds:
             "Formation energy below (eV/atom)", min_value=-5.0, max_value=5.0, step=0.05, key=f"{key}_energy",
             persist_state="session",
         )
-    return funnel.Thresholds(float(tc), float(energy))
+        hull = st.toggle("Leave out candidates > 2σ above the hull", key=f"{key}_hull", persist_state="session",
+                         help="the predicted formation energy against the known OQMD phases, with the model's spread")
+        plausible = st.toggle("Plausible substitutions only", key=f"{key}_plausible", persist_state="session",
+                              help="candidates whose added elements are plausible substitutes (Hautier et al. 2011)")
+    del tc, energy, hull, plausible  # the widgets keep their values in the session state
+    return thresholds_from_state(key)
+
+
+def thresholds_from_state(key: str) -> funnel.Thresholds:
+    """The funnel thresholds held by the sidebar inputs of ``key`` (their defaults before they are drawn)."""
+    defaults, get = funnel.Thresholds(), st.session_state.get
+    return funnel.Thresholds(
+        float(get(f"{key}_tc", defaults.tc_min_kelvin)), float(get(f"{key}_energy", defaults.formation_max_ev)),
+        plausible_only=bool(get(f"{key}_plausible", defaults.plausible_only)),
+        hull_rule_out=bool(get(f"{key}_hull", defaults.hull_rule_out)),
+    )
 
 
 def _summary(record: RunRecord, stages: list[funnel.FunnelStage]) -> None:
