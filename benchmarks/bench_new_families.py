@@ -256,7 +256,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="default: the class's recommended steps")
     parser.add_argument("--clip", choices=CLIP_MODES, default=DEFAULT_CLIP)
     parser.add_argument("--ilvr-stop", type=int, default=DEFAULT_CONDITIONING_STOP)
-    parser.add_argument("--filter-order", nargs="+", default=["z"], choices=("z", "pettifor"))
+    parser.add_argument("--filter-order", nargs="+", default=None, choices=("z", "pettifor"),
+                        help="orders ILVR's filter smooths along (default: the network's order, as superdiff generate does)")
     parser.add_argument("--cases", nargs="+", default=None, help="reference formulas to run (default: all four)")
     parser.add_argument("--sweep", action="store_true", help="paper's example over clip modes x stops (0, 100)")
     parser.add_argument("--properties", action="store_true", help="score the extensions with the property models")
@@ -273,6 +274,7 @@ def main() -> None:
     parser.add_argument("--novelty", nargs="+", default=None, help="references: novelty before/after on their default run")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    args.filter_order = args.filter_order or [args.models_order]
     if args.families or args.novelty:
         rows = headline_families(args.families or []) + novelty_counts(args.novelty or [], args.samples, args.seed[0])
         for row in rows:
