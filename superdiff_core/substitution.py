@@ -406,7 +406,8 @@ def plausibility_columns(
     Returns:
         n rows, columns ``new_elements`` (symbols of elements absent from the reference,
         space-separated, "" when none), ``dropped_elements``, ``substitutes_for`` (for each
-        new element, the reference element it best replaces, same order), the score column
+        new element, the reference element it replaces: the one the candidate lost when it swaps
+        one whole site, else the one it best replaces; same order), the score column
         (:data:`SCORE_COLUMNS`: the lowest score of the new elements; NaN when none),
         ``plausible_substitution`` (boolean, NA when nothing is added) and
         ``substitution_reason`` (one ``"As for Se: p = 0.0021 (implausible)"`` per new element).
@@ -429,6 +430,8 @@ def plausibility_columns(
         rows = np.flatnonzero(which.ravel() == u)
         per_element = _best_replacements(reference, scale)
         best[rows], targets[rows], reasons[rows] = per_element.scores, per_element.targets, per_element.reasons
+        _score_site_swaps(rows[(added[rows].sum(axis=1) == 1) & (dropped[rows].sum(axis=1) == 1)], added, dropped,
+                          reference, scale, threshold, best, targets, reasons)
     best = np.where(added, best, np.nan)
     has_new = added.any(axis=1)
     score = np.full(n, np.nan)
@@ -446,6 +449,25 @@ def plausibility_columns(
             "substitution_reason": ["; ".join(reason[mask]) for reason, mask in zip(reasons, added)],
         }
     )
+
+
+def _score_site_swaps(
+    rows: np.ndarray, added: np.ndarray, dropped: np.ndarray, reference: np.ndarray, scale: str, threshold: float,
+    best: np.ndarray, targets: np.ndarray, reasons: np.ndarray,
+) -> None:
+    """For candidates that add one element and drop one reference element (a whole site swapped),
+    score that pair, not the new element's best match: Ca replacing all the Y of YBa2Cu3O7 is
+    judged as Ca for Y. Writes into ``best``, ``targets`` and ``reasons`` (rows × 96) in place."""
+    if not len(rows):
+        return
+    pairs = reference_scores(reference, scale)
+    column_of = {int(element): j for j, element in enumerate(pairs.elements)}
+    for row in rows:
+        new, old = int(np.flatnonzero(added[row])[0]), int(np.flatnonzero(dropped[row])[0])
+        if old in column_of:
+            score = float(pairs.scores[new, column_of[old]])
+            best[row, new], targets[row, new] = score, old
+            reasons[row, new] = format_reason(new, old, score, scale, bool(pairs.fallback[new, column_of[old]]), score >= threshold)
 
 
 @dataclass(frozen=True)

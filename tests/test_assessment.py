@@ -152,3 +152,12 @@ def test_funnel_stages_for_the_hull_and_plausibility_count_what_they_say():
     assert mask.tolist() == [True, False, True, False]
     plain, _ = table_funnel(table, Thresholds(hull_rule_out=False))
     assert [s.label for s in plain][-1].startswith("formation energy")
+
+
+def test_a_whole_site_swap_is_judged_as_the_element_that_left():
+    ref = reference("YBa2Cu3O7")
+    swapped = parse_formula("CaBa2Cu3O7")  # all the Y replaced by Ca
+    doped = parse_formula("Y0.8Ca0.2Ba2Cu3O7")  # Ca added beside Y: its best match
+    out = assessment.add_plausibility(pd.DataFrame({"reference": [ref.text] * 2}), np.array([swapped, doped]), [ref])
+    assert out["substitutes_for"].iloc[0] == "Y" and out["substitution_reason"].iloc[0].startswith("Ca for Y")
+    assert out["dropped_elements"].iloc[0] == "Y" and out["dropped_elements"].iloc[1] == ""
