@@ -215,3 +215,11 @@ def test_resume_with_a_different_plan_names_the_keys(tmp_path, capsys):
     campaign.open_campaign(tmp_path, campaign.plan_from_mapping(plan))
     with pytest.raises(campaign.InputError, match=r"samples: 2 there, 4 given; .*steps: 5 there, 6 given"):
         campaign.open_campaign(tmp_path, campaign.plan_from_mapping({**plan, "samples": 4, "steps": 6}))
+
+
+def test_choices_are_read_in_any_case():
+    from superdiff_core.cli import build_parser
+
+    args = build_parser().parse_args(["generate", "--model", "pnictides", "--validity", "Bounded", "--filter-order", "Z",
+                                      "--guide", "TC=1"])
+    assert args.validity == "bounded" and args.filter_order == "z" and args.guide.tc == 1.0

@@ -118,7 +118,7 @@ def add_validity_arguments(parser: argparse.ArgumentParser, default: str | None 
     ``--mixed-valence`` (``--validity mixed_valence``)."""
     from ..validity import DEFAULT_VALIDITY_CHECK, MIXED_VALENCE_FLAG_CHECKS, VALIDITY_CHECKS
 
-    parser.add_argument("--validity", choices=tuple(VALIDITY_CHECKS), default=default,
+    parser.add_argument("--validity", type=str.lower, choices=tuple(VALIDITY_CHECKS), default=default,
                         help="the charge-balance check that filters and fills smact_valid: "
                              + "; ".join(f"{name} = {check.label}" for name, check in VALIDITY_CHECKS.items())
                              + f" (default: {DEFAULT_VALIDITY_CHECK}; the Help page and benchmarks/validity.md compare them)")
