@@ -161,6 +161,31 @@ st.markdown(
   SuperCon does not have), has at least {MIN_HEADLINE_MEMBERS} members passing the run's SMACT check, and keeps every
   element of its reference. Families that fail one of these (inside a known cluster, too few valid members, a
   reference element lost) are listed when you switch the toggle on.
+- **Plausible substitution** (`plausible_substitution`, `substitution_reason`): for a candidate that adds an
+  element to its reference, whether that element is a plausible substitute for a reference element, by the
+  data-mined ionic substitution probabilities of Hautier et al. (2011, as pymatgen ships them); a candidate that
+  swaps one whole site is judged as the element that left. The threshold separates SuperCon's own substitutions
+  from random ones only weakly (AUC 0.63), so it is a flag, not a verdict. The run summary gives the share; the
+  families table gives it per family; a sidebar switch keeps only plausible ones.
+- **Distance above the hull** (`energy_above_hull_ev_per_atom` with its spread, `decomposes_to`): the
+  predicted formation energy against the convex hull of the known OQMD phases of the same elements, and the
+  phases the candidate would decompose into. It carries the formation model's error (of the held-out compounds
+  it calls stable, 75 % are; 63 % for oxides of four or more elements), so it rules out (more than 2 spreads
+  above the hull: left out of the funnel by default) and never crowns.
+- **Can the models tell them apart?** Each run compares, per prediction, how much it varies among the
+  candidates with its own error. Within one family the predicted Tc usually varies less than its interval is
+  wide: the run then says its order is inside the model's error.
+- **The substitution baseline** (a toggle; `--baseline substitution`): as many candidates per reference by plain
+  ion substitution at the doping levels SuperCon uses, screened and scored the same way (`source` column), and a
+  table comparing them with the model's. Measured on six references, plain substitution does better on some
+  (BaFe₂As₂) and the model on others (more new element systems for cuprates and Nb₃Sn).
+- **The shortlist**: the top candidates by a rule you weight (hull, superconductor probability, Tc, plausibility,
+  distance to known compounds), each criterion as the candidate's percentile in the run, with the values behind
+  its place and its flags. Substitution candidates are plausible by construction, so the plausibility weight
+  favours them: set it to 0 to see what the model adds.
+- **Steering stays near the reference** by default: a guided run keeps only candidates that keep every
+  reference element and stay inside the training domain, since steering otherwise raises the guide's Tc by
+  leaving the reference's family (switch it off on the Generate page, `--guide-anywhere`).
 - **What ILVR keeps**: the reference's profile along the periodic table (elements in order of Z), blurred
   over N neighbouring elements, not its exact elements. A reference with an element the model rarely saw
   often comes back as the common neighbour (K → Ca in a cuprate), so most candidates land in known
