@@ -138,9 +138,6 @@ def test_textbook_compounds_have_negative_formation_energy(models):
     assert energy["NaCl"] < -1.5 and energy["Al2O3"] < -2.5 and energy["MgO"] < -1.0
 
 
-@pytest.mark.xfail(strict=True, reason="known miss of the shipped formation model: MgB2 comes out at +0.28 eV/atom "
-                   "(OQMD about -0.3); open in issue 10. strict: this test fails once the model gets it right, "
-                   "so the mark is removed then")
 def test_mgb2_has_negative_formation_energy(models):
     energy = score(models, ["MgB2"])["formation_energy_ev_per_atom"]
     assert -0.6 < energy["MgB2"] < -0.05  # OQMD about -0.3 eV/atom (the first model said +0.20)
