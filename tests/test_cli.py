@@ -221,5 +221,5 @@ def test_choices_are_read_in_any_case():
     from superdiff_core.cli import build_parser
 
     args = build_parser().parse_args(["generate", "--model", "pnictides", "--validity", "Bounded", "--filter-order", "Z",
-                                      "--guide", "TC=1"])
-    assert args.validity == "bounded" and args.filter_order == "z" and args.guide.tc == 1.0
+                                      "--guide", "TC=1", "--method", "DDIM"])
+    assert args.validity == "bounded" and args.filter_order == "z" and args.guide.tc == 1.0 and args.method == "ddim"

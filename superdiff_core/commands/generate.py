@@ -53,7 +53,7 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, default_samples: int
                         help="reverse diffusion steps, 1..1000; fewer is faster (default: 50 for cuprates and pnictides, 100 for others and everything)")
     parser.add_argument("--seed", type=int, default=None,
                         help="random seed; run i of the (reference, N) runs uses seed + i, and the same seed gives the same candidates (default: 0)")
-    parser.add_argument("--method", choices=SAMPLING_METHODS, default=None,
+    parser.add_argument("--method", type=str.lower, choices=SAMPLING_METHODS, default=None,
                         help=f"reverse update: ancestral (good at few steps), ddpm (the paper's sigma^2 = beta, use 1000 steps) or ddim (default: {DEFAULT_METHOD})")
     add_validity_arguments(parser)
     parser.add_argument("--guide", type=guide_argument, default=None, metavar="WEIGHTS",
