@@ -39,6 +39,7 @@ from .campaign import (
     read_manifest,
     shard_records,
 )
+from .candidate_filter import CandidateFilter
 from .errors import InputError
 from .funnel import Thresholds
 from .validity import DEFAULT_VALIDITY_CHECK, VALID_COLUMN, VALIDITY_CHECKS
@@ -255,28 +256,6 @@ def campaign_funnel(queries: CampaignQueries, by: str | None = None, thresholds:
 # ---------------------------------------------------------------------------------------
 # Candidates, families
 # ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CandidateFilter:
-    """Which unique candidates to show.
-
-    Attributes:
-        references, scale_factors: keep these (empty: all).
-        new_only: drop formulas already in SuperCon.
-        smact_valid_only, superconductor_only: keep candidates valid by the plan's check / predicted superconductors.
-        tc_min_kelvin, formation_max_ev: thresholds (None: none).
-        formula_contains: a substring of the formula (e.g. an element symbol).
-    """
-
-    references: tuple[str, ...] = ()
-    scale_factors: tuple[int, ...] = ()
-    new_only: bool = True
-    smact_valid_only: bool = False
-    superconductor_only: bool = False
-    tc_min_kelvin: float | None = None
-    formation_max_ev: float | None = None
-    formula_contains: str = ""
 
 
 def filter_sql(queries: CampaignQueries, chosen: CandidateFilter) -> tuple[str, list[Any]]:

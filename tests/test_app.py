@@ -16,6 +16,7 @@ import pytest
 
 from superdiff_core import formula_lists, funnel, model_classes, run_settings
 from superdiff_core.artifacts import DEFAULT_MODELS_DIR
+from superdiff_core.candidate_filter import CandidateFilter, filter_candidates
 from superdiff_core.checkpoints import available_classes
 from superdiff_core.composition import ELEMENT_SYMBOLS, parse_formula
 from superdiff_core.errors import InputError
@@ -143,17 +144,17 @@ def test_funnel_without_property_models():
 
 def test_filter_candidates():
     table = five_candidates()
-    assert list(candidate_table.filter_candidates(table, candidate_table.CandidateFilter())["formula"]) == list("ABCDE")
-    assert list(candidate_table.filter_candidates(table, candidate_table.CandidateFilter(min_tc_kelvin=30))["formula"]) == ["A", "D", "E"]
-    assert list(candidate_table.filter_candidates(table, candidate_table.CandidateFilter(max_formation_ev=-0.25))["formula"]) == ["A", "D"]
-    assert list(candidate_table.filter_candidates(table, candidate_table.CandidateFilter(families=("N1",)))["formula"]) == ["A", "B"]
-    assert list(candidate_table.filter_candidates(table, candidate_table.CandidateFilter(scale_factors=(4,)))["formula"]) == ["D", "E"]
-    assert list(candidate_table.filter_candidates(table, candidate_table.CandidateFilter(rows=(1, 3, 99)))["formula"]) == ["B", "D"]
-    assert list(candidate_table.filter_candidates(table, candidate_table.CandidateFilter(text="C"))["formula"]) == ["C"]
+    assert list(filter_candidates(table, CandidateFilter(new_only=False))["formula"]) == list("ABCDE")
+    assert list(filter_candidates(table, CandidateFilter(new_only=False, tc_min_kelvin=30))["formula"]) == ["A", "D", "E"]
+    assert list(filter_candidates(table, CandidateFilter(new_only=False, formation_max_ev=-0.25))["formula"]) == ["A", "D"]
+    assert list(filter_candidates(table, CandidateFilter(new_only=False, families=("N1",)))["formula"]) == ["A", "B"]
+    assert list(filter_candidates(table, CandidateFilter(new_only=False, scale_factors=(4,)))["formula"]) == ["D", "E"]
+    assert list(filter_candidates(table, CandidateFilter(new_only=False, rows=(1, 3, 99)))["formula"]) == ["B", "D"]
+    assert list(filter_candidates(table, CandidateFilter(new_only=False, formula_contains="C"))["formula"]) == ["C"]
     mask = np.array([True, False, False, False, True])
-    assert list(candidate_table.filter_candidates(table, candidate_table.CandidateFilter(only_funnel=True), mask)["formula"]) == ["A", "E"]
+    assert list(filter_candidates(table, CandidateFilter(new_only=False, funnel_only=True), mask)["formula"]) == ["A", "E"]
     # a Tc filter without predictions leaves nothing rather than everything
-    assert candidate_table.filter_candidates(table[["formula"]], candidate_table.CandidateFilter(min_tc_kelvin=1)).empty
+    assert filter_candidates(table[["formula"]], CandidateFilter(new_only=False, tc_min_kelvin=1)).empty
 
 
 def test_selected_rows_keep_candidates_only():
@@ -300,8 +301,8 @@ def test_per_reference_markers_and_histogram_colours():
     assert len(histogram.data) == 2 and histogram.data[0].marker.color != histogram.data[1].marker.color
     heights = [a.y for a in histogram.layout.annotations if a.text.startswith("★")]
     assert len(set(heights)) == 2  # labels at their own heights, no overlap
-    spec = candidate_table.CandidateFilter(references=("FeSe",))
-    assert candidate_table.filter_candidates(candidates, spec)["formula"].tolist() == ["C", "D", "E"]
+    spec = CandidateFilter(new_only=False, references=("FeSe",))
+    assert filter_candidates(candidates, spec)["formula"].tolist() == ["C", "D", "E"]
 
 
 def test_doping_plot_draws_points_and_a_fit():

@@ -161,3 +161,12 @@ def test_a_whole_site_swap_is_judged_as_the_element_that_left():
     out = assessment.add_plausibility(pd.DataFrame({"reference": [ref.text] * 2}), np.array([swapped, doped]), [ref])
     assert out["substitutes_for"].iloc[0] == "Y" and out["substitution_reason"].iloc[0].startswith("Ca for Y")
     assert out["dropped_elements"].iloc[0] == "Y" and out["dropped_elements"].iloc[1] == ""
+
+
+def test_filtering_by_n_finds_a_composition_drawn_at_several_n():
+    from superdiff_core.candidate_filter import CandidateFilter, filter_candidates
+
+    table = pd.DataFrame({"formula": ["a", "b"], "scale_factor": [2, 3], "scale_factors": ["2 3", "3"], "novel": [True, False]})
+    assert filter_candidates(table, CandidateFilter(new_only=False, scale_factors=(3,)))["formula"].tolist() == ["a", "b"]
+    assert filter_candidates(table, CandidateFilter(new_only=False, scale_factors=(2,)))["formula"].tolist() == ["a"]
+    assert filter_candidates(table, CandidateFilter())["formula"].tolist() == ["a"]  # new_only drops the known one

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from superdiff_core import validity
+from superdiff_core.candidate_filter import CandidateFilter
 from superdiff_core.composition import SYMBOL_TO_INDEX, parse_formula
 from superdiff_core.errors import InputError
 from superdiff_core.smact_check import _element_facts, charge_balance_status, integer_ratio, oxidation_states
@@ -161,11 +162,11 @@ def _campaign_valid_formulas(folder, plan_values: dict, shard_table) -> set[str]
     campaign.write_shard(folder, campaign.shard_arrow_table(table, record))
     queries = campaign_queries.open_queries(folder)
     try:
-        everything = campaign_queries.CandidateFilter(new_only=False, smact_valid_only=True)
+        everything = CandidateFilter(new_only=False, smact_valid_only=True)
         valid = set(campaign_queries.select_candidates(queries, everything, sort_by="formula", limit=None)["formula"])
         funnel = campaign_queries.campaign_funnel(queries)
         assert int(funnel.loc[0, "SMACT-valid"]) == len(valid & set(campaign_queries.select_candidates(
-            queries, campaign_queries.CandidateFilter(), sort_by="formula", limit=None)["formula"]))
+            queries, CandidateFilter(), sort_by="formula", limit=None)["formula"]))
         return valid
     finally:
         queries.close()

@@ -16,7 +16,8 @@ import pandas as pd
 import streamlit as st
 
 from superdiff_core.campaign import CampaignProgress, plan_validity_check, read_manifest
-from superdiff_core.campaign_queries import CampaignQueries, CandidateFilter
+from superdiff_core.campaign_queries import CampaignQueries
+from superdiff_core.candidate_filter import CandidateFilter
 from superdiff_core.funnel import ENGINE_STAGE_LABELS, FunnelStage, validity_stage_words
 from superdiff_core.validity import get_validity_check
 from ui.formatting import format_seconds

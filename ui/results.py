@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from superdiff_core import funnel, run_plan, run_settings
+from superdiff_core.candidate_filter import CandidateFilter, filter_candidates
 from superdiff_core.errors import CheckpointError, InputError, SuperDiffError
 from superdiff_core.families import doping_curve, family_formula, members_order
 from superdiff_core.results import candidates_to_csv, column_help
@@ -415,11 +416,11 @@ def _table_section(record: RunRecord, key: str, funnel_mask: np.ndarray, selecti
             families = tuple(
                 more[1].multiselect("Family", options, key=f"{key}_families", placeholder="all families", persist_state="session")
             )
-    spec = candidate_table.CandidateFilter(
-        text=text.strip(), min_tc_kelvin=min_tc, max_formation_ev=max_energy, only_funnel=only_funnel,
+    spec = CandidateFilter(
+        formula_contains=text.strip(), tc_min_kelvin=min_tc, formation_max_ev=max_energy, funnel_only=only_funnel, new_only=False,
         scale_factors=scale_factors, families=families, references=chosen_references, rows=selection,
     )
-    shown = candidate_table.filter_candidates(table, spec, funnel_mask)
+    shown = filter_candidates(table, spec, funnel_mask)
     if selection:
         st.info(f"{len(selection)} candidates selected on the map; showing those only (double-click the map to clear).")
     st.caption(f"Showing {len(shown):,} of {len(table):,} candidates. Click a column header to sort.")
