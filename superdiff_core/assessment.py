@@ -25,8 +25,9 @@ import pandas as pd
 
 from .composition import ELEMENT_SYMBOLS, ParsedFormula
 from .novelty import KnownCompositions, first_of_duplicates
-from .results import ordered_columns
+from .results import append_notes, ordered_columns
 from .screening import ScreeningOptions, ScreeningResult, screen_samples
+from .substitution import plausible_share
 
 PLAUSIBILITY_SCALE = "hautier"
 """The substitution table the run's column uses (SkipSpecies is the benchmark's independent check)."""
@@ -123,13 +124,12 @@ def stays_near_reference(table: pd.DataFrame, vectors: np.ndarray, references: S
     return keep
 
 
-def plausible_share(table: pd.DataFrame) -> float:
-    """Share (0 … 1) of the candidates adding an element whose new elements are all plausible
-    substitutes; NaN when none adds an element."""
-    if "plausible_substitution" not in table.columns:
-        return float("nan")
-    marks = table["plausible_substitution"].dropna()
-    return float(marks.astype(bool).mean()) if len(marks) else float("nan")
+def model_plausible_share(table: pd.DataFrame) -> float:
+    """:func:`~superdiff_core.substitution.plausible_share` of the model's own candidates (the
+    baseline's rows, plausible by construction, left out); NaN when none adds an element."""
+    if SOURCE_COLUMN in table.columns:
+        table = table[table[SOURCE_COLUMN] == DIFFUSION_SOURCE]
+    return plausible_share(table)
 
 
 # ---------------------------------------------------------------------------------------
@@ -141,7 +141,6 @@ def add_hull(table: pd.DataFrame, vectors: np.ndarray, phases) -> pd.DataFrame:
     """``table`` with the hull columns (:func:`superdiff_core.stability.hull_columns`) and
     :data:`ABOVE_HULL_COLUMN`; needs the formation-energy columns. The reason a row has no
     hull distance goes to ``note``."""
-    from .properties import join_notes
     from .stability import HULL_COLUMN, HULL_NOTE_COLUMN, HULL_STD_COLUMN, hull_columns
 
     if "formation_energy_ev_per_atom" not in table.columns or not len(table):
@@ -157,11 +156,7 @@ def add_hull(table: pd.DataFrame, vectors: np.ndarray, phases) -> pd.DataFrame:
     flagged = pd.array(np.where(np.isfinite(above), above > HULL_RULE_OUT_SIGMA * spread, False), dtype="boolean")
     flagged[~np.isfinite(above)] = pd.NA
     table[ABOVE_HULL_COLUMN] = flagged
-    notes = hull[HULL_NOTE_COLUMN].tolist()
-    if any(notes):
-        previous = table["note"].astype(str).tolist() if "note" in table.columns else [""] * len(table)
-        table["note"] = [join_notes(a, b) for a, b in zip(previous, notes)]
-    return table
+    return append_notes(table, hull[HULL_NOTE_COLUMN].tolist())
 
 
 # ---------------------------------------------------------------------------------------

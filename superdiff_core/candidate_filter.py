@@ -71,11 +71,12 @@ def filter_candidates(table: pd.DataFrame, spec: CandidateFilter, funnel_mask: n
     if spec.formation_max_ev is not None:
         energy = numeric_column(table, "formation_energy_ev_per_atom")
         keep &= False if energy is None else np.nan_to_num(energy, nan=np.inf) <= spec.formation_max_ev
-    for wanted, column in ((spec.superconductor_only, "is_superconductor"), (spec.smact_valid_only, VALID_COLUMN),
-                           (spec.new_only, "novel")):
+    for wanted, column in ((spec.superconductor_only, "is_superconductor"), (spec.smact_valid_only, VALID_COLUMN)):
         if wanted:
             mask = boolean_column(table, column)
-            keep &= (column == "novel") if mask is None else mask  # no novel column: nothing is known to be known
+            keep &= False if mask is None else mask  # asked for a prediction the table lacks: no row has it
+    if spec.new_only and "novel" in table.columns:  # without the column nothing is known to be known
+        keep &= boolean_column(table, "novel")
     if spec.funnel_only and funnel_mask is not None:
         keep &= funnel_mask
     if spec.scale_factors and ("scale_factor" in table.columns or "scale_factors" in table.columns):

@@ -205,6 +205,20 @@ COLUMN_HELP: dict[str, str] = {
 column descriptions (the Help page lists them, the app's tables use them as column help)."""
 
 
+def join_notes(*notes: str) -> str:
+    """Non-empty notes joined with "; "."""
+    return "; ".join(note for note in notes if note)
+
+
+def append_notes(table: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """``table`` (modified in place and returned) with ``notes`` (one per row, "" for none) joined
+    onto its ``note`` column, which is created when absent."""
+    if any(notes):
+        previous = table["note"].astype(str).tolist() if "note" in table.columns else [""] * len(table)
+        table["note"] = [join_notes(a, b) for a, b in zip(previous, notes)]
+    return table
+
+
 def column_help(column: str) -> str:
     """The description of ``column`` from :data:`COLUMN_HELP`, or "" for a column it does not know."""
     return COLUMN_HELP.get(column, "")

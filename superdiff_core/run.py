@@ -28,10 +28,11 @@ import pandas as pd
 from . import assessment
 from .composition import ParsedFormula
 from .errors import CheckpointError
+from .formula_notation import formulas_in_reference_order
 from .funnel import FunnelStage
 from .guidance import build_guide
 from .pipeline import Engine, GenerationResult, generate
-from .results import MAP_COLUMNS
+from .results import MAP_COLUMNS, append_notes, join_notes
 from .run_settings import file_stem
 from .sampler import CancelFlag
 from .screening import StageCount
@@ -219,16 +220,12 @@ def add_known(table: pd.DataFrame, vectors: np.ndarray, known_map: ClassMap) -> 
     """``table`` with the known-compound columns (:mod:`superdiff_core.known_compounds`);
     the out-of-domain reason goes to ``note``."""
     from .known_compounds import nearest_known
-    from .properties import join_notes
 
     known, domain_notes = nearest_known(vectors, known_map)
     table = table.copy()
     for column in known.columns:
         table[column] = known[column].array
-    if any(domain_notes):
-        previous = table["note"].astype(str).tolist() if "note" in table.columns else [""] * len(table)
-        table["note"] = [join_notes(a, b) for a, b in zip(previous, domain_notes)]
-    return table
+    return append_notes(table, domain_notes)
 
 
 def add_map(
@@ -288,8 +285,6 @@ def complete_generation(
     table, vectors, families = result.table, result.vectors, None
     references = list(result.settings.references)
     if references and len(table):  # a chemist reads a candidate against its reference: same element order
-        from .formula_notation import formulas_in_reference_order
-
         table = table.assign(formula=formulas_in_reference_order(vectors, table["reference"].astype(str)))
     if models.property_models is not None:
         table = _timed(timings, "scoring", add_properties, table, vectors, models.property_models)
@@ -304,7 +299,6 @@ def complete_generation(
             notes.append(f"steering kept {int(keep.sum()):,} of {len(keep):,} candidates: the others lost a reference element "
                          "or left the training domain (turn this off with --guide-anywhere)")
         table, vectors = table[keep].reset_index(drop=True), vectors[keep]
-        result.table, result.vectors = table, vectors
     if models.phases is not None and models.property_models is not None:
         table = _timed(timings, "hull", assessment.add_hull, table, vectors, models.phases)
     if models.class_map is not None:
@@ -316,7 +310,7 @@ def complete_generation(
         comparison = assessment.source_comparison(table, vectors, result.drawn_by_source,
                                                    models.known_map.element_systems if models.known_map is not None else frozenset())
     refs = reference_points(list(result.settings.references), models.property_models, models.class_map)
-    result.table, result.families = table, families
+    result.table, result.vectors, result.families = table, vectors, families
     metrics = None
     if evaluate:
         from .evaluation import evaluation_metrics
@@ -341,8 +335,7 @@ def complete_generation(
         partial=partial,
         prediction_spread=assessment.prediction_spread(table) if models.property_models is not None else None,
         comparison=comparison,
-        plausible_share=assessment.plausible_share(table[table[assessment.SOURCE_COLUMN] == assessment.DIFFUSION_SOURCE]
-                                                   if assessment.SOURCE_COLUMN in table.columns else table),
+        plausible_share=assessment.model_plausible_share(table),
     )
 
 
@@ -513,7 +506,7 @@ def screen_formulas(
         map columns and ``note``; ``vectors`` are all-zero for unparsable rows;
         ``leading_stages`` count the formulas and those that parsed.
     """
-    from .properties import encode_formulas, join_notes
+    from .properties import encode_formulas
 
     start = time.perf_counter()
     vectors, parse_notes = encode_formulas(formulas)

@@ -499,6 +499,9 @@ def _best_replacements(reference: np.ndarray, scale: str) -> BestReplacements:
 
 def plausible_share(frame: pd.DataFrame) -> float:
     """Share (0 … 1) of the rows that add an element whose substitutions are all plausible
-    (``plausible_substitution`` True); NaN when no row adds an element."""
+    (``plausible_substitution`` True); NaN when no row adds an element or the column is absent
+    (an unconditional run)."""
+    if "plausible_substitution" not in frame.columns:
+        return float("nan")
     marks = frame["plausible_substitution"].dropna()
     return float(marks.astype(bool).mean()) if len(marks) else float("nan")

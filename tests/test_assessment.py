@@ -15,6 +15,7 @@ from superdiff_core.data import load_training_set
 from superdiff_core.maps import element_set_keys
 from superdiff_core.novelty import KnownCompositions
 from superdiff_core.screening import ScreeningOptions
+from superdiff_core.substitution import plausible_share
 
 
 def reference(text: str) -> ParsedFormula:
@@ -43,7 +44,7 @@ def test_plausibility_marks_sr_for_ba_plausible_and_gold_for_mercury_not():
     assert out["new_elements"].tolist() == ["Sr", "Au", ""]
     assert bool(out["plausible_substitution"].iloc[0]) and not bool(out["plausible_substitution"].iloc[1])
     assert pd.isna(out["plausible_substitution"].iloc[2])  # adds nothing: not an extension
-    assert assessment.plausible_share(out) == 0.5
+    assert plausible_share(out) == 0.5
 
 
 def test_unconditional_runs_get_no_plausibility_columns():

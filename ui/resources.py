@@ -71,11 +71,20 @@ def class_map(folder: str, model_class: str):
     return load_class_map(folder, model_class)
 
 
+@st.cache_resource(show_spinner="Loading the known OQMD phases…", max_entries=2)
+def known_phases(folder: str):
+    """The known phases for hull distances, loaded once: their phase diagrams are cached on the object."""
+    from superdiff_core.stability import load_known_phases
+
+    return load_known_phases(folder)
+
+
 def run_models(folder: str, model_class: str | None, with_map: bool = True):
     """The optional models of a run (cached ones), with a note for each that is missing."""
     from superdiff_core.run import load_run_models
 
-    return load_run_models(folder, model_class, with_map, load_properties=property_models, load_map=class_map)
+    return load_run_models(folder, model_class, with_map, load_properties=property_models, load_map=class_map,
+                           load_phases=known_phases)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

@@ -8,6 +8,7 @@ drawing happens here.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -215,17 +216,16 @@ def _threshold_inputs(key: str) -> funnel.Thresholds:
                          f"{key}_hull": defaults.hull_rule_out, f"{key}_plausible": defaults.plausible_only})
     with st.sidebar:
         st.markdown("**Funnel thresholds**")
-        tc = st.number_input("Predicted Tc above (K)", min_value=0.0, max_value=300.0, step=1.0, key=f"{key}_tc", persist_state="session")
-        energy = st.number_input(
+        st.number_input("Predicted Tc above (K)", min_value=0.0, max_value=300.0, step=1.0, key=f"{key}_tc", persist_state="session")
+        st.number_input(
             "Formation energy below (eV/atom)", min_value=-5.0, max_value=5.0, step=0.05, key=f"{key}_energy",
             persist_state="session",
         )
-        hull = st.toggle("Leave out candidates > 2σ above the hull", key=f"{key}_hull", persist_state="session",
-                         help="the predicted formation energy against the known OQMD phases, with the model's spread")
-        plausible = st.toggle("Plausible substitutions only", key=f"{key}_plausible", persist_state="session",
-                              help="candidates whose added elements are plausible substitutes (Hautier et al. 2011)")
-    del tc, energy, hull, plausible  # the widgets keep their values in the session state
-    return thresholds_from_state(key)
+        st.toggle("Leave out candidates > 2σ above the hull", key=f"{key}_hull", persist_state="session",
+                  help="the predicted formation energy against the known OQMD phases, with the model's spread")
+        st.toggle("Plausible substitutions only", key=f"{key}_plausible", persist_state="session",
+                  help="candidates whose added elements are plausible substitutes (Hautier et al. 2011)")
+    return thresholds_from_state(key)  # the widgets keep their values in the session state
 
 
 def thresholds_from_state(key: str) -> funnel.Thresholds:
@@ -293,7 +293,7 @@ def _reliability_section(record: RunRecord) -> None:
     """What the run's numbers are worth: plausible substitutions, whether each prediction
     separates the candidates, and diffusion against the substitution baseline."""
     lines = []
-    if record.plausible_share == record.plausible_share:  # not NaN
+    if not math.isnan(record.plausible_share):
         lines.append(f"**{100 * record.plausible_share:.0f} %** of the candidates that add an element add a plausible "
                      "substitute for a reference element (data-mined substitution probabilities, Hautier et al. 2011; "
                      "the threshold separates SuperCon's own substitutions from random ones with AUC 0.63 only, "

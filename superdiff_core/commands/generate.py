@@ -280,7 +280,7 @@ def assessment_lines(record) -> list[str]:
     """What the run's numbers are worth: plausible substitutions, whether each prediction tells
     the candidates apart, and diffusion against the substitution baseline (when drawn)."""
     lines = []
-    if record.plausible_share == record.plausible_share:  # not NaN
+    if not math.isnan(record.plausible_share):
         lines.append(f"plausible substitutions: {100 * record.plausible_share:.0f} % of the candidates that add an element "
                      "(Hautier et al. 2011 substitution probabilities)")
     if record.prediction_spread is not None:

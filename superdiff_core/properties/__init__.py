@@ -36,18 +36,13 @@ import pandas as pd
 
 from ..composition import N_ELEMENTS, FormulaError, parse_formula
 from ..errors import InputError
-from ..results import PROPERTY_COLUMNS
+from ..results import PROPERTY_COLUMNS, join_notes
 from .artifacts import default_models_dir
 from .formation import FormationModel
 from .superconductor import SuperconductorModels, estimate_true_fraction
 
 SCORE_COLUMNS: tuple[str, ...] = PROPERTY_COLUMNS + ("note",)
 """Columns of :meth:`PropertyModels.score`, in order."""
-
-
-def join_notes(*notes: str) -> str:
-    """Non-empty notes joined with "; "."""
-    return "; ".join(note for note in notes if note)
 
 
 @dataclass
