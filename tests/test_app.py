@@ -372,17 +372,24 @@ def test_class() -> str:
 REFERENCES = {"pnictides": "BaFe2As2", "cuprates": "YBa₂Cu₃O₇", "others": "MgB2", "everything": "MgB2"}
 
 
-@pytest.fixture(scope="module")
-def generated(test_class):
-    """An app session after one small Generate run (shared by the tests below)."""
+def start_generate(test_class: str, samples: int, steps: int, toggles: tuple[str, ...] = ("generate_keep_invalid",)):
+    """A new app session whose Generate page has started a run of the class's reference with
+    ``samples`` per N and ``steps``, the toggles named switched on (keep invalid candidates, by
+    default: a few rows whatever the yield of the checkpoint)."""
     at = new_app().run()
     at.text_area(key="generate_refs").input(REFERENCES[test_class]).run()
     at.selectbox(key="generate_class").set_value(test_class)
-    at.number_input(key="generate_samples").set_value(24)
-    at.number_input(key="generate_steps").set_value(20)
-    at.toggle(key="generate_keep_invalid").set_value(True)  # a few rows whatever the yield of the checkpoint
-    at.button(key="generate_go").click().run(timeout=RUN_TIMEOUT)
-    return wait_for_run(at, "generate")
+    at.number_input(key="generate_samples").set_value(samples)
+    at.number_input(key="generate_steps").set_value(steps)
+    for key in toggles:
+        at.toggle(key=key).set_value(True)
+    return at.button(key="generate_go").click().run(timeout=RUN_TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def generated(test_class):
+    """An app session after one small Generate run (shared by the tests below)."""
+    return wait_for_run(start_generate(test_class, 24, 20), "generate")
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -488,13 +495,7 @@ def test_two_runs_in_the_history_are_compared_and_reopened(generated):
 
 
 def test_run_keeps_going_on_other_pages(test_class):
-    at = new_app().run()
-    at.text_area(key="generate_refs").input(REFERENCES[test_class]).run()
-    at.selectbox(key="generate_class").set_value(test_class)
-    at.number_input(key="generate_samples").set_value(16)
-    at.number_input(key="generate_steps").set_value(100)
-    at.toggle(key="generate_keep_invalid").set_value(True)
-    at.button(key="generate_go").click().run(timeout=RUN_TIMEOUT)
+    at = start_generate(test_class, 16, 100)
     active = at.session_state["active:generate"]
     at.switch_page("app_pages/help.py").run()
     at.switch_page("app_pages/screen.py").run()
@@ -511,13 +512,7 @@ def test_run_keeps_going_on_other_pages(test_class):
 def test_stop_keeps_the_finished_runs(test_class):
     import time
 
-    at = new_app().run()
-    at.text_area(key="generate_refs").input(REFERENCES[test_class]).run()
-    at.selectbox(key="generate_class").set_value(test_class)
-    at.number_input(key="generate_samples").set_value(8)
-    at.number_input(key="generate_steps").set_value(400)  # each of the 3 runs long enough for Stop to land in the second
-    at.toggle(key="generate_keep_invalid").set_value(True)
-    at.button(key="generate_go").click().run(timeout=RUN_TIMEOUT)
+    at = start_generate(test_class, 8, 400)  # each of the 3 runs long enough for Stop to land in the second
     active = at.session_state["active:generate"]
     deadline = time.monotonic() + RUN_TIMEOUT
     while active.progress.total == 0 or active.progress.done <= active.progress.total // 3:  # first of 3 runs done
@@ -1065,14 +1060,7 @@ def test_the_estimate_prices_what_runs():
 
 
 def test_baseline_toggle_draws_the_substitution_baseline_beside_the_run(test_class):
-    at = new_app().run()
-    at.text_area(key="generate_refs").input(REFERENCES[test_class]).run()
-    at.selectbox(key="generate_class").set_value(test_class)
-    at.number_input(key="generate_samples").set_value(24)
-    at.number_input(key="generate_steps").set_value(20)
-    at.toggle(key="generate_baseline").set_value(True)
-    at.button(key="generate_go").click().run(timeout=RUN_TIMEOUT)
-    wait_for_run(at, "generate")
+    at = wait_for_run(start_generate(test_class, 24, 20, toggles=("generate_baseline",)), "generate")
     no_exception(at)
     record = at.session_state["run:generate"]
     assert record.settings.baseline == "substitution"
