@@ -28,7 +28,7 @@ Where the gradient is applied (:data:`GuidanceTarget`) and how its size follows 
 - ``"xt"``: mean += w · c · sigma_t² · g(t) · ∇J, Dhariwal & Nichol's form with the
   variance sigma_t² of the step the sampling method takes (beta-tilde for ``ancestral``, beta
   for ``ddpm``, beta-tilde for the deterministic ``ddim`` and ``dpmpp2m``:
-  :func:`superdiff_core.sampler.guide_variance`; nothing at the last step, where sigma = 0).
+  :func:`superdiff_core.schedule.guide_variance`; nothing at the last step, where sigma = 0).
 
 Here ``c`` is :data:`GUIDANCE_SCALE` (so that weight 1 is a moderate push) and ``g(t)`` the
 schedule: ``"constant"`` (1), ``"decaying"`` (t / T: strongest while the sample is noisy)
@@ -235,7 +235,7 @@ class Guide:
         Args:
             timestep: the step's original timestep t (0..T-1).
             variance: the noise variance the sampler gives the step for this guide's target
-                (:func:`superdiff_core.sampler.guide_variance`: 1 − abar_t for ``"x0"``, the
+                (:func:`superdiff_core.schedule.guide_variance`: 1 − abar_t for ``"x0"``, the
                 method's own step variance for ``"xt"``).
         """
         return self.scale * variance * schedule_factor(self.schedule, int(timestep))

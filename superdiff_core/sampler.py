@@ -2,7 +2,7 @@
 
 One loop serves every method and both modes (the reference is optional). The loop walks a
 :func:`timetable` (the reverse steps, with RePaint's jumps back when resampling) and calls
-one pure reverse step of :mod:`superdiff_core.schedule` per entry, in the manner of diffusers'
+one pure reverse step (:func:`superdiff_core.schedule.reverse_step`, where the methods differ) per entry, in the manner of diffusers'
 schedulers: the step gets x_k, the clipped x0_hat and its random draw and returns x_{k-1} and
 x0_hat; the loop owns the network, the random numbers, the guide and the ILVR correction.
 
@@ -54,7 +54,7 @@ Property guidance (a :class:`StepGuide`, built by :func:`superdiff_core.guidance
 is an optional term of the same step: x0_hat (target ``"x0"``) or the step's output (``"xt"``)
 moves along the gradient of the guide's objective before the ILVR correction, which still
 imposes the reference's low frequencies afterwards. The step size scales with the variance the
-method's step actually has (:func:`guide_variance`). Without a guide (or with all weights 0)
+method's step actually has (:func:`schedule.guide_variance`). Without a guide (or with all weights 0)
 nothing of it runs and no random number is drawn for it.
 
 Long runs report progress through a callback and stop when a cancel flag is set, so
@@ -131,7 +131,7 @@ class StepGuide(Protocol):
 
     def step_size(self, timestep: int, variance: float) -> float:
         """Multiplier of the gradient at original timestep ``timestep`` for a step of noise
-        variance ``variance`` (see :func:`guide_variance`); 0: no move."""
+        variance ``variance`` (see :func:`superdiff_core.schedule.guide_variance`); 0: no move."""
         ...
 
     def gradient(self, x0: torch.Tensor) -> torch.Tensor:
@@ -150,31 +150,6 @@ class SamplingCancelled(Exception):
     def __init__(self, message: str = "sampling was stopped", finished: np.ndarray | None = None) -> None:
         super().__init__(message)
         self.finished = np.zeros((0, 96)) if finished is None else finished
-
-
-def step_sigma(method: str, k: int, steps: StepSchedule) -> float:
-    """The noise standard deviation of reverse step k: sqrt(beta-tilde) for ``"ancestral"``,
-    sqrt(beta) for ``"ddpm"`` (0 at the final step), 0 for the deterministic methods."""
-    if method == "ancestral":
-        return float(steps.posterior_sigmas[k])
-    if method == "ddpm":
-        return float(steps.sigmas[k])
-    return 0.0
-
-
-def guide_variance(method: str, target: str, k: int, steps: StepSchedule) -> float:
-    """The variance a guide's step scales with at reverse step k.
-
-    ``"x0"``: 1 − abar_k, the variance of x_k around x0. ``"xt"``: Dhariwal & Nichol's Sigma,
-    the variance of the step the method takes (beta-tilde for ``"ancestral"``, beta for
-    ``"ddpm"``); the deterministic methods take no noise, and their guide uses beta-tilde, the
-    variance of the posterior whose mean their first-order step follows (0 at the final step).
-    """
-    if target == "x0":
-        return 1.0 - float(steps.alphas_cumprod[k])
-    if method == "ddpm":
-        return float(steps.sigmas[k]) ** 2
-    return float(steps.posterior_sigmas[k]) ** 2
 
 
 # ---------------------------------------------------------------------------------------
@@ -461,24 +436,14 @@ class Sampler:
         x0 = self._clip(schedule.predict_x0_from_eps(x, eps, alpha_cumprod), lower, upper)
         shift = None
         if guide is not None:
-            size = guide.step_size(int(steps.timesteps[k]), guide_variance(method, guide.target, k, steps))
+            size = guide.step_size(int(steps.timesteps[k]), schedule.guide_variance(method, guide.target, k, steps))
             if size > 0:
                 shift = size * guide.gradient(x0)
                 if guide.target == "x0":
                     x0, shift = self._clip(x0 + shift, lower, upper), None
-        previous = float(steps.alphas_cumprod_prev[k])
-        if method == "ddim":
-            return schedule.ddim_step(x, x0, alpha_cumprod, previous, shift)
-        if method in ("dpmpp2m", "dpmpp2m_sde"):
-            last = x0_by_step.get(k + 1)
-            alpha_cumprod_last = None if last is None else float(steps.alphas_cumprod[k + 1])
-            noise = None
-            if method == "dpmpp2m_sde" and previous < 1.0:
-                noise = torch.randn(x.shape, generator=generator, device=self.device)
-            return schedule.dpm_solver_pp_2m_step(x, x0, alpha_cumprod, previous, last, alpha_cumprod_last, noise, shift)
-        sigma = step_sigma(method, k, steps)
-        noise = torch.randn(x.shape, generator=generator, device=self.device) if sigma != 0 else None
-        return schedule.posterior_step(x, x0, float(steps.coefficient_x0[k]), float(steps.coefficient_xt[k]), sigma, noise, shift)
+        x0_hat_last = x0_by_step.get(k + 1)
+        noise = torch.randn(x.shape, generator=generator, device=self.device) if schedule.step_uses_noise(method, k, steps) else None
+        return schedule.reverse_step(method, x, x0, k, steps, x0_hat_last, noise, shift)
 
     @staticmethod
     def _clip(x0: torch.Tensor, lower: torch.Tensor, upper: torch.Tensor | None) -> torch.Tensor:

@@ -243,6 +243,73 @@ def dpm_solver_pp_2m_step(
     return StepOutput(x_previous if shift is None else x_previous + shift, x0_hat)
 
 
+def step_sigma(method: str, k: int, steps: StepSchedule) -> float:
+    """The noise standard deviation of reverse step k: sqrt(beta-tilde) for ``"ancestral"``,
+    sqrt(beta) for ``"ddpm"`` (0 at the final step), 0 for the deterministic methods."""
+    if method == "ancestral":
+        return float(steps.posterior_sigmas[k])
+    if method == "ddpm":
+        return float(steps.sigmas[k])
+    return 0.0
+
+
+def step_uses_noise(method: str, k: int, steps: StepSchedule) -> bool:
+    """Whether reverse step k of ``method`` takes a standard-normal draw (the caller draws it,
+    so the random stream is the caller's)."""
+    if method == "dpmpp2m_sde":
+        return float(steps.alphas_cumprod_prev[k]) < 1.0
+    return step_sigma(method, k, steps) != 0
+
+
+def guide_variance(method: str, target: str, k: int, steps: StepSchedule) -> float:
+    """The variance a guide's step scales with at reverse step k.
+
+    ``"x0"``: 1 − abar_k, the variance of x_k around x0. ``"xt"``: Dhariwal & Nichol's Sigma,
+    the variance of the step the method takes (beta-tilde for ``"ancestral"``, beta for
+    ``"ddpm"``); the deterministic methods take no noise, and their guide uses beta-tilde, the
+    variance of the posterior whose mean their first-order step follows (0 at the final step).
+    """
+    if target == "x0":
+        return 1.0 - float(steps.alphas_cumprod[k])
+    if method == "ddpm":
+        return float(steps.sigmas[k]) ** 2
+    return float(steps.posterior_sigmas[k]) ** 2
+
+
+def reverse_step(
+    method: str, x_t: Tensor, x0_hat: Tensor, k: int, steps: StepSchedule,
+    x0_hat_last: Tensor | None = None, noise: Tensor | None = None, shift: Tensor | None = None,
+) -> StepOutput:
+    """Reverse step k (level abar_k → abar_{k-1}) of ``method``, pure: the one place the methods differ.
+
+    Args:
+        method: ``"ancestral"``, ``"ddpm"`` (:func:`posterior_step` with sigma from
+            :func:`step_sigma`), ``"ddim"`` (:func:`ddim_step`), ``"dpmpp2m"`` or
+            ``"dpmpp2m_sde"`` (:func:`dpm_solver_pp_2m_step`).
+        x_t: x_k, shape (B, 96).
+        x0_hat: the clipped (and possibly guided) x0 prediction at level k, shape (B, 96).
+        k: the step's index in ``steps`` (S-1 .. 0).
+        x0_hat_last: the x0 prediction made at level k+1 (the multistep history), or None;
+            only DPM-Solver++ reads it.
+        noise: standard normal of shape (B, 96) where :func:`step_uses_noise` says so, else None.
+        shift: a guide's shift of the mean or output, or None.
+
+    Returns:
+        :class:`StepOutput` with x_{k-1} (before any ILVR correction) and x0_hat.
+    """
+    alpha_cumprod, previous = float(steps.alphas_cumprod[k]), float(steps.alphas_cumprod_prev[k])
+    if method == "ddim":
+        return ddim_step(x_t, x0_hat, alpha_cumprod, previous, shift)
+    if method in ("dpmpp2m", "dpmpp2m_sde"):
+        alpha_cumprod_last = None if x0_hat_last is None else float(steps.alphas_cumprod[k + 1])
+        return dpm_solver_pp_2m_step(x_t, x0_hat, alpha_cumprod, previous, x0_hat_last, alpha_cumprod_last,
+                                     noise if method == "dpmpp2m_sde" else None, shift)
+    if method not in ("ancestral", "ddpm"):
+        raise ValueError(f"unknown sampling method {method!r}")
+    sigma = step_sigma(method, k, steps)
+    return posterior_step(x_t, x0_hat, float(steps.coefficient_x0[k]), float(steps.coefficient_xt[k]), sigma, noise, shift)
+
+
 def forward_jump(x_prev: Tensor, alpha_cumprod_t: float, alpha_cumprod_prev: float, noise: Tensor) -> Tensor:
     """x_t ~ q(x_t | x_{t-1}): a step's output noised back to the level of its input (RePaint's
     jump), x_t = sqrt(abar_t / abar_{t-1}) x_{t-1} + sqrt(1 − abar_t / abar_{t-1}) noise."""

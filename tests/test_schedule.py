@@ -47,3 +47,35 @@ def test_bad_step_counts_are_rejected():
         schedule.spaced_timesteps(1000, 0)
     with pytest.raises(ValueError):
         schedule.spaced_timesteps(1000, 1001)
+
+
+@pytest.mark.parametrize("method", ["ancestral", "ddpm", "ddim", "dpmpp2m", "dpmpp2m_sde"])
+def test_reverse_step_is_the_methods_update_and_pure(method):
+    """The one method switch gives each method's own update, and the same inputs give the same output."""
+    steps = schedule.step_schedule(20)
+    rng = np.random.default_rng(0)
+    x_t, x0_hat, x0_last, noise = (rng.normal(size=(3, 96)) for _ in range(4))
+    k = 7
+    abar, abar_prev = float(steps.alphas_cumprod[k]), float(steps.alphas_cumprod_prev[k])
+    draw = noise if schedule.step_uses_noise(method, k, steps) else None
+    output = schedule.reverse_step(method, x_t, x0_hat, k, steps, x0_last, draw)
+    if method == "ddim":
+        expected = schedule.ddim_step(x_t, x0_hat, abar, abar_prev)
+    elif method.startswith("dpmpp2m"):
+        expected = schedule.dpm_solver_pp_2m_step(x_t, x0_hat, abar, abar_prev, x0_last, float(steps.alphas_cumprod[k + 1]), draw)
+    else:
+        expected = schedule.posterior_step(x_t, x0_hat, float(steps.coefficient_x0[k]), float(steps.coefficient_xt[k]),
+                                           schedule.step_sigma(method, k, steps), draw)
+    np.testing.assert_array_equal(output.prev_sample, expected.prev_sample)
+    np.testing.assert_array_equal(output.x0_hat, x0_hat)
+    again = schedule.reverse_step(method, x_t.copy(), x0_hat.copy(), k, steps, x0_last, draw)
+    np.testing.assert_array_equal(again.prev_sample, output.prev_sample)
+    assert schedule.step_uses_noise(method, k, steps) == (method in ("ancestral", "ddpm", "dpmpp2m_sde"))
+    # the final step takes no noise, whatever the method
+    assert not schedule.step_uses_noise(method, 0, steps)
+
+
+def test_reverse_step_refuses_an_unknown_method():
+    steps = schedule.step_schedule(5)
+    with pytest.raises(ValueError, match="unknown sampling method"):
+        schedule.reverse_step("DDIM", np.zeros((1, 96)), np.zeros((1, 96)), 2, steps)
