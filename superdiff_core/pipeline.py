@@ -8,6 +8,7 @@ stage takes the previous stage's output and adds columns or removes rows.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,6 +101,7 @@ class GenerationResult:
     families: pd.DataFrame | None = None
     partial: bool = False
     drawn_by_source: dict[str, int] = field(default_factory=dict)
+    screening_seconds: float = 0.0
 
 
 def plan_runs(references: list[ParsedFormula], scale_factors: tuple[int, ...]) -> list[RunSpec]:
@@ -137,6 +139,7 @@ def generate(
     runs = plan_runs(list(settings.references), settings.scale_factors)
     tables, vectors, stage_totals = [], [], None
     unique_weighted = novel_weighted = basic_total = 0.0
+    screening_seconds = 0.0
     finished = drawn = 0  # (reference, N) runs finished; raw samples drawn, a stopped run's finished batches included
     for run_index, run in enumerate(runs):
         def run_progress(done: int, total: int, index: int = run_index) -> None:
@@ -154,7 +157,9 @@ def generate(
                 break
         finished += 0 if stopped else 1
         drawn += len(samples)
+        screening_start = time.perf_counter()
         screened = screen_samples(samples, settings.model_class, engine.training_keys, settings.screening)
+        screening_seconds += time.perf_counter() - screening_start
         basic = screened.stages[2].remaining
         if basic:
             unique_weighted += screened.unique_percent * basic
@@ -187,6 +192,7 @@ def generate(
         drawn,
         settings,
         partial=finished < len(runs),
+        screening_seconds=screening_seconds,
     )
 
 

@@ -72,7 +72,8 @@ class RunRecord:
         settings: the generation settings (None for screened lists).
         file_stem: name of the downloads, without extension.
         notes: one line per optional stage that could not run.
-        timings: seconds per phase (sampling, scoring, map, total).
+        timings: seconds per phase (sampling, screening, scoring, …, total), in the order run
+            (:meth:`timing_line` writes them for the run's log).
         metrics: the paper's Table-1 metrics (unconditional evaluation) or None.
         raw_samples: what the sampler drew (0 for screened lists).
         unique_percent, novel_percent: over samples passing the basic filters (NaN when none).
@@ -120,6 +121,10 @@ class RunRecord:
     @property
     def has_map(self) -> bool:
         return "tsne_x" in self.table.columns
+
+    def timing_line(self) -> str:
+        """The seconds of each phase, for the run's log: ``"seconds: sampling 4.1 · screening 0.3 · … · total 5.2"``."""
+        return "seconds: " + " · ".join(f"{phase} {seconds:.1f}" for phase, seconds in self.timings.items())
 
 
 @dataclass
@@ -370,7 +375,7 @@ def run_generation(
     settings = settings.resolved()
     guide = build_guide(settings.guidance, models.property_models)  # None without guidance; built from loaded models
     result = generate(engine, settings, progress=progress, cancel=cancel, keep_partial=keep_partial, guide=guide)
-    timings = {"sampling": time.perf_counter() - start}
+    timings = {"sampling": time.perf_counter() - start - result.screening_seconds, "screening": result.screening_seconds}
     if settings.baseline == assessment.SUBSTITUTION_SOURCE and settings.references and not result.partial:
         result = _timed(timings, "substitution baseline", assessment.with_baseline, result, engine)
     record = complete_generation(

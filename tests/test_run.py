@@ -199,3 +199,14 @@ def test_known_compounds_sit_next_to_the_prediction():
         assert rows.loc[far, "outside_training_domain"] and "outside the training domain" in rows.loc[far, "note"]
         assert rows.loc[far, "known_close_count"] == 0 and np.isnan(rows.loc[far, "known_close_tc_median_kelvin"])
     assert rows.loc["??", "nearest_known_formula"] == "" and pd.isna(rows.loc["??", "outside_training_domain"])
+
+
+def test_a_run_times_each_phase_and_logs_them(engine, test_class):
+    """Sampling and screening are timed apart (issue 20.5: the per-stage times in the run's log)."""
+    settings = GenerationSettings(test_class, references=("BaFe2As2",), scale_factors=(2,), samples=8, steps=4)
+    record = run_generation(engine, settings, RunModels())
+    assert list(record.timings)[:2] == ["sampling", "screening"] and list(record.timings)[-1] == "total"
+    assert all(seconds >= 0 for seconds in record.timings.values())
+    assert record.timings["sampling"] + record.timings["screening"] <= record.timings["total"]
+    line = record.timing_line()
+    assert line.startswith("seconds: sampling ") and "screening" in line and line.endswith(f"total {record.timings['total']:.1f}")

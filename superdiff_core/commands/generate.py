@@ -260,6 +260,7 @@ def run_generate(args: argparse.Namespace) -> int:
     record = _run(args, settings, with_map=not args.no_map, evaluate=False)
     for line in assessment_lines(record):
         print(line)
+    print(record.timing_line())
     write_candidates_csv(record.table, args.out)
     settings_file = settings_path_for(args.out)
     card = read_diffusion_card(args.models, settings.model_class, settings.element_order)
