@@ -310,3 +310,14 @@ def add_family_plausibility(families: pd.DataFrame, table: pd.DataFrame) -> pd.D
     share = members.groupby("family_id")["plausible_substitution"].apply(
         lambda marks: 100.0 * marks.dropna().astype(bool).mean() if marks.notna().any() else np.nan)
     return families.assign(plausible_percent=families["family_id"].map(share).astype(float).round(1))
+
+
+def add_family_sources(families: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """``families`` with ``diffusion_percent``: the share of each family's members the diffusion
+    model drew (the rest came from the substitution baseline), so a family the baseline alone
+    found reads as such. ``families`` unchanged when the run drew no baseline."""
+    if SOURCE_COLUMN not in table.columns:
+        return families
+    members = table[table["family_id"].astype(str) != ""]
+    share = members.groupby("family_id")[SOURCE_COLUMN].apply(lambda sources: 100.0 * (sources == DIFFUSION_SOURCE).mean())
+    return families.assign(diffusion_percent=families["family_id"].map(share).astype(float).round(1))

@@ -310,6 +310,8 @@ def complete_generation(
         table, families = _timed(timings, "map", add_map, table, vectors, models.class_map)
     if families is not None and "plausible_substitution" in table.columns and "family_id" in table.columns:
         families = assessment.add_family_plausibility(families, table)
+    if families is not None and "family_id" in table.columns:
+        families = assessment.add_family_sources(families, table)
     comparison = None
     if assessment.SOURCE_COLUMN in table.columns:
         comparison = assessment.source_comparison(table, vectors, result.drawn_by_source,

@@ -171,3 +171,15 @@ def test_filtering_by_n_finds_a_composition_drawn_at_several_n():
     assert filter_candidates(table, CandidateFilter(new_only=False, scale_factors=(3,)))["formula"].tolist() == ["a", "b"]
     assert filter_candidates(table, CandidateFilter(new_only=False, scale_factors=(2,)))["formula"].tolist() == ["a"]
     assert filter_candidates(table, CandidateFilter())["formula"].tolist() == ["a"]  # new_only drops the known one
+
+
+def test_families_say_how_much_of_them_the_diffusion_model_drew():
+    table = pd.DataFrame({
+        "family_id": ["N1", "N1", "N1", "N2", "N2", ""],
+        assessment.SOURCE_COLUMN: ["diffusion", "substitution", "diffusion", "substitution", "substitution", "diffusion"],
+    })
+    families = pd.DataFrame({"family_id": ["N1", "N2"]})
+    marked = assessment.add_family_sources(families, table)
+    assert marked["diffusion_percent"].tolist() == [66.7, 0.0]
+    # a run without the baseline has no source column: nothing is added
+    assert "diffusion_percent" not in assessment.add_family_sources(families, table.drop(columns=[assessment.SOURCE_COLUMN]))

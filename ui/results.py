@@ -553,7 +553,7 @@ def _families_section(record: RunRecord, key: str) -> None:
         return
     columns = [
         "family_id", "general_formula", "variable_ranges", "n_members", "n_valid", "family_kind", "headline",
-        "mean_tc_kelvin", "max_tc_kelvin", "plausible_percent", "nearest_cluster_name", "example_formulas",
+        "mean_tc_kelvin", "max_tc_kelvin", "plausible_percent", "diffusion_percent", "nearest_cluster_name", "example_formulas",
     ]
     st.dataframe(
         shown[[c for c in columns if c in shown.columns]], hide_index=True, width="stretch", placeholder="–",
@@ -562,6 +562,9 @@ def _families_section(record: RunRecord, key: str) -> None:
             "n_members": "Members", "n_valid": "SMACT-valid members", "family_kind": "Kind", "headline": "Headline",
             "mean_tc_kelvin": st.column_config.NumberColumn("Mean Tc (K)", format="%.1f"),
             "max_tc_kelvin": st.column_config.NumberColumn("Max Tc (K)", format="%.1f"),
+            "diffusion_percent": st.column_config.NumberColumn(
+                "Drawn by diffusion (%)", format="%.0f",
+                help="members the diffusion model drew; the rest came from the substitution baseline (0: a family the baseline alone found)"),
             "plausible_percent": st.column_config.NumberColumn("Plausible substitutions (%)", format="%.0f",
                                                                help="members adding a plausible substitute (Hautier et al. 2011)"),
             "nearest_cluster_name": "Nearest SuperCon cluster", "example_formulas": "Examples",
