@@ -256,9 +256,14 @@ def _summary(record: RunRecord, stages: list[funnel.FunnelStage]) -> None:
         columns[2].metric("Predicted superconductors", "n/a", help="the property models are not built")
     last = stages[-1]
     columns[3].metric("Pass the whole funnel", "n/a" if last.count is None else f"{last.count:,}")
-    new_families = 0 if record.families is None else int(record.families["headline"].astype(bool).sum())
-    columns[4].metric("New families", f"{new_families:,}", help="headline families: new to SuperCon (outside its clusters, "
-                      "or an element system it does not have), with at least 3 SMACT-valid members")
+    headline = None if record.families is None else record.families[record.families["headline"].astype(bool)]
+    new_families = "0" if headline is None else f"{len(headline):,}"
+    help_text = ("headline families: new to SuperCon (outside its clusters, or an element system it does not have), "
+                 "with at least 3 SMACT-valid members")
+    if headline is not None and "diffusion_percent" in headline.columns:
+        new_families += f" ({int((headline['diffusion_percent'] > 0).sum())} by diffusion)"
+        help_text += "; in brackets, those holding candidates the diffusion model drew (the others: substitution baseline alone)"
+    columns[4].metric("New families", new_families, help=help_text)
     if record.timings:
         parts = [f"{name} {formatting.format_seconds(seconds)}" for name, seconds in record.timings.items() if name != "total"]
         total = record.timings.get("total")
