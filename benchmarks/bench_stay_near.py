@@ -10,7 +10,13 @@ Both are compared on the valid candidates that keep every reference element and 
   SuperCon's atomic fractions fitted here (target: guided ≥ 1.20 × unguided), beside the shipped
   trees' mean Tc (which the guide never sees either, but was trained on the same data).
 
-    python benchmarks/bench_stay_near.py [--samples 300] [--weight 1.0] [--seed 0] [--threads 1]
+    python benchmarks/bench_stay_near.py [--samples 300] [--weight 1.0] [--seed 0] [--threads 1] [--gradient kept]
+
+``--gradient`` tries where the guide's gradient may act (the question of the weak pnictide
+gradient, see ``bench_guide_gradient.py``): ``kept`` (the engine's: only the elements the
+decoded x0_hat holds), ``all`` (passed straight through the decoding to every element) or
+``substitutes`` (straight through on the reference's elements and their plausible substitutes
+by Hautier's table, so the guide can propose a dopant such as K for Ba).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from sklearn.neighbors import KNeighborsRegressor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import superdiff_core.guidance as guidance  # noqa: E402
 from superdiff_core.artifacts import DEFAULT_MODELS_DIR  # noqa: E402
 from superdiff_core.assessment import stays_near_reference  # noqa: E402
 from superdiff_core.data import load_training_set  # noqa: E402
@@ -33,6 +40,7 @@ from superdiff_core.novelty import atomic_fractions  # noqa: E402
 from superdiff_core.pipeline import load_engine  # noqa: E402
 from superdiff_core.run import load_run_models, run_generation  # noqa: E402
 from superdiff_core.settings import GenerationSettings  # noqa: E402
+from superdiff_core.substitution import _best_replacements, load_table  # noqa: E402
 
 CASES = (("La1.85Sr0.15CuO4", "cuprates"), ("BaFe2As2", "pnictides"))
 
@@ -51,12 +59,40 @@ def near_valid(record) -> tuple[np.ndarray, np.ndarray]:
     return keep & valid, record.vectors
 
 
+def open_elements(reference: np.ndarray, gradient: str) -> torch.Tensor | None:
+    """Bool mask (96,) of the elements the guide's gradient reaches through the decoding; None: the engine's own."""
+    if gradient == "kept":
+        return None
+    if gradient == "all":
+        return torch.ones(len(reference), dtype=torch.bool)
+    plausible = _best_replacements(reference, "hautier").scores >= load_table("hautier").threshold
+    return torch.as_tensor(plausible | (reference > 0))
+
+
+def use_gradient_through(mask: torch.Tensor | None) -> None:
+    """Make the guide decode x0_hat as the engine does but pass its gradient straight through on ``mask``
+    (an experiment of this benchmark only: it replaces ``guidance.decoded_amounts`` for this process)."""
+    decode = ENGINE_DECODING
+
+    def decoded(x0: torch.Tensor, residual_threshold: float = guidance.RESIDUAL_THRESHOLD) -> torch.Tensor:
+        amounts = decode(x0, residual_threshold)
+        if mask is None:
+            return amounts
+        return torch.where(mask.to(x0.device), x0 + (amounts - x0).detach(), amounts)
+
+    guidance.decoded_amounts = decoded
+
+
+ENGINE_DECODING = guidance.decoded_amounts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--weight", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--gradient", choices=("kept", "all", "substitutes"), default="kept")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     judge = knn_judge()
@@ -65,9 +101,10 @@ def main() -> None:
         engine = load_engine(model_class)
         models = load_run_models(DEFAULT_MODELS_DIR, model_class, with_map=False, with_hull=False)
         rows = {}
-        for label, guidance in (("unguided", {}), (f"tc={args.weight:g}, stay near", {"tc": args.weight})):
+        for label, weights in (("unguided", {}), (f"tc={args.weight:g}, stay near", {"tc": args.weight})):
             settings = GenerationSettings(model_class=model_class, references=(reference,), samples=args.samples,
-                                          seed=args.seed, guidance=guidance)
+                                          seed=args.seed, guidance=weights)
+            use_gradient_through(open_elements(settings.resolved().references[0].vector, args.gradient))
             record = run_generation(engine, settings, models)
             mask, vectors = near_valid(record)
             knn = judge.predict(atomic_fractions(vectors[mask])) if mask.any() else np.array([np.nan])
