@@ -1068,3 +1068,20 @@ def test_baseline_toggle_draws_the_substitution_baseline_beside_the_run(test_cla
     assert set(record.table["source"]) <= {"diffusion", "substitution"} and (record.table["source"] == "substitution").any()
     assert any("Diffusion against plain ion substitution" in m.value for m in at.markdown)
     assert any(s.value == "Shortlist" for s in at.subheader)
+
+
+def test_the_apps_settings_file_reruns_its_csv_from_the_command_line(generated, tmp_path, capsys):
+    """App → settings JSON → ``generate --settings`` gives the CSV the app downloads (one description of a run)."""
+    from superdiff_core.cli import main
+
+    record = generated.session_state["run:generate"]
+    settings_file = tmp_path / "run.json"
+    settings_file.write_text(run_settings.run_settings_json(record.settings, funnel.Thresholds()))  # what the page offers
+    out = tmp_path / "rerun.csv"
+    assert main(["generate", "--settings", str(settings_file), "--out", str(out), "--threads", "1"]) == 0
+    capsys.readouterr()
+    app_csv = pd.read_csv(io.StringIO(candidates_to_csv(record.table)))  # the page's "Download all" CSV
+    cli_csv = pd.read_csv(out)
+    assert list(cli_csv.columns) == list(app_csv.columns)
+    assert cli_csv["formula"].tolist() == app_csv["formula"].tolist()
+    pd.testing.assert_frame_equal(cli_csv, app_csv, check_exact=False, rtol=1e-6)
