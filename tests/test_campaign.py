@@ -15,8 +15,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from superdiff_core import campaign, campaign_queries
-from superdiff_core.campaign_runner import run_plan_here
+from superdiff_core import campaign
+from superdiff_core.artifacts import DEFAULT_MODELS_DIR
+from superdiff_core.campaign import queries as campaign_queries
+from superdiff_core.campaign.runner import run_plan_here
+from superdiff_core.campaign.shard import checkpoint_file
 from superdiff_core.cli import main
 from superdiff_core.data import sha256_of_file
 from superdiff_core.errors import InputError
@@ -86,7 +89,7 @@ def test_campaign_end_to_end(finished, capsys):
     assert list(rows.columns[: len(schema)]) == schema
     assert set(campaign.RUN_COLUMNS) <= set(rows.columns)
     assert (rows["steps"] == 10).all()
-    sha = sha256_of_file(campaign.checkpoint_file(campaign.DEFAULT_MODELS_DIR, "pnictides"))
+    sha = sha256_of_file(checkpoint_file(DEFAULT_MODELS_DIR, "pnictides"))
     assert (rows["checkpoint_sha256"] == sha).all()
     assert set(rows["reference"]) <= {"BaFe2As2", "LaFeAsO0.9F0.1"} and set(rows["scale_factor"]) <= {2, 3}
     assert sum(r["raw"] for r in manifest["shards"].values()) == 2 * 2 * 40

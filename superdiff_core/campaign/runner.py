@@ -10,7 +10,7 @@ folder must exist at the same path on every node.
 
 A worker that dies is restarted by Ray and its shard retried (shards are seeded, so the
 retry gives the same rows); Ctrl-C stops the run after recording the finished shards, and
-a rerun resumes (:func:`superdiff_core.campaign.open_campaign`).
+a rerun resumes (:func:`superdiff_core.campaign.store.open_campaign`).
 """
 
 from __future__ import annotations
@@ -26,18 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .artifacts import DEFAULT_MODELS_DIR
-from .campaign import (
-    Campaign,
-    CampaignPlan,
-    Shard,
-    load_shard_context,
-    run_shard,
-    shard_record_of,
-    with_record_fields,
-    write_shard,
-)
-from .errors import InputError
+from ..artifacts import DEFAULT_MODELS_DIR
+from ..errors import InputError
+from .plan import CampaignPlan, Shard, plan_from_mapping
+from .shard import load_shard_context, run_shard, shard_record_of, with_record_fields
+from .store import Campaign, write_shard
 
 ADDRESS_TIMEOUT_S = 3.0
 """How long the driver waits for a cluster address to answer before giving up."""
@@ -116,8 +109,7 @@ class ShardWorker:
     def __init__(self, plan_dict: dict[str, Any], models_dir: str, use_gpu: bool = False):
         import torch
 
-        from .campaign import plan_from_mapping
-        from .device import select_device
+        from ..device import select_device
 
         torch.set_num_threads(1)
         plan = plan_from_mapping(plan_dict)
@@ -125,7 +117,7 @@ class ShardWorker:
         self.pid = os.getpid()
 
     def run(self, shard: Shard):
-        """One shard's Arrow table (see :func:`superdiff_core.campaign.run_shard`); its
+        """One shard's Arrow table (see :func:`superdiff_core.campaign.shard.run_shard`); its
         record names the Ray node that ran it."""
         import ray
 
@@ -235,7 +227,7 @@ def run_campaign(
     """Run every pending shard of ``campaign`` on Ray and record each as it finishes.
 
     Args:
-        campaign: from :func:`superdiff_core.campaign.open_campaign`.
+        campaign: from :func:`superdiff_core.campaign.store.open_campaign`.
         models_dir: the models folder (same path on every node).
         address: a Ray cluster to join (None: this machine, or the session already open).
         workers: at most this many actors (default: one per CPU, or per GPU).
