@@ -21,6 +21,7 @@ from superdiff_core.campaign import queries as campaign_queries
 from superdiff_core.campaign.runner import run_plan_here
 from superdiff_core.campaign.shard import checkpoint_file
 from superdiff_core.cli import main
+from superdiff_core.composition import element_system
 from superdiff_core.data import sha256_of_file
 from superdiff_core.errors import InputError
 from superdiff_core.results import CANDIDATE_COLUMNS
@@ -208,8 +209,9 @@ def test_different_plan_on_existing_folder_exits_2(finished, capsys):
     assert status == 2 and "different plan" in error
 
 
-def synthetic_campaign(folder: Path, formulas_per_shard: list[list[str]]) -> None:
-    """A campaign folder whose shards hold the given formulas (no sampling)."""
+def synthetic_campaign(folder: Path, formulas_per_shard: list[list[str]], systems_per_shard: list[list[str]] | None = None) -> None:
+    """A campaign folder whose shards hold the given formulas (no sampling), with the stored
+    element systems ``systems_per_shard`` when given."""
     plan = campaign.plan_from_mapping({"model": "pnictides", "references": ["BaFe2As2"], "scale_factors": [2],
                                        "samples": len(formulas_per_shard), "batch": 1, "steps": 5, "properties": False})
     opened = campaign.open_campaign(folder, plan)
@@ -217,6 +219,8 @@ def synthetic_campaign(folder: Path, formulas_per_shard: list[list[str]]) -> Non
         table = pd.DataFrame({"formula": formulas, "model_class": "pnictides", "reference": "BaFe2As2",
                               "scale_factor": 2, "smact_valid": True, "novel": True,
                               "tc_kelvin": [float(i) for i in range(len(formulas))], "shard_id": shard.shard_id})
+        if systems_per_shard is not None:
+            table[campaign.ELEMENT_SYSTEM_COLUMN] = systems_per_shard[opened.shards.index(shard)]
         record = {"shard_id": shard.shard_id, "reference": "BaFe2As2", "scale_factor": 2, "rows": len(formulas), "raw": 1,
                   "stages": {"raw": 1}, "finished_at": time.time(), "state": "done"}
         campaign.write_shard(folder, campaign.shard_arrow_table(table, record))
@@ -239,6 +243,77 @@ def test_queries_count_duplicates_once_and_flag_supercon(tmp_path):
             campaign_queries.select_candidates(queries, sort_by="tc; DROP TABLE x")
     finally:
         queries.close()
+
+
+def test_families_key_is_alphabetical_also_for_shards_written_in_writing_order(tmp_path):
+    # the first shard was written before the key was alphabetical (writing order), the second after
+    formulas = [["Ba1Fe2As2.5", "Sr1Fe2As2"], ["Ba1.5Fe2As2", "Ba1Fe2.5As2"]]
+    synthetic_campaign(tmp_path, formulas, [["Ba-Fe-As", "Sr-Fe-As"], ["As-Ba-Fe", "As-Ba-Fe"]])
+    queries = campaign_queries.open_queries(tmp_path)
+    try:
+        families = campaign_queries.campaign_families(queries).set_index("element_system")["candidates"].to_dict()
+    finally:
+        queries.close()
+    assert families == {element_system("BaFe2As2"): 3, element_system("SrFe2As2"): 1} == {"As-Ba-Fe": 3, "As-Fe-Sr": 1}
+
+
+def test_sigterm_stops_a_run_that_ray_interrupts_as_stop_requested():
+    import os
+    import signal
+
+    from superdiff_core.campaign.runner import StopRequested, sigterm_stops_the_run
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(StopRequested) as stopped:
+        with sigterm_stops_the_run():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+            except StopRequested:
+                raise KeyboardInterrupt from None  # what ray.wait raises when the signal came during its C++ wait
+    assert stopped.value.signal_number == signal.SIGTERM and signal.getsignal(signal.SIGTERM) is before
+    with pytest.raises(KeyboardInterrupt) as interrupted, sigterm_stops_the_run():
+        raise KeyboardInterrupt  # Ctrl-C stays Ctrl-C
+    assert not isinstance(interrupted.value, StopRequested)
+
+
+@pytest.mark.parametrize("stop_signal, whole_group", [("SIGTERM", False), ("SIGINT", True)])
+def test_stopped_run_ends_with_one_clean_line(tmp_path, stop_signal, whole_group):
+    """``campaign run`` stopped after its first shard by SIGTERM to the driver (``kill PID``)
+    or by Ctrl-C (SIGINT to the whole process group, as a terminal sends it): the "stopped"
+    line and the progress bar, nothing from Ray (no "will be retried", no stack trace), the
+    signal's exit status. (SIGTERM to the whole group also kills Ray's own processes at the
+    same moment; Ray's C++ may then log lines of its own, see superdiff_core.campaign.runner.)"""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    folder = tmp_path / "run"
+    command = [sys.executable, "-m", "superdiff_core", "campaign", "run", "--model", "pnictides", "--reference", "BaFe2As2",
+               "--scale-factor", "2", "--samples", "400", "--batch", "20", "--steps", "10", "--out", str(folder),
+               "--workers", "2", "--cpus", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               cwd=Path(__file__).resolve().parent.parent)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and process.poll() is None and not campaign.finished_shard_files(folder):
+            time.sleep(0.2)
+        assert campaign.finished_shard_files(folder), "no shard finished"
+        number = getattr(signal, stop_signal)
+        if whole_group:
+            os.killpg(process.pid, number)
+        else:
+            process.send_signal(number)
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 128 + number, (out, err)
+    assert out.strip().splitlines()[-1].startswith("stopped: ") and "rerun the same command to resume" in out
+    noise = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and not line.startswith("shards:")]
+    assert noise == [], err
+    assert campaign.open_campaign(folder).pending()  # stopped before the end, resumable
 
 
 def new_app():
