@@ -206,7 +206,8 @@ def test_unwritable_folder_exits_2(tmp_path, capsys):
 def test_different_plan_on_existing_folder_exits_2(finished, capsys):
     status = main(["campaign", "run", "--model", "pnictides", "--reference", "FeSe", "--out", str(finished)])
     error = capsys.readouterr().err.strip()
-    assert status == 2 and "different plan" in error
+    assert status == 2 and "different plan" in error and len(error.splitlines()) == 1
+    assert "references: ['BaFe2As2', 'LaFeAsO0.9F0.1'] there, ['FeSe'] given" in error and "ParsedFormula" not in error
 
 
 def synthetic_campaign(folder: Path, formulas_per_shard: list[list[str]], systems_per_shard: list[list[str]] | None = None) -> None:
@@ -352,4 +353,10 @@ def test_campaign_page_renders_finished_and_running(finished, tmp_path):
     at = open_page(running)
     assert not at.error
     assert "running" in at.get("progress")[0].proto.text and f"{SHARDS // 2} / {SHARDS} shards" in at.get("progress")[0].proto.text
+    assert "time left" in at.get("progress")[0].proto.text
     assert at.button(key="campaigns_refresh")
+
+    manifest.update(state="stopped")
+    (running / "campaign.json").write_text(json.dumps(manifest))
+    at = open_page(running)
+    assert at.get("progress")[0].proto.text.startswith("stopped: ") and "time left" not in at.get("progress")[0].proto.text

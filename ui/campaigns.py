@@ -46,12 +46,13 @@ def campaign_folders(root: Path) -> list[str]:
 
 
 def progress_text(progress: CampaignProgress) -> str:
-    """One line: shards, candidates, rate and time left."""
+    """One line: shards, candidates, rate, and the time left while it runs (a stopped
+    campaign has shards left, no time left: as ``superdiff campaign status`` says)."""
     parts = [f"{progress.shards_done:,} / {progress.shards_total:,} shards", f"{progress.candidates:,} candidates"]
     if not math.isnan(progress.candidates_per_second):
         parts.append(f"{progress.candidates_per_second:,.1f} candidates/s")
-    if progress.shards_done < progress.shards_total:
-        parts.append("time left " + ("–" if math.isnan(progress.seconds_left) else format_seconds(progress.seconds_left)))
+    if progress.running:
+        parts.append(f"time left {format_seconds(progress.seconds_left)}")
     return " · ".join(parts)
 
 

@@ -22,7 +22,16 @@ queries from their modules. Importing it imports neither torch, scikit-learn nor
 
 from __future__ import annotations
 
-from .plan import CampaignPlan, Shard, expand_shards, plan_from_mapping, read_plan, references_from_file, shard_settings
+from .plan import (
+    CampaignPlan,
+    Shard,
+    expand_shards,
+    plan_differences,
+    plan_from_mapping,
+    read_plan,
+    references_from_file,
+    shard_settings,
+)
 from .shard import (
     ELEMENT_SYSTEM_COLUMN,
     RUN_COLUMNS,
@@ -42,7 +51,6 @@ from .store import (
     campaign_progress,
     finished_shard_files,
     open_campaign,
-    plan_differences,
     plan_validity_check,
     read_manifest,
     reconcile,

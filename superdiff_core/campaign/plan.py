@@ -144,6 +144,30 @@ def expand_shards(plan: CampaignPlan) -> list[Shard]:
     return shards
 
 
+def plan_differences(stored: CampaignPlan, given: CampaignPlan, width: int = 40) -> str:
+    """The keys in which two plans differ, named as a plan file names them (nested options
+    as ``screening.keep_invalid``), with both values cut to ``width`` characters:
+    ``"samples: 2000 there, 500 given; references: ['BaFe2As2'] there, ['FeSe'] given"``."""
+    return "; ".join(_mapping_differences(stored.to_dict(), given.to_dict(), width))
+
+
+def _mapping_differences(stored: Mapping[str, Any], given: Mapping[str, Any], width: int, prefix: str = "") -> list[str]:
+    def short(value: object) -> str:
+        text = repr(value)
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    parts = []
+    for key in dict.fromkeys([*stored, *given]):
+        there, here = stored.get(key), given.get(key)
+        if there == here:
+            continue
+        if isinstance(there, Mapping) and isinstance(here, Mapping):
+            parts.extend(_mapping_differences(there, here, width, f"{prefix}{key}."))
+        else:
+            parts.append(f"{prefix}{key}: {short(there)} there, {short(here)} given")
+    return parts
+
+
 def shard_settings(plan: CampaignPlan, shard: Shard) -> GenerationSettings:
     """The engine settings of one shard: the plan's template with one reference, one N,
     the shard's batch and seed."""

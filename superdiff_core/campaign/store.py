@@ -21,13 +21,13 @@ import os
 import platform
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..artifacts import atomic_path, write_json_atomically
 from ..errors import InputError
-from .plan import CampaignPlan, Shard, expand_shards, plan_from_mapping
+from .plan import CampaignPlan, Shard, expand_shards, plan_differences, plan_from_mapping
 from .shard import read_shard_record, shard_record_of
 
 MANIFEST_FILE = "campaign.json"
@@ -176,26 +176,6 @@ def plan_validity_check(plan: Mapping[str, Any]) -> str:
     """The validity check of a manifest's plan (a plan from before the registry: its
     ``mixed_valence`` flag's check)."""
     return plan_from_mapping(plan).settings.screening.validity_check
-
-
-def plan_differences(stored: Any, given: Any, width: int = 40, prefix: str = "") -> str:
-    """The keys in which two plans differ (nested settings as ``settings.steps``), with both
-    values cut to ``width`` characters: ``"settings.samples: 2000 there, 500 given"``."""
-
-    def short(value: object) -> str:
-        text = repr(list(value) if isinstance(value, tuple) else value)
-        return text if len(text) <= width else text[: width - 1] + "…"
-
-    parts = []
-    for item in fields(stored):
-        a, b = getattr(stored, item.name), getattr(given, item.name)
-        if a == b:
-            continue
-        if is_dataclass(a) and type(a) is type(b):
-            parts.append(plan_differences(a, b, width, f"{prefix}{item.name}."))
-        else:
-            parts.append(f"{prefix}{item.name}: {short(a)} there, {short(b)} given")
-    return "; ".join(parts)
 
 
 def open_campaign(folder: str | os.PathLike, plan: CampaignPlan | None = None) -> Campaign:
