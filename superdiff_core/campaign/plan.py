@@ -4,6 +4,8 @@ A :class:`CampaignPlan` (from a TOML file, from flags or from a manifest's ``pla
 run-settings template plus seeds, batching and outputs; it expands to :class:`Shard`\\ s,
 one per reference × N × seed × batch of samples. Each shard is one ordinary run of the
 engine (:func:`shard_settings`: one reference, one N, ``batch`` samples, its own seed).
+A folder is resumed only with the plan it was started with (:func:`plan_differences` names
+the keys that differ).
 """
 
 from __future__ import annotations
