@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from superdiff_core.campaign import campaign_progress, read_manifest
-from superdiff_core.campaign_queries import campaign_families, campaign_funnel, count_candidates, open_queries, select_candidates
+from superdiff_core.campaign.queries import campaign_families, campaign_funnel, count_candidates, open_queries, select_candidates
 from superdiff_core.errors import SuperDiffError
 from superdiff_core.results import candidates_to_csv
 from ui import campaigns, plots, resources, widgets

@@ -31,6 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import pandas as pd  # noqa: E402
 
 from superdiff_core import campaign  # noqa: E402
+from superdiff_core.artifacts import DEFAULT_MODELS_DIR  # noqa: E402
+from superdiff_core.campaign.shard import SHARD_METADATA_KEY  # noqa: E402
+from superdiff_core.composition import element_system  # noqa: E402
 
 REFERENCES = [
     "BaFe2As2", "LaFeAsO0.9F0.1", "FeSe", "Ba0.6K0.4Fe2As2", "SmFeAsO0.85", "LiFeAs", "NaFeAs", "CaFe2As2",
@@ -73,7 +76,7 @@ def generate_loop(plan: campaign.CampaignPlan, threads: int) -> tuple[float, int
 
     torch.set_num_threads(threads)
     engine = load_engine(plan.model_class)
-    models = load_run_models(campaign.DEFAULT_MODELS_DIR, plan.model_class, with_map=False)
+    models = load_run_models(DEFAULT_MODELS_DIR, plan.model_class, with_map=False)
     settings = GenerationSettings(model_class=plan.model_class, references=plan.references, scale_factors=plan.scale_factors,
                                   samples=plan.samples, steps=plan.steps, seed=0, screening=ScreeningOptions())
     references = plan.parsed_references()
@@ -83,7 +86,7 @@ def generate_loop(plan: campaign.CampaignPlan, threads: int) -> tuple[float, int
 
 
 def shards_in_one_process(plan: campaign.CampaignPlan) -> tuple[float, int]:
-    from superdiff_core.campaign_runner import run_plan_here
+    from superdiff_core.campaign.runner import run_plan_here
 
     shards = campaign.expand_shards(plan)
     start = time.perf_counter()
@@ -92,7 +95,7 @@ def shards_in_one_process(plan: campaign.CampaignPlan) -> tuple[float, int]:
 
 
 def ray_campaign(plan: campaign.CampaignPlan, folder: Path, num_cpus: int) -> dict:
-    from superdiff_core.campaign_runner import run_campaign
+    from superdiff_core.campaign.runner import run_campaign
 
     opened = campaign.open_campaign(folder, plan)
     start = time.perf_counter()
@@ -166,7 +169,7 @@ def synthetic_campaign(folder: Path, rows: int, seed: int = 0) -> None:
     import numpy as np
     import pyarrow as pa
 
-    from superdiff_core.campaign_queries import supercon_formulas
+    from superdiff_core.campaign.queries import supercon_formulas
 
     plan = campaign.plan_from_mapping({"model": "pnictides", "references": REFERENCES, "scale_factors": [2, 3, 4],
                                        "samples": 4 * 5000, "batch": 5000, "steps": 50})
@@ -195,12 +198,12 @@ def synthetic_campaign(folder: Path, rows: int, seed: int = 0) -> None:
             "formation_energy_ev_per_atom": rng.normal(-1, 0.6, n), "nearest_known_formula": ["BaFe2As2"] * n,
             "distance_to_known": rng.random(n), "shard_id": [shard.shard_id] * n, "seed": pa.array([0] * n, pa.int64()),
             "batch": pa.array([shard.batch] * n, pa.int64()), "steps": pa.array([50] * n, pa.int64()),
-            "checkpoint_sha256": ["0" * 64] * n, "element_system": [campaign.element_system(f) for f in formulas],
+            "checkpoint_sha256": ["0" * 64] * n, "element_system": [element_system(f) for f in formulas],
         })
         record = {**dataclasses.asdict(shard), "state": "done", "rows": n, "raw": shard.samples,
                   "stages": {"raw": shard.samples, "element count": n, "unique": n, "novel": n}, "seconds": 1.0,
                   "finished_at": time.time()}
-        table = table.replace_schema_metadata({campaign.SHARD_METADATA_KEY: json.dumps(record).encode()})
+        table = table.replace_schema_metadata({SHARD_METADATA_KEY: json.dumps(record).encode()})
         campaign.write_shard(folder, table)
 
 
@@ -233,7 +236,7 @@ def part_report(args: argparse.Namespace, work: Path) -> dict:
     print(f"campaign report --all (also every new unique candidate to CSV): {all_s:.1f} s, peak RSS {all_mb:.0f} MB (exit {all_status})")
     low_s, low_mb, low_status = peak_rss_mb(cli + ["campaign", "report", str(folder), "--top", "100", "--memory-limit", "256MB"])
     print(f"campaign report --memory-limit 256MB: {low_s:.1f} s, peak RSS {low_mb:.0f} MB (exit {low_status})")
-    from superdiff_core.campaign_queries import supercon_formulas, write_report
+    from superdiff_core.campaign.queries import supercon_formulas, write_report
 
     supercon_formulas()  # loaded once per process, as in a long-lived app
     report = write_report(folder, top=100)
@@ -340,7 +343,7 @@ def part_cluster(args: argparse.Namespace, work: Path) -> dict:
     import ray
     from ray.cluster_utils import Cluster
 
-    from superdiff_core.campaign_runner import run_campaign
+    from superdiff_core.campaign.runner import run_campaign
 
     plan = campaign.plan_from_mapping({"model": "pnictides", "references": REFERENCES[:2], "scale_factors": [2, 3],
                                        "samples": 100, "batch": 50, "steps": 20})

@@ -44,7 +44,7 @@ import torch
 REPOSITORY = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPOSITORY))
 
-from superdiff_core.composition import ELEMENT_SYMBOLS, parse_formula  # noqa: E402
+from superdiff_core.composition import element_set, element_system, parse_formula  # noqa: E402
 from superdiff_core.guidance import DEFAULT_SCHEDULE, DEFAULT_TARGET, build_guide  # noqa: E402
 from superdiff_core.guidance_weights import GuidanceWeights  # noqa: E402
 from superdiff_core.pipeline import load_engine, reference_distance  # noqa: E402
@@ -102,7 +102,7 @@ def run_point(engine, models, config: Config, weights: GuidanceWeights, samples:
         tc = scores["tc_kelvin"].to_numpy(dtype=float)
         energy = scores["formation_energy_ev_per_atom"].to_numpy(dtype=float)
         _, guide_tc = models.superconductor.guidance.predict(vectors)
-        sets = Counter("-".join(ELEMENT_SYMBOLS[i] for i in np.flatnonzero(vector)) for vector in vectors)
+        sets = Counter(element_system(element_set(vector)) for vector in vectors)
         row["top_element_sets"] = ", ".join(f"{name} {100 * count / valid:.0f} %" for name, count in sets.most_common(3))
         row.update(
             tc_mean_trees=float(tc.mean()), tc_p90_trees=float(np.percentile(tc, 90)), tc_mean_guide=float(guide_tc.mean()),

@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from superdiff_core.composition import ELEMENT_SYMBOLS, ParsedFormula, parse_formula  # noqa: E402
+from superdiff_core.composition import ParsedFormula, element_set, element_system, parse_formula  # noqa: E402
 from superdiff_core.data import vector_keys  # noqa: E402
 from superdiff_core.map_building import inside_radius, random_compositions  # noqa: E402
 from superdiff_core.maps import assign_clusters, load_class_map  # noqa: E402
@@ -50,7 +50,7 @@ def common_element_sets(vectors: np.ndarray, top: int = 4) -> str:
     """The ``top`` most frequent element sets among candidates (amounts, (n, 96)), with shares."""
     from collections import Counter
 
-    sets = Counter("-".join(ELEMENT_SYMBOLS[i] for i in np.flatnonzero(row)) for row in vectors)
+    sets = Counter(element_system(element_set(row)) for row in vectors)
     return ", ".join(f"{name} {100 * count / len(vectors):.0f} %" for name, count in sets.most_common(top))
 
 

@@ -1,5 +1,5 @@
 """Which candidates a user wants to see: one filter for a run's table (the app's candidate table)
-and for a campaign's Parquet shards (:func:`superdiff_core.campaign_queries.filter_sql` turns it
+and for a campaign's Parquet shards (:func:`superdiff_core.campaign.queries.filter_sql` turns it
 into SQL); :func:`filter_candidates` applies it to a table.
 """
 

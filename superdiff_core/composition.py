@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,7 @@ _SEPARATORS = re.compile(r"[\n\r,;]+")
 _NEGATIVE_AMOUNT = re.compile(r"[A-Za-z)\]]-\d")
 _EXPONENT = re.compile(r"\d[eE][+-]?\d")
 _NON_NUMERIC_AMOUNT = re.compile(r"[A-Za-z)\]\d.][\-+±~]|[xyzδ]$")
+_ELEMENT_SYMBOL = re.compile(r"[A-Z][a-z]?")
 
 
 class FormulaError(ValueError):
@@ -132,7 +134,7 @@ def _explain_parse_error(cleaned: str, error: Exception) -> str:
         return "negative amounts are not allowed"
     unknown = [
         token
-        for token in re.findall(r"[A-Z][a-z]?", cleaned)
+        for token in _ELEMENT_SYMBOL.findall(cleaned)
         if not Element.is_valid_symbol(token)
     ]
     if unknown:
@@ -204,3 +206,13 @@ def vectors_to_formulas(vectors: np.ndarray) -> list[str]:
 def element_set(vector: np.ndarray) -> frozenset[str]:
     """Symbols of the elements with a non-zero amount."""
     return frozenset(ELEMENT_SYMBOLS[i] for i in np.flatnonzero(vector))
+
+
+def element_system(elements: str | Iterable[str]) -> str:
+    """The element-system key: the distinct elements of a formula text, or of element
+    symbols, in alphabetical order joined by ``-``, as pymatgen's
+    ``Composition.chemical_system`` writes it: ``"YBa2Cu3O7"`` → ``"Ba-Cu-O-Y"``, and
+    ``element_system(element_set(vector))`` for an amount vector. Equal systems give equal
+    text whatever order the formulas write their elements in."""
+    symbols = _ELEMENT_SYMBOL.findall(elements) if isinstance(elements, str) else elements
+    return "-".join(sorted(set(symbols)))

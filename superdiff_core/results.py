@@ -192,7 +192,8 @@ COLUMN_HELP: dict[str, str] = {
     "tc_within_error_of_top": "shortlist: its Tc interval reaches the top candidate's predicted Tc (the models "
     "cannot say it is worse)",
     "in_supercon": "campaigns: true when the formula is already in SuperCon",
-    "element_system": "campaigns: the formula's elements in writing order (Ba-Fe-As), the key of the report's families",
+    "element_system": "campaigns: the formula's elements in alphabetical order (As-Ba-Fe, as pymatgen's chemical_system), "
+    "the key of the report's families",
     "shard_id": "campaigns: the shard (reference × N × seed × batch) that drew the row; a formula drawn by several "
     "shards counts once, at its first shard",
     "seed": "campaigns: the plan's seed of the shard",

@@ -880,7 +880,7 @@ def write_synthetic_campaign(folder: Path, formulas_per_shard: list[list[str]], 
 
 
 def test_campaigns_page_funnel_has_the_report_stages(tmp_path):
-    from superdiff_core.campaign_queries import write_report
+    from superdiff_core.campaign.queries import write_report
     from ui import campaigns
 
     folder = tmp_path / "campaign"

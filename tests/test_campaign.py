@@ -15,9 +15,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from superdiff_core import campaign, campaign_queries
-from superdiff_core.campaign_runner import run_plan_here
+from superdiff_core import campaign
+from superdiff_core.artifacts import DEFAULT_MODELS_DIR
+from superdiff_core.campaign import queries as campaign_queries
+from superdiff_core.campaign.runner import run_plan_here
+from superdiff_core.campaign.shard import checkpoint_file
 from superdiff_core.cli import main
+from superdiff_core.composition import element_system
 from superdiff_core.data import sha256_of_file
 from superdiff_core.errors import InputError
 from superdiff_core.results import CANDIDATE_COLUMNS
@@ -86,7 +90,7 @@ def test_campaign_end_to_end(finished, capsys):
     assert list(rows.columns[: len(schema)]) == schema
     assert set(campaign.RUN_COLUMNS) <= set(rows.columns)
     assert (rows["steps"] == 10).all()
-    sha = sha256_of_file(campaign.checkpoint_file(campaign.DEFAULT_MODELS_DIR, "pnictides"))
+    sha = sha256_of_file(checkpoint_file(DEFAULT_MODELS_DIR, "pnictides"))
     assert (rows["checkpoint_sha256"] == sha).all()
     assert set(rows["reference"]) <= {"BaFe2As2", "LaFeAsO0.9F0.1"} and set(rows["scale_factor"]) <= {2, 3}
     assert sum(r["raw"] for r in manifest["shards"].values()) == 2 * 2 * 40
@@ -202,11 +206,13 @@ def test_unwritable_folder_exits_2(tmp_path, capsys):
 def test_different_plan_on_existing_folder_exits_2(finished, capsys):
     status = main(["campaign", "run", "--model", "pnictides", "--reference", "FeSe", "--out", str(finished)])
     error = capsys.readouterr().err.strip()
-    assert status == 2 and "different plan" in error
+    assert status == 2 and "different plan" in error and len(error.splitlines()) == 1
+    assert "references: ['BaFe2As2', 'LaFeAsO0.9F0.1'] there, ['FeSe'] given" in error and "ParsedFormula" not in error
 
 
-def synthetic_campaign(folder: Path, formulas_per_shard: list[list[str]]) -> None:
-    """A campaign folder whose shards hold the given formulas (no sampling)."""
+def synthetic_campaign(folder: Path, formulas_per_shard: list[list[str]], systems_per_shard: list[list[str]] | None = None) -> None:
+    """A campaign folder whose shards hold the given formulas (no sampling), with the stored
+    element systems ``systems_per_shard`` when given."""
     plan = campaign.plan_from_mapping({"model": "pnictides", "references": ["BaFe2As2"], "scale_factors": [2],
                                        "samples": len(formulas_per_shard), "batch": 1, "steps": 5, "properties": False})
     opened = campaign.open_campaign(folder, plan)
@@ -214,6 +220,8 @@ def synthetic_campaign(folder: Path, formulas_per_shard: list[list[str]]) -> Non
         table = pd.DataFrame({"formula": formulas, "model_class": "pnictides", "reference": "BaFe2As2",
                               "scale_factor": 2, "smact_valid": True, "novel": True,
                               "tc_kelvin": [float(i) for i in range(len(formulas))], "shard_id": shard.shard_id})
+        if systems_per_shard is not None:
+            table[campaign.ELEMENT_SYSTEM_COLUMN] = systems_per_shard[opened.shards.index(shard)]
         record = {"shard_id": shard.shard_id, "reference": "BaFe2As2", "scale_factor": 2, "rows": len(formulas), "raw": 1,
                   "stages": {"raw": 1}, "finished_at": time.time(), "state": "done"}
         campaign.write_shard(folder, campaign.shard_arrow_table(table, record))
@@ -236,6 +244,77 @@ def test_queries_count_duplicates_once_and_flag_supercon(tmp_path):
             campaign_queries.select_candidates(queries, sort_by="tc; DROP TABLE x")
     finally:
         queries.close()
+
+
+def test_families_key_is_alphabetical_also_for_shards_written_in_writing_order(tmp_path):
+    # the first shard was written before the key was alphabetical (writing order), the second after
+    formulas = [["Ba1Fe2As2.5", "Sr1Fe2As2"], ["Ba1.5Fe2As2", "Ba1Fe2.5As2"]]
+    synthetic_campaign(tmp_path, formulas, [["Ba-Fe-As", "Sr-Fe-As"], ["As-Ba-Fe", "As-Ba-Fe"]])
+    queries = campaign_queries.open_queries(tmp_path)
+    try:
+        families = campaign_queries.campaign_families(queries).set_index("element_system")["candidates"].to_dict()
+    finally:
+        queries.close()
+    assert families == {element_system("BaFe2As2"): 3, element_system("SrFe2As2"): 1} == {"As-Ba-Fe": 3, "As-Fe-Sr": 1}
+
+
+def test_sigterm_stops_a_run_that_ray_interrupts_as_stop_requested():
+    import os
+    import signal
+
+    from superdiff_core.campaign.runner import StopRequested, sigterm_stops_the_run
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(StopRequested) as stopped:
+        with sigterm_stops_the_run():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+            except StopRequested:
+                raise KeyboardInterrupt from None  # what ray.wait raises when the signal came during its C++ wait
+    assert stopped.value.signal_number == signal.SIGTERM and signal.getsignal(signal.SIGTERM) is before
+    with pytest.raises(KeyboardInterrupt) as interrupted, sigterm_stops_the_run():
+        raise KeyboardInterrupt  # Ctrl-C stays Ctrl-C
+    assert not isinstance(interrupted.value, StopRequested)
+
+
+@pytest.mark.parametrize("stop_signal, whole_group", [("SIGTERM", False), ("SIGINT", True)])
+def test_stopped_run_ends_with_one_clean_line(tmp_path, stop_signal, whole_group):
+    """``campaign run`` stopped after its first shard by SIGTERM to the driver (``kill PID``)
+    or by Ctrl-C (SIGINT to the whole process group, as a terminal sends it): the "stopped"
+    line and the progress bar, nothing from Ray (no "will be retried", no stack trace), the
+    signal's exit status. (SIGTERM to the whole group also kills Ray's own processes at the
+    same moment; Ray's C++ may then log lines of its own, see superdiff_core.campaign.runner.)"""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    folder = tmp_path / "run"
+    command = [sys.executable, "-m", "superdiff_core", "campaign", "run", "--model", "pnictides", "--reference", "BaFe2As2",
+               "--scale-factor", "2", "--samples", "400", "--batch", "20", "--steps", "10", "--out", str(folder),
+               "--workers", "2", "--cpus", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               cwd=Path(__file__).resolve().parent.parent)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and process.poll() is None and not campaign.finished_shard_files(folder):
+            time.sleep(0.2)
+        assert campaign.finished_shard_files(folder), "no shard finished"
+        number = getattr(signal, stop_signal)
+        if whole_group:
+            os.killpg(process.pid, number)
+        else:
+            process.send_signal(number)
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 128 + number, (out, err)
+    assert out.strip().splitlines()[-1].startswith("stopped: ") and "rerun the same command to resume" in out
+    noise = [line for line in err.replace("\r", "\n").splitlines() if line.strip() and not line.startswith("shards:")]
+    assert noise == [], err
+    assert campaign.open_campaign(folder).pending()  # stopped before the end, resumable
 
 
 def new_app():
@@ -274,4 +353,10 @@ def test_campaign_page_renders_finished_and_running(finished, tmp_path):
     at = open_page(running)
     assert not at.error
     assert "running" in at.get("progress")[0].proto.text and f"{SHARDS // 2} / {SHARDS} shards" in at.get("progress")[0].proto.text
+    assert "time left" in at.get("progress")[0].proto.text
     assert at.button(key="campaigns_refresh")
+
+    manifest.update(state="stopped")
+    (running / "campaign.json").write_text(json.dumps(manifest))
+    at = open_page(running)
+    assert at.get("progress")[0].proto.text.startswith("stopped: ") and "time left" not in at.get("progress")[0].proto.text

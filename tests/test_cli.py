@@ -211,10 +211,11 @@ def test_status_of_a_stopped_campaign_shows_no_time_left(tmp_path, capsys):
 
 def test_resume_with_a_different_plan_names_the_keys(tmp_path, capsys):
     from superdiff_core import campaign
+    from superdiff_core.errors import InputError
 
     plan = {"model": "pnictides", "references": ["BaFe2As2"], "scale_factors": [2], "samples": 2, "batch": 1, "steps": 5}
     campaign.open_campaign(tmp_path, campaign.plan_from_mapping(plan))
-    with pytest.raises(campaign.InputError, match=r"samples: 2 there, 4 given; .*steps: 5 there, 6 given"):
+    with pytest.raises(InputError, match=r"samples: 2 there, 4 given; .*steps: 5 there, 6 given"):
         campaign.open_campaign(tmp_path, campaign.plan_from_mapping({**plan, "samples": 4, "steps": 6}))
 
 

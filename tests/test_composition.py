@@ -4,6 +4,8 @@ import pytest
 from superdiff_core.composition import (
     N_ELEMENTS,
     FormulaError,
+    element_set,
+    element_system,
     parse_formula,
     parse_formulas,
     split_formulas,
@@ -76,3 +78,12 @@ def test_several_formulas_split_and_bad_ones_reported_without_losing_good_ones()
 def test_empty_input_is_one_error():
     parsed, errors = parse_formulas(" \n ,; ")
     assert parsed == [] and len(errors) == 1 and "empty" in errors[0]
+
+
+def test_element_system_is_alphabetical_whatever_the_writing_order():
+    from pymatgen.core import Composition
+
+    assert element_system("YBa2Cu3O7") == element_system("Cu3O7Ba2Y") == "Ba-Cu-O-Y"
+    assert element_system("YBa2Cu3O7") == Composition("YBa2Cu3O7").chemical_system
+    assert element_system(element_set(parse_formula("Ba(Fe0.9Co0.1)2As2"))) == "As-Ba-Co-Fe"
+    assert element_system("B2Ba1") == "B-Ba"

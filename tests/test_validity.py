@@ -150,7 +150,8 @@ def _campaign_valid_formulas(folder, plan_values: dict, shard_table) -> set[str]
 
     import pandas as pd
 
-    from superdiff_core import campaign, campaign_queries
+    from superdiff_core import campaign
+    from superdiff_core.campaign import queries as campaign_queries
 
     plan = campaign.plan_from_mapping({"model": "everything", "references": ["YBa2Cu3O7"], "scale_factors": [2], "samples": 1,
                                        "batch": 1, "steps": 5, "properties": False, **plan_values})

@@ -1,6 +1,6 @@
 """The Campaigns page's pieces: progress line, funnel, candidate filters, map placement.
 
-Every number comes from :mod:`superdiff_core.campaign_queries` (DuckDB over the finished
+Every number comes from :mod:`superdiff_core.campaign.queries` (DuckDB over the finished
 Parquet files), so the page works while a campaign is still running and never loads a
 whole campaign into memory.
 """
@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from superdiff_core.campaign import CampaignProgress, plan_validity_check, read_manifest
-from superdiff_core.campaign_queries import CampaignQueries
+from superdiff_core.campaign.queries import CampaignQueries
 from superdiff_core.candidate_filter import CandidateFilter
 from superdiff_core.funnel import ENGINE_STAGE_LABELS, FunnelStage, validity_stage_words
 from superdiff_core.validity import get_validity_check
@@ -46,12 +46,13 @@ def campaign_folders(root: Path) -> list[str]:
 
 
 def progress_text(progress: CampaignProgress) -> str:
-    """One line: shards, candidates, rate and time left."""
+    """One line: shards, candidates, rate, and the time left while it runs (a stopped
+    campaign has shards left, no time left: as ``superdiff campaign status`` says)."""
     parts = [f"{progress.shards_done:,} / {progress.shards_total:,} shards", f"{progress.candidates:,} candidates"]
     if not math.isnan(progress.candidates_per_second):
         parts.append(f"{progress.candidates_per_second:,.1f} candidates/s")
-    if progress.shards_done < progress.shards_total:
-        parts.append("time left " + ("–" if math.isnan(progress.seconds_left) else format_seconds(progress.seconds_left)))
+    if progress.running:
+        parts.append(f"time left {format_seconds(progress.seconds_left)}")
     return " · ".join(parts)
 
 
@@ -72,7 +73,7 @@ def _plan_option(plan: Mapping[str, Any], name: str) -> bool:
 
 def funnel_words(plan: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     """Plain (label, help) of each stage (column) of ``superdiff campaign report``'s funnel
-    (:func:`superdiff_core.campaign_queries.campaign_funnel`), in the Generate page's words
+    (:func:`superdiff_core.campaign.queries.campaign_funnel`), in the Generate page's words
     where a stage is the same; a stage not listed keeps the report's name. ``candidates``
     says which checks the shards applied before writing rows."""
     invalid, known = _plan_option(plan, "keep_invalid"), _plan_option(plan, "keep_known")

@@ -1,6 +1,5 @@
 """``superdiff campaign run | status | report``: many generation runs as one resumable
-campaign on Ray (:mod:`superdiff_core.campaign`, :mod:`superdiff_core.campaign_runner`,
-:mod:`superdiff_core.campaign_queries`)."""
+campaign on Ray (:mod:`superdiff_core.campaign`: its plan, store, runner and queries)."""
 
 from __future__ import annotations
 
@@ -82,7 +81,7 @@ PLAN_FLAGS = ("model", "references", "reference", "scale_factor", "samples", "se
 def plan_from_args(args: argparse.Namespace):
     """The :class:`~superdiff_core.campaign.CampaignPlan` of ``--plan`` or of the flags
     (None when neither is given: resume the folder's own plan)."""
-    from ..campaign import plan_from_mapping, read_plan, references_from_file
+    from ..campaign.plan import plan_from_mapping, read_plan, references_from_file
 
     given = [name for name in PLAN_FLAGS if getattr(args, name, None) is not None]
     if args.plan is not None:
@@ -106,8 +105,8 @@ def plan_from_args(args: argparse.Namespace):
 def run_campaign_command(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from ..campaign import open_campaign
-    from ..campaign_runner import StopRequested, check_address, run_campaign
+    from ..campaign.runner import StopRequested, check_address, run_campaign
+    from ..campaign.store import open_campaign
 
     plan = plan_from_args(args)
     if plan is None and not (args.out / "campaign.json").is_file():
@@ -145,7 +144,7 @@ def run_campaign_command(args: argparse.Namespace) -> int:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    from ..campaign import campaign_progress
+    from ..campaign.store import campaign_progress
 
     progress = campaign_progress(args.folder)
     rate = "–" if math.isnan(progress.candidates_per_second) else f"{progress.candidates_per_second:.1f} candidates/s"
@@ -162,7 +161,7 @@ def status_command(args: argparse.Namespace) -> int:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from ..campaign_queries import write_report
+    from ..campaign.queries import write_report
 
     report = write_report(args.folder, models_dir=args.models, out=args.out, top_by=args.top_by, top=args.top,
                           ascending=args.ascending, all_candidates=args.all, memory_limit=args.memory_limit)

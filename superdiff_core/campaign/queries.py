@@ -28,21 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .artifacts import DEFAULT_MODELS_DIR, atomic_path, write_text_atomically
-from .campaign import (
-    ELEMENT_SYSTEM_COLUMN,
-    REPORT_DIR,
-    SHARDS_DIR,
-    engine_stage_totals,
-    finished_shard_files,
-    plan_validity_check,
-    read_manifest,
-    shard_records,
-)
-from .candidate_filter import CandidateFilter
-from .errors import InputError
-from .funnel import Thresholds
-from .validity import DEFAULT_VALIDITY_CHECK, VALID_COLUMN, VALIDITY_CHECKS
+from ..artifacts import DEFAULT_MODELS_DIR, atomic_path, write_text_atomically
+from ..candidate_filter import CandidateFilter
+from ..errors import InputError
+from ..funnel import Thresholds
+from ..validity import DEFAULT_VALIDITY_CHECK, VALID_COLUMN, VALIDITY_CHECKS
+from .shard import ELEMENT_SYSTEM_COLUMN, engine_stage_totals
+from .store import REPORT_DIR, SHARDS_DIR, finished_shard_files, plan_validity_check, read_manifest, shard_records
 
 DEFAULT_MEMORY_LIMIT = "1GB"
 """DuckDB's memory cap for campaign queries (it spills to disk beyond it)."""
@@ -79,8 +71,8 @@ def supercon_formulas(models_dir: str | os.PathLike = DEFAULT_MODELS_DIR) -> tup
 
 @functools.lru_cache(maxsize=4)
 def _supercon_formulas(models_dir: str) -> tuple[str, ...]:
-    from .composition import vectors_to_formulas
-    from .data import load_training_set
+    from ..composition import vectors_to_formulas
+    from ..data import load_training_set
 
     vectors = np.round(load_training_set(models_dir).vectors, 2)
     return tuple(sorted(set(vectors_to_formulas(vectors))))
@@ -313,8 +305,12 @@ def select_candidates(
     return queries.frame(sql, parameters)
 
 
-ELEMENT_SYSTEM_SQL = "array_to_string(regexp_extract_all(formula, '[A-Z][a-z]?'), '-')"
-""":func:`superdiff_core.campaign.element_system` in DuckDB (for shards written without the column)."""
+def element_system_sql(text: str) -> str:
+    """:func:`superdiff_core.composition.element_system` in DuckDB, of the SQL expression ``text``
+    (a formula, or a stored element system). Applied to the stored column too: shards written
+    before the key was alphabetical hold their elements in writing order (``Ba-Fe-As``), and
+    sorting again leaves an alphabetical key as it is."""
+    return f"array_to_string(list_sort(list_distinct(regexp_extract_all({text}, '[A-Z][a-z]?'))), '-')"
 
 
 def campaign_families(queries: CampaignQueries, new_only: bool = True, limit: int = 100) -> pd.DataFrame:
@@ -324,11 +320,10 @@ def campaign_families(queries: CampaignQueries, new_only: bool = True, limit: in
     scale_factors, best_formula, max/mean Tc (when scored)."""
     if not queries.has_rows:
         return pd.DataFrame()
-    system = ELEMENT_SYSTEM_COLUMN if ELEMENT_SYSTEM_COLUMN in queries.columns else ELEMENT_SYSTEM_SQL
-    keys = [f"{system} AS element_system_key"]
+    stored = ELEMENT_SYSTEM_COLUMN in queries.columns  # NULL in shards written before the column existed
+    system_text = f"coalesce({ELEMENT_SYSTEM_COLUMN}, formula)" if stored else "formula"
     group = ["element_system_key"]
     if "family_formula" in queries.columns:
-        keys.append("family_formula")
         group.append("family_formula")
     scored = "tc_kelvin" in queries.columns
     values = ["count(*) AS candidates", "count(DISTINCT reference) AS references",
@@ -338,10 +333,13 @@ def campaign_families(queries: CampaignQueries, new_only: bool = True, limit: in
     else:
         values.append("min(formula) AS best_formula")
     where = "NOT in_supercon" if new_only else "TRUE"
-    inner = f"SELECT *, {keys[0]} FROM unique_candidates WHERE {where}"
+    # the key is computed once per distinct stored text, not once per row (millions of rows, few systems)
     families = queries.frame(
-        f"SELECT {', '.join(group)}, {', '.join(values)} FROM ({inner}) GROUP BY {', '.join(group)} "
-        f"ORDER BY candidates DESC, {', '.join(group)} LIMIT {int(limit)}"
+        f"WITH chosen AS (SELECT *, {system_text} AS system_text FROM unique_candidates WHERE {where}), "
+        f"systems AS (SELECT system_text, {element_system_sql('system_text')} AS element_system_key "
+        f"FROM (SELECT DISTINCT system_text FROM chosen)) "
+        f"SELECT {', '.join(group)}, {', '.join(values)} FROM chosen JOIN systems USING (system_text) "
+        f"GROUP BY {', '.join(group)} ORDER BY candidates DESC, {', '.join(group)} LIMIT {int(limit)}"
     )
     return families.rename(columns={"element_system_key": "element_system"})
 

@@ -9,8 +9,12 @@ The campaign folder therefore only needs to exist on the driver's machine; the m
 folder must exist at the same path on every node.
 
 A worker that dies is restarted by Ray and its shard retried (shards are seeded, so the
-retry gives the same rows); Ctrl-C stops the run after recording the finished shards, and
-a rerun resumes (:func:`superdiff_core.campaign.open_campaign`).
+retry gives the same rows); Ctrl-C or SIGTERM stops the run after recording the finished
+shards, and a rerun resumes (:func:`superdiff_core.campaign.store.open_campaign`). One
+thing this module cannot silence without hiding real errors: a SIGTERM sent to the whole
+process group (not only the driver) also kills Ray's workers and GCS at the same moment,
+and Ray's C++ in the driver then sometimes logs ``task_manager.cc: Failed to push error to
+driver`` lines for the shards that were in flight (Ray 2.60, about one stop in six).
 """
 
 from __future__ import annotations
@@ -26,18 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .artifacts import DEFAULT_MODELS_DIR
-from .campaign import (
-    Campaign,
-    CampaignPlan,
-    Shard,
-    load_shard_context,
-    run_shard,
-    shard_record_of,
-    with_record_fields,
-    write_shard,
-)
-from .errors import InputError
+from ..artifacts import DEFAULT_MODELS_DIR
+from ..errors import InputError
+from .plan import CampaignPlan, Shard, plan_from_mapping
+from .shard import load_shard_context, run_shard, shard_record_of, with_record_fields
+from .store import Campaign, write_shard
 
 ADDRESS_TIMEOUT_S = 3.0
 """How long the driver waits for a cluster address to answer before giving up."""
@@ -68,23 +65,29 @@ def sigterm_stops_the_run() -> Iterator[None]:
 
     Entered after Ray has started: Ray's driver installs a C++ handler that prints a stack
     trace and aborts on SIGTERM; this one replaces it for the run and puts it back after.
-    Does nothing outside the main thread (where Python cannot take signals).
+    A SIGTERM that arrives while the driver waits inside Ray's C++ (``ray.wait``) comes out
+    of Ray as a plain KeyboardInterrupt; it leaves the block as :class:`StopRequested` too,
+    so the caller can tell SIGTERM from Ctrl-C. Does nothing outside the main thread (where
+    Python cannot take signals).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    stopping = False
+    received: list[int] = []
 
     def stop(signal_number: int, frame: object) -> None:
-        nonlocal stopping
-        if not stopping:  # a second SIGTERM while the actors are being stopped is ignored
-            stopping = True
+        if not received:  # a second SIGTERM while the actors are being stopped is ignored
+            received.append(signal_number)
             raise StopRequested(signal_number)
 
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         yield
+    except KeyboardInterrupt as interrupt:
+        if received and not isinstance(interrupt, StopRequested):
+            raise StopRequested(received[0]) from None
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
@@ -116,8 +119,7 @@ class ShardWorker:
     def __init__(self, plan_dict: dict[str, Any], models_dir: str, use_gpu: bool = False):
         import torch
 
-        from .campaign import plan_from_mapping
-        from .device import select_device
+        from ..device import select_device
 
         torch.set_num_threads(1)
         plan = plan_from_mapping(plan_dict)
@@ -125,7 +127,7 @@ class ShardWorker:
         self.pid = os.getpid()
 
     def run(self, shard: Shard):
-        """One shard's Arrow table (see :func:`superdiff_core.campaign.run_shard`); its
+        """One shard's Arrow table (see :func:`superdiff_core.campaign.shard.run_shard`); its
         record names the Ray node that ran it."""
         import ray
 
@@ -235,7 +237,7 @@ def run_campaign(
     """Run every pending shard of ``campaign`` on Ray and record each as it finishes.
 
     Args:
-        campaign: from :func:`superdiff_core.campaign.open_campaign`.
+        campaign: from :func:`superdiff_core.campaign.store.open_campaign`.
         models_dir: the models folder (same path on every node).
         address: a Ray cluster to join (None: this machine, or the session already open).
         workers: at most this many actors (default: one per CPU, or per GPU).
