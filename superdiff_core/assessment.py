@@ -27,7 +27,7 @@ from .composition import ELEMENT_SYMBOLS, ParsedFormula
 from .novelty import KnownCompositions, first_of_duplicates
 from .results import append_notes, ordered_columns
 from .screening import ScreeningOptions, ScreeningResult, screen_samples
-from .substitution import plausible_share
+from .substitution import plausibility_columns, plausible_share
 
 PLAUSIBILITY_SCALE = "hautier"
 """The substitution table the run's column uses (SkipSpecies is the benchmark's independent check)."""
@@ -97,7 +97,6 @@ def reference_vectors_for(table: pd.DataFrame, references: Sequence[ParsedFormul
 def add_plausibility(table: pd.DataFrame, vectors: np.ndarray, references: Sequence[ParsedFormula]) -> pd.DataFrame:
     """``table`` with the plausibility columns (:data:`~superdiff_core.substitution.PLAUSIBILITY_COLUMNS`)
     of each candidate against its reference; unchanged for unconditional runs."""
-    from .substitution import plausibility_columns
 
     reference_vectors = reference_vectors_for(table, references)
     if reference_vectors is None or not len(table):

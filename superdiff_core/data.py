@@ -16,7 +16,7 @@ import numpy as np
 
 from .artifacts import save_npz_atomically
 from .composition import N_ELEMENTS, FormulaError, parse_formula
-from .errors import InputError
+from .errors import CheckpointError, InputError
 from .model_classes import get_model_class
 
 DEFAULT_SUPERCON_PATH = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "supercon" / "SuperCon_with_types.dat"
@@ -42,7 +42,6 @@ class LoadReport:
         flagged: reason -> count of rows kept but worth knowing about.
         examples: reason -> a few offending formulas, for the message.
     """
-
     rows_read: int = 0
     skipped: Counter = field(default_factory=Counter)
     flagged: Counter = field(default_factory=Counter)
@@ -76,7 +75,6 @@ class SuperConSet:
         sha256: checksum of the source file.
         report: what the loader skipped or altered.
     """
-
     formulas: np.ndarray
     vectors: np.ndarray
     tc_kelvin: np.ndarray
@@ -177,8 +175,6 @@ def load_training_set(models_dir: str | os.PathLike) -> SuperConSet:
     Raises:
         CheckpointError: naming the file and the command that rebuilds it.
     """
-    from .errors import CheckpointError
-
     path = Path(models_dir) / TRAINING_SET_FILE
     rebuild = f"superdiff prepare-data --supercon ../shared/data/supercon/SuperCon_with_types.dat --out {models_dir}"
     if not path.is_file():

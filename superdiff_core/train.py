@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import schedule
-from .checkpoints import save_diffusion
+from .checkpoints import load_diffusion, save_diffusion
 from .chemical_order import order_permutation
 from .data import SuperConSet
 from .device import select_device
@@ -46,7 +46,6 @@ class TrainingSettings:
         seed: seed of the split, the noise and the initial weights.
         max_minutes: wall-time budget; training stops after the epoch that exceeds it.
     """
-
     epochs: int = 60
     batch_size: int = 64
     learning_rate: float = 1e-3
@@ -129,7 +128,6 @@ def train_diffusion(
     previous_training: dict | None = None
     initial_state: dict | None = None
     if resume:
-        from .checkpoints import load_diffusion
 
         previous = load_diffusion(out_dir, model_class, element_order)
         config, initial_state = previous.network.config, previous.network.state_dict()

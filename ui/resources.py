@@ -18,6 +18,7 @@ import streamlit as st
 
 from superdiff_core.artifacts import DEFAULT_MODELS_DIR, read_card
 from superdiff_core.checkpoints import available_classes
+from superdiff_core.device import describe_device, select_device
 from superdiff_core.run_worker import WorkerPool, configured_threads
 
 MODELS_DIR_VARIABLE = "SUPERDIFF_MODELS_DIR"
@@ -49,7 +50,6 @@ def trained_classes() -> list[str]:
 def engine(model_class: str, folder: str, element_order: str = "z"):
     """The sampling engine of one class whose network reads the element axis in
     ``element_order`` (checkpoint, sampler, training-set keys)."""
-    from superdiff_core.device import select_device
     from superdiff_core.pipeline import load_engine
 
     return load_engine(model_class, folder, select_device(), element_order)
@@ -104,8 +104,6 @@ def training_set(folder: str):
 @st.cache_resource(show_spinner=False)
 def device_description() -> str:
     """"GPU: name" or "CPU (N threads)"."""
-    from superdiff_core.device import describe_device, select_device
-
     return describe_device(select_device())
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..artifacts import DEFAULT_MODELS_DIR
+from ..device import select_device
 from ..errors import InputError
 from .plan import CampaignPlan, Shard, plan_from_mapping
 from .shard import load_shard_context, run_shard, shard_record_of, with_record_fields
@@ -53,7 +54,6 @@ class StopRequested(KeyboardInterrupt):
     Attributes:
         signal_number: the signal received (``signal.SIGTERM``).
     """
-
     def __init__(self, signal_number: int):
         super().__init__(f"signal {signal_number}")
         self.signal_number = signal_number
@@ -115,11 +115,9 @@ class ShardWorker:
         models_dir: the models folder (the same path on every node).
         use_gpu: run on the GPU Ray assigned to this actor.
     """
-
     def __init__(self, plan_dict: dict[str, Any], models_dir: str, use_gpu: bool = False):
         import torch
 
-        from ..device import select_device
 
         torch.set_num_threads(1)
         plan = plan_from_mapping(plan_dict)
@@ -159,7 +157,6 @@ def check_address(address: str, timeout_s: float = ADDRESS_TIMEOUT_S) -> None:
 @dataclass
 class RayConnection:
     """A Ray session: whether this call started it (and so must shut it down)."""
-
     started_here: bool
 
     def close(self) -> None:
@@ -215,7 +212,6 @@ class RunSummary:
         startup_seconds: from the call to the first shard result (Ray + model loading).
         workers: actors used; nodes: distinct Ray nodes that ran shards.
     """
-
     shards_run: int
     shards_skipped: int
     candidates: int

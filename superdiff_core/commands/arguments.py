@@ -10,6 +10,7 @@ from pathlib import Path
 from ..artifacts import DEFAULT_MODELS_DIR
 from ..device import configure_threads
 from ..errors import InputError
+from ..guidance_weights import GUIDE_KEYS, RECOMMENDED_MAX_WEIGHT
 
 
 def _int_at_least(text: str, least: int) -> int:
@@ -34,7 +35,6 @@ def non_negative_int(text: str) -> int:
 
 def bounded_float(low: float, high: float):
     """argparse type: a number in [low, high)."""
-
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -91,7 +91,6 @@ def settings_warnings(settings) -> list[str]:
     that the engine accepts but that are unlikely to be what the user meant: a guidance
     weight above :data:`~superdiff_core.guidance.RECOMMENDED_MAX_WEIGHT`, and more resampled
     steps than the run has (every step but the last can be resampled)."""
-    from ..guidance_weights import GUIDE_KEYS, RECOMMENDED_MAX_WEIGHT
 
     warnings = []
     for key in GUIDE_KEYS:

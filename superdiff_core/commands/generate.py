@@ -8,7 +8,9 @@ import argparse
 import math
 from pathlib import Path
 
+from ..device import describe_device, select_device
 from ..errors import InputError
+from ..guidance_weights import parse_guide
 from ..model_classes import MODEL_CLASSES
 from .arguments import (
     add_models_argument,
@@ -29,7 +31,6 @@ SAMPLING_FLAGS = ("model", "order", "samples", "steps", "seed", "method", "valid
 
 
 def _shortlist_weights(text: str):
-    from ..errors import InputError
     from ..shortlist import ShortlistWeights
 
     try:
@@ -134,8 +135,6 @@ def filter_order_argument(text: str) -> str:
 
 def guide_argument(text: str):
     """argparse type of ``--guide``: :class:`~superdiff_core.guidance.GuidanceWeights` (exit 2 with one line otherwise)."""
-    from ..guidance_weights import parse_guide
-
     try:
         return parse_guide(text.lower())  # "TC=1" too
     except InputError as error:
@@ -190,7 +189,6 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def _load_engine(args: argparse.Namespace, model_class: str, element_order: str):
-    from ..device import describe_device, select_device
     from ..pipeline import load_engine
 
     apply_threads(args.threads)

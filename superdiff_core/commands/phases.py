@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..artifacts import DEFAULT_MODELS_DIR
-from ..phase_building import DEFAULT_OQMD_FILES, PHASES_FOLDER
+from ..phase_building import DEFAULT_OQMD_FILES, PHASES_FOLDER, build_phases
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,8 +25,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_build_phases(args: argparse.Namespace) -> int:
     """Build the artifact; prints what was kept and dropped."""
-    from ..phase_building import build_phases
-
     card = build_phases(args.files, args.out)
     reduction = card["reduction"]
     print(f"{reduction['rows_read']} rows read, {reduction['failed_dft_dropped']} failed DFT rows dropped, "

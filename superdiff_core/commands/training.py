@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..artifacts import DEFAULT_MODELS_DIR
 from ..chemical_order import FILTER_ORDERS
-from ..data import DEFAULT_SUPERCON_PATH
+from ..data import DEFAULT_SUPERCON_PATH, load_supercon, write_training_set
 from ..errors import InputError
 from ..model_classes import MODEL_CLASSES
 from .arguments import add_threads_argument, apply_threads, positive_int
@@ -42,8 +42,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_prepare_data(args: argparse.Namespace) -> int:
-    from ..data import load_supercon, write_training_set
-
     dataset = load_supercon(args.supercon)
     for line in dataset.report.lines():
         print(line)
@@ -55,7 +53,6 @@ def run_train(args: argparse.Namespace) -> int:
     import dataclasses
 
     from ..checkpoints import diffusion_dir
-    from ..data import load_supercon, write_training_set
     from ..train import TrainingSettings, train_diffusion
     from ..unet1d import UNetConfig
 
