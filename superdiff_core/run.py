@@ -309,6 +309,8 @@ def complete_generation(
     if assessment.SOURCE_COLUMN in table.columns:
         comparison = assessment.source_comparison(table, vectors, result.drawn_by_source,
                                                    models.known_map.element_systems if models.known_map is not None else frozenset())
+    if "note" not in table.columns:  # one schema in every run: the column is there, empty when nothing is flagged
+        table = table.assign(note="")
     refs = reference_points(list(result.settings.references), models.property_models, models.class_map)
     result.table, result.vectors, result.families = table, vectors, families
     metrics = None
