@@ -405,6 +405,17 @@ def generated(test_class):
     return wait_for_run(start_generate(test_class, 24, 20), "generate")
 
 
+def test_no_page_has_a_bare_string_that_streamlit_magic_would_show():
+    import ast
+
+    root = Path(APP).parent
+    for file in [Path(APP), *sorted((root / "app_pages").glob("*.py"))]:
+        body = ast.parse(file.read_text(encoding="utf-8")).body
+        bare = [node.lineno for node in body[1:]
+                if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)]
+        assert not bare, f"{file.name} lines {bare}: a string statement after the module docstring is shown on the page"
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders(page):
     at = new_app().run()
