@@ -512,6 +512,7 @@ def test_two_runs_in_the_history_are_compared_and_reopened(generated):
     assert len(at.multiselect(key="generate_compare").value) == 2
     compared = [m.value for m in at.markdown if m.value.startswith("**#")]
     assert len(compared) == 2 and "seed" not in compared[0]
+    assert all("unguided" in label and "resampling" in label for label in compared)  # how each run was steered
     funnels = [f.value for f in at.dataframe if "stage" in f.value.columns]
     assert len(funnels) == 3  # this run's and the two compared
     at.selectbox(key="generate_history_pick").set_value(history[-2].number)
@@ -1100,6 +1101,40 @@ def test_worker_run_stops_and_leaves_no_process_behind(test_class):
     assert pool.pids == []
     with pytest.raises(ProcessLookupError):
         os.kill(worker, 0)
+
+
+def test_history_and_compare_labels_tell_a_guided_run_from_an_unguided_one():
+    import datetime
+
+    from ui.state import HistoryEntry
+
+    when = datetime.datetime(2026, 1, 1, 14, 5, 10)
+
+    def label(**changes) -> str:
+        ran = settings(**changes).resolved()
+        return HistoryEntry(3, RunRecord("generate", "pnictides", pd.DataFrame({"formula": ["A"]}), np.zeros((1, 96)),
+                                         settings=ran), when).label
+
+    unguided, guided = label(), label(guidance={"tc": 1.0})
+    assert unguided != guided
+    assert "unguided" in unguided and "resampling 5×2" in unguided
+    assert "guided tc=1" in guided and "no resampling" in guided  # guidance turns resampling off by default
+    assert "resampling 3×4" in label(resample_steps=3, resample_count=4)
+
+
+def test_the_first_progress_line_reads_the_estimate_then_the_measured_speed(monkeypatch):
+    from ui import runs
+
+    clock = [100.0]
+    monkeypatch.setattr(runs.time, "perf_counter", lambda: clock[0])
+    progress = runs.RunProgress(estimate=60.0)
+    clock[0] += 10  # loading the models: no step yet
+    assert progress.seconds_left() == pytest.approx(50.0)  # the plan's estimate, less the time elapsed
+    progress.update(1, 100)
+    assert progress.seconds_left() == pytest.approx(50.0)  # one update is no speed yet
+    clock[0] += 9
+    progress.update(10, 100)  # 9 steps in 9 s, measured from the first step, not from the start
+    assert progress.seconds_left() == pytest.approx(90.0)
 
 
 def test_the_estimate_prices_what_runs():
