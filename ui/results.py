@@ -392,11 +392,11 @@ def _map_section(record: RunRecord, key: str) -> tuple[int, ...] | None:
         return None
     references = record.references.dropna(subset=["tsne_x"]) if len(record.references) else None
     screened = record.kind == "screen"
+    labelled = screened and int(record.table["tsne_x"].notna().sum()) <= MAX_LABELLED_FORMULAS
     figure = plots.map_figure(
         points, record.table, references,
         title=f"{record.model_class}: SuperCon clusters and {'screened formulas' if screened else 'candidates'}",
-        candidate_label="screened formulas" if screened else "candidates",
-        label_candidates=screened and int(record.table["tsne_x"].notna().sum()) <= MAX_LABELLED_FORMULAS,
+        candidate_label="screened formulas" if screened else "candidates", label_candidates=labelled,
     )
     event = st.plotly_chart(
         figure, key=f"{key}_map", on_select="rerun", selection_mode=("points", "box", "lasso"), width="stretch",
@@ -407,7 +407,7 @@ def _map_section(record: RunRecord, key: str) -> tuple[int, ...] | None:
         st.caption(
             "Small coloured points: SuperCon compounds of this class by cluster (the largest clusters are named). "
             "Large black circles: your screened formulas"
-            + (", labelled with their formula" if len(record.table) <= MAX_LABELLED_FORMULAS else
+            + (", labelled with their formula" if labelled else
                f" (more than {MAX_LABELLED_FORMULAS}: hover a point for its formula)")
             + ". Select points with a click, box or lasso to filter the table below; double-click the map to clear."
         )
@@ -491,7 +491,8 @@ def _column_config(longest_formula: int = 0) -> dict:
     labels = candidate_table.DISPLAY_COLUMNS
     checkboxes = ("plausible_substitution", "above_hull_beyond_error", "outside_training_domain", "novel", VALID_COLUMN, *CHECK_COLUMNS)
 
-    def column(name: str, label: str):
+    def column(name: str, label: str) -> dict:
+        """The column's type (checkbox, number with its format, or text) with its CSV description as help."""
         text = column_help(name) or None
         if name in checkboxes:
             return config.CheckboxColumn(label, help=text)
