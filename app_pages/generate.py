@@ -46,15 +46,16 @@ def _use_example(text: str) -> None:
     _suggest_class()
 
 
+# Settings the page has no input for, with their names: a loaded file's values of them are kept
+# (LOADED_EXTRAS) and shown, so the run is the file's. (Comments, not docstrings: Streamlit's magic
+# would show a bare string of a page on the page.)
 NO_INPUT: dict[str, str] = {
     "element_order": "network element order", "filter_order": "ILVR filter order", "resample_steps": "resampled steps",
     "resample_count": "runs per resampled step", "clip": "clip mode",
 }
-"""Settings the page has no input for, with their names: a loaded file's values of them are
-kept (:data:`LOADED_EXTRAS`) and shown, so the run is the file's."""
 
+# The one screening option without an input on the page (kept from a loaded file likewise).
 SMACT_TIMEOUT = "smact_timeout_s"
-"""The one screening option without an input on the page (kept from a loaded file likewise)."""
 
 
 def _without_inputs(settings: GenerationSettings) -> dict:

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from superdiff_core.families import MIN_HEADLINE_MEMBERS
 from superdiff_core.model_classes import REGISTRY
 from superdiff_core.results import COLUMN_HELP
 from superdiff_core.sampler import DEFAULT_CONDITIONING_STOP
 from superdiff_core.validity import DEFAULT_VALIDITY_CHECK, VALIDITY_CHECKS
 from ui import model_facts, resources
+from ui.results import new_family_definition
 
 STEPS_TEXT = ", ".join(f"{spec.recommended_steps} for {name}" for name, spec in REGISTRY.items())
+NEW_FAMILY = new_family_definition(from_references=True)
 SUMMARIES = {summary.name: summary for summary in model_facts.model_summaries(*model_facts.shipped_cards(resources.models_dir()))}
 
 
@@ -155,12 +156,10 @@ st.markdown(
   far-apart groups mean little; clusters and neighbours are what it shows. *Outside a cluster* uses the same rule
   as the training domain (for cuprates 0.095 in atomic fractions; for the sparse "others" the distance is capped so
   that random compositions stay out).
-- **A new family** (the *New families* figure and the families table on the Generate page) is a group of
-  candidates with the same elements whose amounts vary in a regular way, written as one general formula such as
-  La₂₋ₓSrₓCuO₄ with the range of x, that is new to SuperCon (outside every SuperCon cluster, or an element system
-  SuperCon does not have), has at least {MIN_HEADLINE_MEMBERS} members passing the run's SMACT check, and keeps every
-  element of its reference. Families that fail one of these (inside a known cluster, too few valid members, a
-  reference element lost) are listed when you switch the toggle on.
+- **A new family** (the *New families* figure and the families table on the Generate page) is
+  {NEW_FAMILY}. On the Screen page, which has no reference, the same rule holds without the last condition.
+  Families that fail one of these (inside a known cluster, too few valid members, a reference element lost) are
+  listed when you switch the toggle on.
 - **Plausible substitution** (`plausible_substitution`, `substitution_reason`): for a candidate that adds an
   element to its reference, whether that element is a plausible substitute for a reference element, by the
   data-mined ionic substitution probabilities of Hautier et al. (2011, as pymatgen ships them); a candidate that

@@ -264,8 +264,7 @@ def maps_tab() -> None:
 def other_tab(folder: str, card: dict) -> None:
     """An artifact without a tab of its own (a card another build added): its description, its
     measured metrics and its rebuild command, whatever keys the card has."""
-    summary = model_facts.generic_summary(folder, card)
-    st.caption(reader_text(summary.kind))
+    trust_line(model_facts.generic_summary(folder, card))
     metrics = model_facts.metrics_frame(card)
     if len(metrics):
         st.dataframe(metrics, hide_index=True)

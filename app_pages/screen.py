@@ -60,9 +60,16 @@ if st.button("Screen", type="primary", icon=":material/play_arrow:", disabled=no
         models = resources.run_models(folder, map_class)
         try:
             with st.spinner(f"Screening {len(formulas):,} formulas…", show_time=True):
+                bar = st.progress(0.0, text="parsing")  # the engine's stages, as `superdiff screen` shows them
+
+                def show_stage(stage: str, done: int, total: int) -> None:
+                    bar.progress(done / total if total else 1.0, text=stage if total <= 1 else f"{stage}: {done:,} of {total:,}")
+
                 record = screen_formulas(
                     formulas, models, map_class=map_class, validity_check=validity, smact_timeout_s=DEFAULT_TIMEOUT_SECONDS,
+                    progress=show_stage,
                 )
+                bar.empty()
         except SuperDiffError as error:
             st.error(str(error))
         except Exception as error:  # one line for the user, the traceback in the server log

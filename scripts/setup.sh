@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Install everything SuperDiff needs on a fresh machine: Python packages from
-# requirements.txt (torch==2.13.0: the CUDA build on Linux unless SUPERDIFF_TORCH_INDEX_URL
-# names PyTorch's CPU wheel index, see README "No GPU?"), the package itself (the `superdiff`
-# command), and, with --browser, Chromium and Playwright for the end-to-end test.
+# requirements.txt (torch==2.13.0 as its CPU build, from the PyTorch CPU wheel index that
+# requirements.txt adds, or a local wheel that pip's find-links names; SUPERDIFF_TORCH_INDEX_URL
+# installs torch from another index first, e.g. a CUDA build, see README "A GPU?"), the package
+# itself (the `superdiff` command), and, with --browser, Chromium and Playwright for the
+# end-to-end test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ -n "${SUPERDIFF_TORCH_INDEX_URL:-}" ]]; then
-  python3 -m pip install --quiet --disable-pip-version-check torch==2.13.0 --index-url "$SUPERDIFF_TORCH_INDEX_URL"
+  # another build than the CPU one: replace a CPU build (or none) once; a build of that index stays
+  installed=$(python3 -c "import importlib.metadata as m; print(m.version('torch'))" 2>/dev/null || true)
+  if [[ -z "$installed" || ( "$installed" == *+cpu && "${SUPERDIFF_TORCH_INDEX_URL%/}" != */cpu ) ]]; then
+    python3 -m pip install --quiet --disable-pip-version-check --force-reinstall torch==2.13.0 --index-url "$SUPERDIFF_TORCH_INDEX_URL"
+  fi
 fi
 python3 -m pip install --quiet --disable-pip-version-check -r requirements.txt
 python3 -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .

@@ -37,6 +37,8 @@ from .chemical_order import order_permutation
 from .composition import _WRITING_ORDER, ELEMENT_SYMBOLS, N_ELEMENTS, SYMBOL_TO_INDEX, format_amount, parse_formula
 
 _SYMBOL_TOKEN = re.compile(r"[A-Z][a-z]?")
+_AMOUNT_TOKEN = re.compile(r"([A-Z][a-z]?)(\d*\.?\d*)")
+_ONE_AMOUNT = re.compile(r"(?<=[A-Za-z])1(?![\d.])")
 _ELECTRONEGATIVITY_RANK = np.argsort(_WRITING_ORDER)  # element index -> position in pymatgen order
 
 ANION_SYMBOLS: frozenset[str] = frozenset({"N", "P", "As", "O", "S", "Se", "Te", "F", "Cl", "Br", "I"})
@@ -165,6 +167,19 @@ class ElementOrder:
     def name(self, indices: Iterable[int]) -> str:
         """Element-set name such as ``"La-Sr-Cu-O"``."""
         return "-".join(ELEMENT_SYMBOLS[i] for i in self.sort(indices))
+
+    def write(self, text: str) -> str:
+        """A formula text as chemists spell it: each element once (its amounts summed:
+        SuperCon's ``Nb3Sn0.2Sn0.8`` is ``Nb3Sn``), in this writing order (``B2Mg1`` is
+        ``MgB2``), a 1 left out.  A text with a symbol outside the 96 elements (SuperCon's
+        D and T for deuterium and tritium) keeps its order and loses only its 1s."""
+        amounts: dict[int, float] = {}
+        for symbol, amount in _AMOUNT_TOKEN.findall(str(text)):
+            index = SYMBOL_TO_INDEX.get(symbol)
+            if index is None:
+                return _ONE_AMOUNT.sub("", str(text))
+            amounts[index] = amounts.get(index, 0.0) + (float(amount) if amount else 1.0)
+        return "".join(f"{ELEMENT_SYMBOLS[e]}{format_amount(amounts[e])}" for e in self.sort(amounts) if round(amounts[e], 4) != 0)
 
 
 def _symbols_in_order(text: str) -> list[int]:

@@ -2,7 +2,8 @@
 
 For every candidate (or screened formula) the nearest SuperCon compositions of a map, by
 the distance the maps use (Euclidean distance between atomic-fraction vectors): the
-nearest one's formula and measured Tc, how many known compounds are *close* (within the
+nearest one's formula (as chemists spell it: ``MgB2``, not SuperCon's ``B2Mg1``) and
+measured Tc, how many known compounds are *close* (within the
 map's tight-family distance, e.g. YBa2Cu3O6.9–O7 around YBa2Cu3O7) with the median and
 maximum of their measured Tc, and whether the composition lies outside the domain the
 models were trained on (farther from every known superconductor than the map's inside
@@ -52,7 +53,7 @@ def nearest_known(vectors: np.ndarray, class_map: ClassMap) -> tuple[pd.DataFram
         rows = np.flatnonzero(usable)
         distances, indices = class_map.neighbours(to_fractions(vectors[rows]), min(CLOSE_NEIGHBOURS, class_map.n_points))
         nearest = indices[:, 0]
-        formula[rows] = class_map.formulas[nearest]
+        formula[rows] = class_map.written_formulas[nearest]
         tc[rows] = class_map.tc_kelvin[nearest]
         distance[rows] = distances[:, 0]
         close = distances <= class_map.link_distance

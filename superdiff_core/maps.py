@@ -215,16 +215,24 @@ class ClassMap:
         computed once per loaded map."""
         return frozenset(element_set_keys(self.fractions))
 
+    @functools.cached_property
+    def written_formulas(self) -> np.ndarray:
+        """:attr:`formulas` as chemists spell them (``MgB2``, not SuperCon's ``B2Mg1``;
+        :meth:`ElementOrder.write`), computed once per loaded map, shape (n,)."""
+        written = np.array([self.element_order.write(text) for text in self.formulas], dtype=object)
+        written.setflags(write=False)
+        return written
+
     def neighbours(self, fractions: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact k nearest reference compositions of atomic-fraction rows (n, 96):
         ``(distances (n, k), indices (n, k))``, nearest first."""
         return nearest_neighbours(self.fractions, fractions, k, self._squared_norms)
 
     def reference_table(self) -> pd.DataFrame:
-        """The SuperCon points of the map: formula, tsne_x, tsne_y, cluster, cluster_name, tc_kelvin."""
+        """The SuperCon points of the map: formula (as chemists spell it), tsne_x, tsne_y, cluster, cluster_name, tc_kelvin."""
         return pd.DataFrame(
             {
-                "formula": self.formulas,
+                "formula": self.written_formulas,
                 "tsne_x": self.coords[:, 0],
                 "tsne_y": self.coords[:, 1],
                 "cluster": self.labels,

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import assessment
-from .composition import ParsedFormula
+from .composition import N_ELEMENTS, ParsedFormula
 from .errors import CheckpointError
 from .formula_notation import formulas_in_reference_order
 from .funnel import FunnelStage
@@ -50,6 +50,14 @@ REFERENCE_COLUMNS = ("formula", "tsne_x", "tsne_y", "cluster_name", "tc_kelvin",
 
 SMACT_BATCH = 500
 """Formulas per SMACT call (and per progress update) when screening a list."""
+
+SCREEN_BATCH = 1_000
+"""Formulas per progress report of the stages of :func:`screen_formulas` that go row by row
+(parsing, scoring, known compounds, hull): a long list shows progress in every stage."""
+
+SCREEN_STAGES: tuple[str, ...] = ("parsing", "validity", "scoring", "map and families", "known compounds", "hull")
+"""The stages :func:`screen_formulas` reports, in order (those without their models are skipped)."""
+
 
 PhaseCallback = Callable[[str, int, int], None]
 """Called as ``progress(phase, done, total)``; phases: sampling, scoring, map, references,
@@ -316,6 +324,8 @@ def complete_generation(
     if assessment.SOURCE_COLUMN in table.columns:
         comparison = assessment.source_comparison(table, vectors, result.drawn_by_source,
                                                    models.known_map.element_systems if models.known_map is not None else frozenset())
+    if "note" not in table.columns:  # one schema in every run: the column is there, empty when nothing is flagged
+        table = table.assign(note="")
     refs = reference_points(list(result.settings.references), models.property_models, models.class_map)
     result.table, result.vectors, result.families = table, vectors, families
     metrics = None
@@ -469,6 +479,8 @@ def smact_validity(
     NA for unparsed rows, ``smact_valid`` NA for timeouts) and a note per row (the timeout, else "")."""
     rows = np.flatnonzero(parsed)
     statuses = {name: np.empty(len(rows), dtype=object) for name in VALIDITY_CHECKS}
+    if progress is not None:
+        progress(0, len(rows))
     for start in range(0, len(rows), SMACT_BATCH):
         batch = slice(start, start + SMACT_BATCH)
         for name, found in validity_statuses(vectors[rows[batch]], list(VALIDITY_CHECKS), timeout_s=timeout_s).items():
@@ -491,7 +503,7 @@ def screen_formulas(
     validity_check: str = DEFAULT_VALIDITY_CHECK,
     smact_timeout_s: float = DEFAULT_TIMEOUT_SECONDS,
     extra_columns: pd.DataFrame | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> RunRecord:
     """Score a list of formulas (``superdiff screen`` and the Screen page).
 
@@ -506,7 +518,9 @@ def screen_formulas(
         validity_check, smact_timeout_s: the validity check that gives ``smact_valid`` (a name
             of :data:`~superdiff_core.validity.VALIDITY_CHECKS`) and its bound per formula.
         extra_columns: the input file's other columns, kept after ``formula`` (same length).
-        progress: ``progress(done, total)`` over the validity checks.
+        progress: ``progress(stage, done, total)``: a stage of :data:`SCREEN_STAGES` and the formulas
+            it has done (every :data:`SCREEN_BATCH` or :data:`SMACT_BATCH`; "map and families", which
+            works on all rows at once, reports 0 of 1 when it starts and 1 of 1 when done).
 
     Returns:
         A record whose table has ``formula``, the validity columns of :func:`smact_validity`, the property columns, the
@@ -516,26 +530,43 @@ def screen_formulas(
     from .properties import encode_formulas
 
     start = time.perf_counter()
-    vectors, parse_notes = encode_formulas(formulas)
+    report = progress or (lambda stage, done, total: None)
+
+    def in_batches(stage: str, count: int, compute: Callable[[slice], object]) -> list:
+        """``compute`` of each :data:`SCREEN_BATCH` rows of ``count``, reporting ``stage`` after each."""
+        parts = []
+        report(stage, 0, count)
+        for first in range(0, count, SCREEN_BATCH):
+            parts.append(compute(slice(first, first + SCREEN_BATCH)))
+            report(stage, min(first + SCREEN_BATCH, count), count)
+        return parts
+
+    encoded = in_batches("parsing", len(formulas), lambda rows: encode_formulas(list(formulas[rows])))
+    vectors = np.concatenate([part[0] for part in encoded]) if encoded else np.zeros((0, N_ELEMENTS))
+    parse_notes = [note for part in encoded for note in part[1]]
     parsed = np.array([not note for note in parse_notes], dtype=bool)
     table = pd.DataFrame({"formula": list(formulas)})
     if extra_columns is not None:
         for column in extra_columns.columns:
             if column != "formula":
                 table[column] = extra_columns[column].to_numpy()
-    validity, smact_notes = smact_validity(vectors, parsed, validity_check, smact_timeout_s, progress)
+    validity, smact_notes = smact_validity(vectors, parsed, validity_check, smact_timeout_s,
+                                           lambda done, total: report("validity", done, total))
     for column in validity.columns:
         table[column] = validity[column].array
     model_notes = [""] * len(formulas)
     if models.property_models is not None:
-        scores = models.property_models.score(vectors)
+        scored = in_batches("scoring", len(vectors), lambda rows: models.property_models.score(vectors[rows]))
+        scores = pd.concat(scored, ignore_index=True) if scored else models.property_models.score(vectors)
         for column in scores.columns:
             if column != "note":
                 table[column] = scores[column].array
         model_notes = list(scores["note"])
     families = None
     if models.class_map is not None and parsed.any():
+        report("map and families", 0, 1)
         annotated, families = add_map(table[parsed].reset_index(drop=True), vectors[parsed], models.class_map)
+        report("map and families", 1, 1)
         annotated.index = np.flatnonzero(parsed)  # back to input rows; unparsed rows get no map values
         table = table.join(annotated[list(MAP_COLUMNS)])
         table["cluster"] = table["cluster"].astype("Int64")
@@ -546,10 +577,13 @@ def screen_formulas(
         parse_note or join_notes(model_note, smact_note)
         for parse_note, model_note, smact_note in zip(parse_notes, model_notes, smact_notes)
     ]
-    if models.known_map is not None:
-        table = add_known(table, vectors, models.known_map)
+    if models.known_map is not None and len(table):
+        table = pd.concat(in_batches("known compounds", len(table),
+                                     lambda rows: add_known(table.iloc[rows], vectors[rows], models.known_map)))
     if models.phases is not None and models.property_models is not None and parsed.any():
-        hull = assessment.add_hull(table[parsed].reset_index(drop=True), vectors[parsed], models.phases)
+        candidates, candidate_vectors = table[parsed].reset_index(drop=True), vectors[parsed]
+        hull = pd.concat(in_batches("hull", len(candidates), lambda rows: assessment.add_hull(
+            candidates.iloc[rows], candidate_vectors[rows], models.phases)))
         hull.index = np.flatnonzero(parsed)
         for column in hull.columns.difference(table.columns).union(["note"]):
             table.loc[parsed, column] = hull[column]

@@ -169,6 +169,17 @@ def test_selected_rows_keep_candidates_only():
     assert candidate_table.selected_rows([]) == ()
 
 
+def test_every_table_column_has_the_help_of_the_csv_column():
+    from superdiff_core.results import COLUMN_HELP
+    from ui.results import _column_config
+
+    config = _column_config(12)
+    assert set(candidate_table.DISPLAY_COLUMNS) <= set(config)
+    for column in candidate_table.DISPLAY_COLUMNS:
+        assert COLUMN_HELP[column] in config[column]["help"], column  # one description: Help page, CSV and table
+    assert "Euclidean distance between the atomic-fraction vectors" in config["distance_to_known"]["help"]
+
+
 def settings(**changes) -> GenerationSettings:
     values = dict(model_class="pnictides", references=("BaFe₂As₂",), scale_factors=(2, 3, 4), samples=200, steps=50, seed=7)
     values.update(changes)
@@ -185,6 +196,8 @@ def test_file_stem_names_the_run():
     unconditional = settings(references=(), model_class="others", method="ddpm")
     assert run_settings.file_stem(unconditional) == "superdiff_unconditional_others_200x50ddpm_seed7"
     assert run_settings.screen_file_stem(["A", "B"], "everything") == "superdiff_screen_2formulas_everything"
+    guided = run_settings.file_stem(settings(guidance={"tc": 1.0, "formation": 0.5}))
+    assert guided.endswith("_guided-tc1-formation0.5") and not run_settings.file_stem(settings()).count("guided")
 
 
 def test_run_settings_json_round_trip():
@@ -392,6 +405,17 @@ def generated(test_class):
     return wait_for_run(start_generate(test_class, 24, 20), "generate")
 
 
+def test_no_page_has_a_bare_string_that_streamlit_magic_would_show():
+    import ast
+
+    root = Path(APP).parent
+    for file in [Path(APP), *sorted((root / "app_pages").glob("*.py"))]:
+        body = ast.parse(file.read_text(encoding="utf-8")).body
+        bare = [node.lineno for node in body[1:]
+                if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)]
+        assert not bare, f"{file.name} lines {bare}: a string statement after the module docstring is shown on the page"
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders(page):
     at = new_app().run()
@@ -415,6 +439,9 @@ def test_generate_produces_table_and_funnel(generated, test_class):
     assert funnel["stage"].iloc[0] == "raw samples" and funnel["remaining"].iloc[0] == 72
     candidates = next(f for f in frames if "formula" in f.columns)
     assert len(candidates) == len(record.table)
+    from ui.results import new_family_definition
+
+    assert {m.label: m.proto.help for m in at.metric}["New families"] == f"a new family is {new_family_definition()}"
     assert [m.value for m in at.metric][:2] == ["72", f"{len(record.table):,}"]
     # the page's default validity check screened the run, and the funnel names it
     assert record.validity_check == record.settings.screening.validity_check == DEFAULT_VALIDITY_CHECK
@@ -485,6 +512,7 @@ def test_two_runs_in_the_history_are_compared_and_reopened(generated):
     assert len(at.multiselect(key="generate_compare").value) == 2
     compared = [m.value for m in at.markdown if m.value.startswith("**#")]
     assert len(compared) == 2 and "seed" not in compared[0]
+    assert all("unguided" in label and "resampling" in label for label in compared)  # how each run was steered
     funnels = [f.value for f in at.dataframe if "stage" in f.value.columns]
     assert len(funnels) == 3  # this run's and the two compared
     at.selectbox(key="generate_history_pick").set_value(history[-2].number)
@@ -726,6 +754,31 @@ def test_screen_page_scores_pasted_formulas():
     assert int(funnel_frame["valid (paper's SMACT)"]) == int(record.table["smact_valid_integer"].sum())
     if record.has_properties:  # the metric and the funnel count the same predicted superconductors
         assert metrics["Predicted superconductors"] == f"{int(funnel_frame['predicted superconductor']):,}"
+    # the user's own formulas are labelled on the map; the page speaks of formulas, not of a reference
+    from ui.results import new_family_definition
+
+    traces = chart_data(at, "pnictides: SuperCon clusters and screened formulas")
+    screened = next(trace for trace in traces if trace.get("legendgroup") == candidate_table.CANDIDATE_GROUP)
+    assert screened["mode"] == "markers+text" and screened["text"] == ["BaFe2As2", "", "LaFeAsO0.9F0.1"]  # Xx2O: no point
+    assert "Families" in [h.value for h in at.subheader]
+    notices = [element.value for element in (*at.info, *at.warning)] + [toggle.label for toggle in at.toggle]
+    assert any(n.startswith(("No new family", "No family found")) for n in notices), notices
+    assert not [n for n in notices if "reference" in n.lower()], notices
+    help_texts = {m.label: m.proto.help for m in at.metric}
+    assert help_texts["New families"] == f"a new family is {new_family_definition(from_references=False)}"
+
+
+def test_screen_page_families_speak_of_formulas_not_of_a_reference():
+    at = new_app().run()
+    at.switch_page("app_pages/screen.py").run()
+    at.selectbox(key="screen_map").set_value("pnictides")
+    at.text_area(key="screen_text").input("BaFe1.9Co0.1As2\nBaFe1.85Co0.15As2\nBaFe1.8Co0.2As2\nBaFe1.75Co0.25As2").run()
+    at.button(key="screen_go").click().run(timeout=RUN_TIMEOUT)
+    no_exception(at)
+    assert at.session_state["run:screen"].families is not None and len(at.session_state["run:screen"].families)
+    notices = [element.value for element in at.info] + [toggle.label for toggle in at.toggle]
+    assert any(n.startswith("No new family") for n in notices), notices  # a known family: listed behind the toggle
+    assert not [n for n in notices if "reference" in n.lower()], notices
 
 
 def test_screen_page_reads_an_uploaded_csv():
@@ -811,6 +864,9 @@ def test_help_names_the_shipped_model_kinds_read_from_the_cards(tmp_path, monkey
         assert f"`{column}`" in text, column
     for words in ("guidance", "Campaign", "Nearest known compounds", "Outside the training domain", "90 % conformal interval"):
         assert words in text, words
+    from ui.results import new_family_definition  # the Generate page's words (its "New families" help)
+
+    assert new_family_definition(from_references=True) in " ".join(text.split())
 
     # the page follows the cards: other kinds in the cards, other words on the page
     for folder, card in cards.items():
@@ -845,6 +901,12 @@ def test_models_page_renders_no_stray_text():
     assert by_label["ours (shipped), every test row"] == pytest.approx(card["metrics"]["test"]["r2"])
     clean = next(label for label in by_label if label.startswith("ours, without"))
     assert by_label[clean] == pytest.approx(card["metrics"]["test_without_dft_outliers"]["r2"])
+    # per model, one line "how far to trust a number from it", read from its card
+    cards, diffusion = model_facts.shipped_cards(DEFAULT_MODELS_DIR)
+    lines = [i.value for i in at.info if "How far to trust it:" in i.value]
+    for summary in model_facts.model_summaries(cards, {at.segmented_control(key="models_class").value: diffusion[
+            at.segmented_control(key="models_class").value]}):
+        assert sum(f"**{summary.name}** ({summary.kind}). How far to trust it: {summary.trust}." == line for line in lines) == 1, summary
     caption = model_facts.parity_caption(card)  # the parity plot's title gives the R² of these rows
     assert f"{card['metrics']['test_without_dft_outliers']['n']} test rows without" in caption and "without the failed-DFT" in caption
 
@@ -1039,6 +1101,40 @@ def test_worker_run_stops_and_leaves_no_process_behind(test_class):
     assert pool.pids == []
     with pytest.raises(ProcessLookupError):
         os.kill(worker, 0)
+
+
+def test_history_and_compare_labels_tell_a_guided_run_from_an_unguided_one():
+    import datetime
+
+    from ui.state import HistoryEntry
+
+    when = datetime.datetime(2026, 1, 1, 14, 5, 10)
+
+    def label(**changes) -> str:
+        ran = settings(**changes).resolved()
+        return HistoryEntry(3, RunRecord("generate", "pnictides", pd.DataFrame({"formula": ["A"]}), np.zeros((1, 96)),
+                                         settings=ran), when).label
+
+    unguided, guided = label(), label(guidance={"tc": 1.0})
+    assert unguided != guided
+    assert "unguided" in unguided and "resampling 5×2" in unguided
+    assert "guided tc=1" in guided and "no resampling" in guided  # guidance turns resampling off by default
+    assert "resampling 3×4" in label(resample_steps=3, resample_count=4)
+
+
+def test_the_first_progress_line_reads_the_estimate_then_the_measured_speed(monkeypatch):
+    from ui import runs
+
+    clock = [100.0]
+    monkeypatch.setattr(runs.time, "perf_counter", lambda: clock[0])
+    progress = runs.RunProgress(estimate=60.0)
+    clock[0] += 10  # loading the models: no step yet
+    assert progress.seconds_left() == pytest.approx(50.0)  # the plan's estimate, less the time elapsed
+    progress.update(1, 100)
+    assert progress.seconds_left() == pytest.approx(50.0)  # one update is no speed yet
+    clock[0] += 9
+    progress.update(10, 100)  # 9 steps in 9 s, measured from the first step, not from the start
+    assert progress.seconds_left() == pytest.approx(90.0)
 
 
 def test_the_estimate_prices_what_runs():

@@ -239,3 +239,68 @@ def test_capture_screenshots(app_url, browser):
             page.get_by_role("option", name="SuperCon (measured Tc)").click()
             expect(page.get_by_text(re.compile("^SuperCon everything"))).to_be_visible(timeout=60_000)
             shoot("elements_supercon")
+
+
+def app_pages() -> list[tuple[str, str]]:
+    """(URL path, page file) of every page of app.py's navigation, read from its source."""
+    import ast
+
+    pages = []
+    for node in ast.walk(ast.parse((REPOSITORY / "app.py").read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "Page":
+            keywords = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg in ("url_path", "default")}
+            path = "" if keywords.get("default") else keywords.get("url_path", "")
+            pages.append((path, ast.literal_eval(node.args[0])))
+    return pages
+
+
+UNMEANT_TEXT = {
+    "a traceback": re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\.py\", line \d+"),
+    "a Python None": re.compile(r"\bNone\b(?! of\b)"),
+    "a Python nan or NaT": re.compile(r"(?<![\w-])(?:nan|NaN|NaT|<NA>)(?![\w-])"),
+    "an internal issue number": re.compile(r"\bissues? #?\d+|\(#\d+\)"),
+    "an absolute path of this machine": re.compile(r"(?<![\w.])/(?:work|tmp|root|home)/"),
+    "a Python object": re.compile(r"<[\w.]+ object at 0x[0-9a-f]+>|\bdataclass\b|DeltaGenerator"),
+}
+"""Text the app never means to show; the page's own module docstring is checked as well."""
+
+
+TEXT_NODES = """element => {
+    const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+    const parts = [];
+    while (walker.nextNode()) parts.push(walker.currentNode.textContent);
+    return parts.join("\\n");
+}"""
+"""Every text of an element (hidden tabs included), one text node a line, so that a stray word is
+not glued to its neighbours ("HelpNone")."""
+
+
+def test_every_page_on_a_fresh_server_shows_only_what_it_means(browser, tmp_path):
+    """Every page of the navigation, opened by its address on a fresh server (no session,
+    no results), draws without an exception box and without stray text."""
+    import ast
+
+    port = free_port()
+    server = start_server(port, tmp_path / "streamlit.log")
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        pages = app_pages()
+        assert len(pages) >= 7 and {"app_pages/generate.py", "app_pages/help.py"} <= {file for _, file in pages}
+        for path, file in pages:
+            page.goto(f"http://127.0.0.1:{port}/{path}")
+            wait_for_script(page, 90_000)
+            wait_until_drawn(page)
+            assert page.locator('[data-testid="stException"]').count() == 0, file
+            text = page.locator('[data-testid="stMain"]').evaluate(TEXT_NODES)
+            assert page.get_by_role("heading", level=1).count() >= 1 and len(text) > 100, (file, text[:200])
+            for what, pattern in UNMEANT_TEXT.items():
+                found = pattern.search(text)
+                assert found is None, f"{file} shows {what}: …{text[max(0, found.start() - 60):found.end() + 60]}…"
+            docstring = ast.get_docstring(ast.parse((REPOSITORY / file).read_text(encoding="utf-8"))) or ""
+            assert not docstring or docstring.split("\n")[0][:60] not in text, f"{file} shows its module docstring"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()

@@ -34,6 +34,7 @@ def test_generate_writes_the_candidate_csv(tmp_path, capsys, test_class):
     assert len(table) > 0
     assert set(table["scale_factor"]) <= {2, 3}
     assert (table["reference"] == "BaFe2As2").all() and (table["model_class"] == test_class).all()
+    assert "note" in table.columns  # the same schema in every run, the note empty where nothing is flagged
 
 
 def test_generate_is_reproducible_by_seed(tmp_path, capsys, test_class):

@@ -75,3 +75,32 @@ def test_empty_input_is_exit_2(tmp_path, capsys, content):
     source.write_text(content, encoding="utf-8")
     status, _, stderr = run(capsys, "--in", str(source), "--out", str(tmp_path / "o.csv"))
     assert status == 2 and "no formula" in stderr
+
+
+def test_every_stage_of_a_long_list_shows_progress_and_batches_change_nothing(tmp_path, capsys, monkeypatch):
+    """A long list (100,000 lines) must not go silent after its validity bar: every stage
+    reports as it works. Checked on a short list cut into batches of 2 formulas."""
+    from superdiff_core import run as engine
+
+    formulas = ["BaFe2As2", "NotAFormula", "Ba0.6K0.4Fe2As2", "LaFeAsO0.9F0.1", "FeSe", "MgB2", "YBa2Cu3O7"]
+    from superdiff_core.artifacts import DEFAULT_MODELS_DIR
+
+    models = engine.load_run_models(DEFAULT_MODELS_DIR, "pnictides", with_map=True)
+    whole = engine.screen_formulas(formulas, models, map_class="pnictides")
+    monkeypatch.setattr(engine, "SCREEN_BATCH", 2)
+    reports: list[tuple[str, int, int]] = []
+    batched = engine.screen_formulas(formulas, models, map_class="pnictides", progress=lambda *report: reports.append(report))
+    pd.testing.assert_frame_equal(batched.table, whole.table, check_exact=False, atol=1e-6)  # distances: float sums
+    stages = list(dict.fromkeys(stage for stage, _, _ in reports))
+    assert stages == [s for s in engine.SCREEN_STAGES if s != "hull" or models.phases is not None]
+    for stage in stages:  # each stage starts at 0 and ends at its total, in steps
+        counts = [(done, total) for name, done, total in reports if name == stage]
+        assert counts[0][0] == 0 and counts[-1][0] == counts[-1][1] and len(counts) >= 2, (stage, counts)
+    assert len([r for r in reports if r[0] == "parsing"]) == 1 + 4  # 7 formulas in batches of 2
+
+    source = tmp_path / "formulas.txt"
+    source.write_text("\n".join(formulas) + "\n")
+    assert main(["screen", "--in", str(source), "--out", str(tmp_path / "o.csv"), "--map", "pnictides"]) == 0
+    err = capsys.readouterr().err
+    for stage in stages:
+        assert f"{stage}: 100%" in err, stage

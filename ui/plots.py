@@ -164,9 +164,14 @@ def map_figure(
     title: str = "SuperCon map (t-SNE)",
     max_named: int = MAX_NAMED_CLUSTERS,
     candidate_label: str = "candidates",
+    label_candidates: bool = False,
 ) -> go.Figure:
     """The class's SuperCon compounds coloured by cluster, candidates as open black
     circles, reference compounds as stars.
+
+    ``candidate_label`` names the candidates' trace ("screened formulas" on the Screen page);
+    ``label_candidates`` writes each candidate's formula beside its point (a short screened
+    list, whose points are the user's own formulas).
 
     Args:
         reference: the map's SuperCon points (``ClassMap.reference_table()``): formula,
@@ -209,6 +214,8 @@ def map_figure(
         data[:, 1] = [_text(t, 1, " K") for t in tc_values]
         data[:, 2] = cluster.to_numpy()
         data[:, 3] = rows
+        placed = np.isfinite(candidates["tsne_x"].to_numpy(dtype=float))
+        labels = np.where(placed, data[:, 0], "")  # a formula without a place (unparsable) labels nothing
         origin = candidates["reference"].astype(str).to_numpy() if "reference" in candidates else np.full(len(candidates), "")
         several = len(set(origin)) > 1
         for name in dict.fromkeys(origin):
@@ -217,7 +224,9 @@ def map_figure(
             label = f"candidates from {name}" if several else candidate_label
             figure.add_trace(
                 go.Scatter(
-                    x=candidates["tsne_x"].to_numpy()[mask], y=candidates["tsne_y"].to_numpy()[mask], mode="markers",
+                    x=candidates["tsne_x"].to_numpy()[mask], y=candidates["tsne_y"].to_numpy()[mask],
+                    mode="markers+text" if label_candidates else "markers", text=labels[mask] if label_candidates else None,
+                    textposition="top center", textfont=dict(size=11, color="black"),
                     name=label, legendgroup=CANDIDATE_GROUP,
                     # a black ring sets coloured candidates (yellow included) apart from the cluster points
                     marker=dict(

@@ -18,7 +18,8 @@ import streamlit as st
 from superdiff_core import funnel, run_plan, run_settings
 from superdiff_core.candidate_filter import CandidateFilter, filter_candidates
 from superdiff_core.errors import CheckpointError, InputError, SuperDiffError
-from superdiff_core.families import doping_curve, family_formula, members_order
+from superdiff_core.families import MIN_HEADLINE_MEMBERS, doping_curve, family_formula, members_order
+from superdiff_core.formula_notation import MAX_HEADLINE_VARIABLES
 from superdiff_core.results import candidates_to_csv, column_help
 from superdiff_core.run import RunRecord
 from superdiff_core.settings import GenerationSettings
@@ -258,8 +259,8 @@ def _summary(record: RunRecord, stages: list[funnel.FunnelStage]) -> None:
     columns[3].metric("Pass the whole funnel", "n/a" if last.count is None else f"{last.count:,}")
     headline = None if record.families is None else record.families[record.families["headline"].astype(bool)]
     new_families = "0" if headline is None else f"{len(headline):,}"
-    help_text = ("headline families: new to SuperCon (outside its clusters, or an element system it does not have), "
-                 "with at least 3 SMACT-valid members")
+    from_references = bool(record.settings is not None and record.settings.references)
+    help_text = f"a new family is {new_family_definition(from_references)}"
     if headline is not None and "diffusion_percent" in headline.columns:
         new_families += f" ({int((headline['diffusion_percent'] > 0).sum())} by diffusion)"
         help_text += "; in brackets, those holding candidates the diffusion model drew (the others: substitution baseline alone)"
@@ -364,6 +365,25 @@ def _funnel_section(stages: list[funnel.FunnelStage], key: str) -> None:
     right.caption("Thresholds are set in the sidebar. A candidate without a prediction fails a threshold.")
 
 
+MAX_LABELLED_FORMULAS = 40
+"""Most screened formulas written beside their points on the map (more would hide the map)."""
+
+
+def new_family_definition(from_references: bool = True) -> str:
+    """What makes a family *new* (a headline family, :func:`superdiff_core.families.is_headline`),
+    in the words the Generate page, the Screen page and Help all use. ``from_references``: the
+    rows were generated from references (a new family must then keep every reference element);
+    False for a screened list, which has none."""
+    members = "candidates" if from_references else "formulas"
+    text = (
+        f"a group of {members} with the same elements whose amounts vary in a regular way, written as one general formula "
+        f"(such as La₂₋ₓSrₓCuO₄, at most {MAX_HEADLINE_VARIABLES} varying amounts), new to SuperCon (outside every SuperCon "
+        f"cluster, or an element system SuperCon does not have), with at least {MIN_HEADLINE_MEMBERS} members that pass the "
+        "run's SMACT check"
+    )
+    return text + (", keeping every element of its reference" if from_references else "")
+
+
 def _map_section(record: RunRecord, key: str) -> tuple[int, ...] | None:
     st.subheader("Map of SuperCon families")
     if not record.has_map:
@@ -376,18 +396,33 @@ def _map_section(record: RunRecord, key: str) -> tuple[int, ...] | None:
         st.info(f"No map: {error}")
         return None
     references = record.references.dropna(subset=["tsne_x"]) if len(record.references) else None
-    figure = plots.map_figure(points, record.table, references, title=f"{record.model_class}: SuperCon clusters and candidates")
+    screened = record.kind == "screen"
+    labelled = screened and int(record.table["tsne_x"].notna().sum()) <= MAX_LABELLED_FORMULAS
+    figure = plots.map_figure(
+        points, record.table, references,
+        title=f"{record.model_class}: SuperCon clusters and {'screened formulas' if screened else 'candidates'}",
+        candidate_label="screened formulas" if screened else "candidates", label_candidates=labelled,
+    )
     event = st.plotly_chart(
         figure, key=f"{key}_map", on_select="rerun", selection_mode=("points", "box", "lasso"), width="stretch",
     )
     selection = getattr(event, "selection", None)
     rows = candidate_table.selected_rows(selection.get("points", []) if selection else [])
-    st.caption(
-        "Small coloured points: SuperCon compounds of this class by cluster (the largest clusters are named). "
-        "Large circles: candidates (black; with several references, one colour per reference and a black ring); "
-        "★: the references, labelled with their formula. Select candidates with a click, box or lasso to "
-        "filter the table below; double-click the map to clear."
-    )
+    if screened:
+        st.caption(
+            "Small coloured points: SuperCon compounds of this class by cluster (the largest clusters are named). "
+            "Large black circles: your screened formulas"
+            + (", labelled with their formula" if labelled else
+               f" (more than {MAX_LABELLED_FORMULAS}: hover a point for its formula)")
+            + ". Select points with a click, box or lasso to filter the table below; double-click the map to clear."
+        )
+    else:
+        st.caption(
+            "Small coloured points: SuperCon compounds of this class by cluster (the largest clusters are named). "
+            "Large circles: candidates (black; with several references, one colour per reference and a black ring); "
+            "★: the references, labelled with their formula. Select candidates with a click, box or lasso to "
+            "filter the table below; double-click the map to clear."
+        )
     return rows or None
 
 
@@ -438,10 +473,12 @@ def _table_section(record: RunRecord, key: str, funnel_mask: np.ndarray, selecti
 
 
 NUMBER_FORMATS: dict[str, str] = {
-    "tc_kelvin_low": "%.1f", "tc_kelvin_high": "%.1f", "formation_energy_std_ev_per_atom": "%.3f",
+    "tc_kelvin": "%.1f", "tc_kelvin_low": "%.1f", "tc_kelvin_high": "%.1f", "sc_probability": "%.2f",
+    "formation_energy_ev_per_atom": "%.3f", "formation_energy_std_ev_per_atom": "%.3f",
     "nearest_known_tc_kelvin": "%.1f", "known_close_tc_median_kelvin": "%.1f", "distance_to_known": "%.3f",
+    "energy_above_hull_ev_per_atom": "%.3f", "energy_above_hull_std_ev_per_atom": "%.3f",
 }
-"""Display formats of the table's numeric columns without a column of their own below."""
+"""Display formats of the candidate table's numeric columns."""
 
 
 def formula_column_width(longest_formula: int) -> int:
@@ -452,39 +489,28 @@ def formula_column_width(longest_formula: int) -> int:
 
 def _column_config(longest_formula: int = 0) -> dict:
     """Header, format and help of every column of the candidate table: each column of
-    :data:`ui.candidate_table.DISPLAY_COLUMNS` gets its readable header (no raw names), the
-    formula column is wide enough for the longest formula (``longest_formula`` characters)."""
+    :data:`ui.candidate_table.DISPLAY_COLUMNS` gets its readable header (no raw names) and, as its
+    help, the description the Help page and the CSV use (:data:`superdiff_core.results.COLUMN_HELP`);
+    the formula column is wide enough for the longest formula (``longest_formula`` characters)."""
     config = st.column_config
     labels = candidate_table.DISPLAY_COLUMNS
-    columns = {
-        name: config.NumberColumn(label, format=NUMBER_FORMATS[name]) if name in NUMBER_FORMATS else config.Column(label)
-        for name, label in labels.items()
-    }
+    checkboxes = ("plausible_substitution", "above_hull_beyond_error", "outside_training_domain", "novel", VALID_COLUMN, *CHECK_COLUMNS)
+
+    def column(name: str, label: str) -> dict:
+        """The column's type (checkbox, number with its format, or text) with its CSV description as help."""
+        text = column_help(name) or None
+        if name in checkboxes:
+            return config.CheckboxColumn(label, help=text)
+        if name in NUMBER_FORMATS:
+            return config.NumberColumn(label, format=NUMBER_FORMATS[name], help=text)
+        return config.TextColumn(label, help=text)
+
+    columns = {name: column(name, label) for name, label in labels.items()}
     return columns | {
-        "formula": config.TextColumn(labels["formula"], pinned=True, width=formula_column_width(longest_formula)),
-        "reference": config.TextColumn(candidate_table.DISPLAY_COLUMNS["reference"]),
-        "scale_factor": config.NumberColumn("N", format="%d", help="ILVR scale factor"),
-        "scale_factors": config.TextColumn("N", help="every ILVR scale factor at which the run drew this composition"),
-        "source": config.TextColumn(labels["source"], help="diffusion, or substitution: the baseline of plain ion substitution"),
-        "plausible_substitution": config.CheckboxColumn(labels["plausible_substitution"], help="every element the candidate adds "
-                                                        "is a plausible substitute for a reference element (Hautier et al. 2011)"),
-        "energy_above_hull_ev_per_atom": config.NumberColumn(labels["energy_above_hull_ev_per_atom"], format="%.3f",
-                                                             help="predicted formation energy against the OQMD convex hull; "
-                                                             "use it to rule out, not to rank"),
-        "above_hull_beyond_error": config.CheckboxColumn(labels["above_hull_beyond_error"], help="more than 2σ above the hull"),
-        "outside_training_domain": config.CheckboxColumn(labels["outside_training_domain"], help="farther from every known "
-                                                         "superconductor than the known families reach: predictions extrapolate"),
-        "tc_kelvin": config.NumberColumn(candidate_table.DISPLAY_COLUMNS["tc_kelvin"], format="%.1f", help="0 for predicted non-superconductors"),
-        "sc_probability": config.NumberColumn(candidate_table.DISPLAY_COLUMNS["sc_probability"], format="%.2f"),
-        "formation_energy_ev_per_atom": config.NumberColumn(candidate_table.DISPLAY_COLUMNS["formation_energy_ev_per_atom"], format="%.3f"),
-        **{column: config.CheckboxColumn(labels[column], help=column_help(column))
-           for column in (VALID_COLUMN, *CHECK_COLUMNS)},
-        "novel": config.CheckboxColumn(candidate_table.DISPLAY_COLUMNS["novel"], help="not in the class's SuperCon training set"),
-        "cluster_name": config.TextColumn(candidate_table.DISPLAY_COLUMNS["cluster_name"], help="SuperCon cluster it lies inside"),
-        "family_id": config.TextColumn(candidate_table.DISPLAY_COLUMNS["family_id"], help="N…: new family, K…: family inside a known cluster"),
-        "family_formula": config.TextColumn(candidate_table.DISPLAY_COLUMNS["family_formula"]),
-        "nearest_known_formula": config.TextColumn(labels["nearest_known_formula"], help="the closest measured SuperCon compound"),
-        "note": config.TextColumn(labels["note"], width="large", help="why a row is flagged (hover a cell to read it whole)"),
+        "formula": config.TextColumn(labels["formula"], pinned=True, width=formula_column_width(longest_formula),
+                                     help=column_help("formula") or None),
+        "scale_factor": config.NumberColumn("N", format="%d", help=column_help("scale_factor") or None),
+        "note": config.TextColumn(labels["note"], width="large", help=f"{column_help('note')} (hover a cell to read it whole)"),
     }
 
 
@@ -542,10 +568,11 @@ def _distributions(record: RunRecord, thresholds: funnel.Thresholds) -> None:
 def _families_section(record: RunRecord, key: str) -> None:
     st.subheader("Families")
     families = record.families
+    from_references = bool(record.settings is not None and record.settings.references)
     if families is None or families.empty:
         st.info(
-            "No family found: a family needs at least three distinct candidates with the same elements "
-            "(or a tight group outside the known clusters)."
+            f"No family found: a family needs at least three distinct {'candidates' if from_references else 'formulas'} "
+            "with the same elements (or a tight group outside the known clusters)."
             if record.has_map else "Families are found on the map, which is missing."
         )
         return
@@ -553,8 +580,7 @@ def _families_section(record: RunRecord, key: str) -> None:
                            "or too few valid members)", key=f"{key}_known_families", persist_state="session")
     shown = families if show_known else families[families["headline"].astype(bool)]
     if shown.empty:
-        st.info("No new family (new to SuperCon, with at least 3 SMACT-valid members that keep the reference's "
-                "elements): switch the toggle to see the others.")
+        st.info(f"No new family ({new_family_definition(from_references)}): switch the toggle to see the others.")
         return
     columns = [
         "family_id", "general_formula", "variable_ranges", "n_members", "n_valid", "family_kind", "headline",

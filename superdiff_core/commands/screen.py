@@ -33,9 +33,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     screen.set_defaults(handler=run_screen)
 
 
-def run_screen(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+class StageBars:
+    """One progress bar per stage of :func:`superdiff_core.run.screen_formulas` on standard
+    error (``update`` is its ``progress(stage, done, total)``): each stage shows while it works,
+    so a long list has no silent stretch between its bars."""
 
+    def __init__(self, disable: bool = False) -> None:
+        self.disable = disable
+        self.stage: str | None = None
+        self.bar = None
+
+    def update(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if stage != self.stage:
+            self.close()
+            unit = "step" if stage == "map and families" else "formula"
+            self.stage, self.bar = stage, tqdm(total=total, desc=stage, unit=unit, disable=self.disable, file=sys.stderr)
+        self.bar.total, self.bar.n = total, done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.stage, self.bar = None, None
+
+
+def run_screen(args: argparse.Namespace) -> int:
     from ..formula_lists import read_formula_file
     from ..funnel import Thresholds, table_funnel, validity_stage_words
     from ..results import write_candidates_csv
@@ -49,16 +73,14 @@ def run_screen(args: argparse.Namespace) -> int:
         from ..errors import CheckpointError
 
         raise CheckpointError(models.notes[0].removeprefix("no property scores: "))
-    with tqdm(total=len(table), desc="SMACT", unit="formula", disable=args.quiet, file=sys.stderr) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
+    bars = StageBars(disable=args.quiet)
+    try:
         record = screen_formulas(
             table["formula"].tolist(), models, map_class=args.map_class or "everything", validity_check=args.validity,
-            smact_timeout_s=args.smact_timeout, extra_columns=table, progress=progress,
+            smact_timeout_s=args.smact_timeout, extra_columns=table, progress=bars.update,
         )
+    finally:
+        bars.close()
     for note in record.notes:
         print(note)
     stages, _ = table_funnel(record.table, Thresholds(), record.validity_check)
