@@ -42,6 +42,7 @@ class LoadReport:
         flagged: reason -> count of rows kept but worth knowing about.
         examples: reason -> a few offending formulas, for the message.
     """
+
     rows_read: int = 0
     skipped: Counter = field(default_factory=Counter)
     flagged: Counter = field(default_factory=Counter)
@@ -75,6 +76,7 @@ class SuperConSet:
         sha256: checksum of the source file.
         report: what the loader skipped or altered.
     """
+
     formulas: np.ndarray
     vectors: np.ndarray
     tc_kelvin: np.ndarray

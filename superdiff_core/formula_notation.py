@@ -34,7 +34,16 @@ from itertools import combinations
 import numpy as np
 
 from .chemical_order import order_permutation
-from .composition import _WRITING_ORDER, ELEMENT_SYMBOLS, N_ELEMENTS, SYMBOL_TO_INDEX, format_amount, parse_formula
+from .composition import (
+    _WRITING_ORDER,
+    ELEMENT_SYMBOLS,
+    N_ELEMENTS,
+    SYMBOL_TO_INDEX,
+    FormulaError,
+    format_amount,
+    parse_formula,
+    vector_to_formula,
+)
 
 _SYMBOL_TOKEN = re.compile(r"[A-Z][a-z]?")
 _AMOUNT_TOKEN = re.compile(r"([A-Z][a-z]?)(\d*\.?\d*)")
@@ -574,8 +583,6 @@ def formula_in_reference_order(vector: np.ndarray, reference: str) -> str:
         vector: amounts, shape (96,), atoms per formula unit.
         reference: the reference formula text the composition was generated from.
     """
-    from .composition import FormulaError, vector_to_formula
-
     rounded = np.round(np.asarray(vector, dtype=np.float64).reshape(N_ELEMENTS), 4)
     try:
         _, reference_order = _reference_amounts(reference) if reference else (None, [])

@@ -26,14 +26,15 @@ import numpy as np
 import pandas as pd
 
 from . import assessment
-from .composition import N_ELEMENTS, ParsedFormula
+from .composition import N_ELEMENTS, ParsedFormula, element_set
 from .errors import CheckpointError
 from .formula_notation import formulas_in_reference_order
 from .funnel import FunnelStage
 from .guidance import build_guide
+from .model_classes import default_class, suggest_class
 from .pipeline import Engine, GenerationResult, generate
 from .results import MAP_COLUMNS, append_notes, join_notes
-from .run_settings import file_stem
+from .run_settings import file_stem, screen_file_stem
 from .sampler import CancelFlag
 from .screening import StageCount
 from .settings import GenerationSettings
@@ -402,8 +403,6 @@ def references_by_class(references: Sequence[ParsedFormula], available: Sequence
     (:func:`~superdiff_core.model_classes.suggest_class`; a class without a trained model
     falls back as :func:`~superdiff_core.model_classes.default_class` says), classes and
     references in the order given. Empty when no model is trained."""
-    from .composition import element_set
-    from .model_classes import default_class, suggest_class
 
     groups: dict[str, list[ParsedFormula]] = {}
     for reference in references:
@@ -591,7 +590,6 @@ def screen_formulas(
         FunnelStage("formulas", len(formulas), "formulas pasted or uploaded"),
         FunnelStage("parsed", int(parsed.sum()), "understood as a chemical formula"),
     ]
-    from .run_settings import screen_file_stem
 
     return RunRecord(
         kind="screen",

@@ -46,6 +46,7 @@ class TrainingSettings:
         seed: seed of the split, the noise and the initial weights.
         max_minutes: wall-time budget; training stops after the epoch that exceeds it.
     """
+
     epochs: int = 60
     batch_size: int = 64
     learning_rate: float = 1e-3

@@ -54,6 +54,7 @@ class StopRequested(KeyboardInterrupt):
     Attributes:
         signal_number: the signal received (``signal.SIGTERM``).
     """
+
     def __init__(self, signal_number: int):
         super().__init__(f"signal {signal_number}")
         self.signal_number = signal_number
@@ -115,6 +116,7 @@ class ShardWorker:
         models_dir: the models folder (the same path on every node).
         use_gpu: run on the GPU Ray assigned to this actor.
     """
+
     def __init__(self, plan_dict: dict[str, Any], models_dir: str, use_gpu: bool = False):
         import torch
 
@@ -157,6 +159,7 @@ def check_address(address: str, timeout_s: float = ADDRESS_TIMEOUT_S) -> None:
 @dataclass
 class RayConnection:
     """A Ray session: whether this call started it (and so must shut it down)."""
+
     started_here: bool
 
     def close(self) -> None:
@@ -212,6 +215,7 @@ class RunSummary:
         startup_seconds: from the call to the first shard result (Ray + model loading).
         workers: actors used; nodes: distinct Ray nodes that ran shards.
     """
+
     shards_run: int
     shards_skipped: int
     candidates: int

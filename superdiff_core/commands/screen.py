@@ -7,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import CheckpointError
 from ..model_classes import MODEL_CLASSES
 from .arguments import add_models_argument, add_validity_arguments, check_writable, positive_float
 
@@ -70,7 +71,6 @@ def run_screen(args: argparse.Namespace) -> int:
     check_writable(args.out)
     models = load_run_models(args.models, args.map_class, with_map=args.map_class is not None)
     if models.property_models is None:  # scoring is what screen is for: no silent half result
-        from ..errors import CheckpointError
 
         raise CheckpointError(models.notes[0].removeprefix("no property scores: "))
     bars = StageBars(disable=args.quiet)
