@@ -34,9 +34,17 @@ from ..data import vector_keys
 from ..model_classes import SUPERCON_FAMILY_NAMES
 from .artifacts import command_line, write_card
 from .features import element_fractions, element_property_table
-from .metrics import regression_metrics
+from .metrics import regression_metrics, threshold_for_tp
 from .neighbours import nearest_neighbours, scale_vectors, vote_weights
-from .supercon_data import DEFAULT_COD, SOURCES, SuperconductorData, load_superconductor_data
+from .supercon_data import (
+    DEFAULT_COD,
+    DEFAULT_OQMD,
+    DEFAULT_SUPERCON_STANEV,
+    DEFAULT_SUPERCON_TYPED,
+    SOURCES,
+    SuperconductorData,
+    load_superconductor_data,
+)
 from .supercon_families import FAMILY_NAMES, leave_one_family_out_folds, supercon_families
 from .superconductor import (
     MODEL_FILE,
@@ -102,6 +110,19 @@ def _rounded(value: Any, digits: int = 4) -> Any:
     return value
 
 
+def training_data_of_card(card: dict[str, Any]) -> SuperconductorData:
+    """The classifier's training rows, re-read from the shared data as the card's ``command`` read them.
+
+    The data files are the defaults of :mod:`.supercon_data` (``../shared/data``); OQMD
+    negatives are added when the card counts some (``data.oqmd_negatives``), with its seed.
+    """
+    data = card.get("data", {})
+    oqmd_negatives = int(data.get("oqmd_negatives", 0))
+    seed = int(card.get("classifier", {}).get("config", {}).get("seed", 0))
+    return load_superconductor_data(DEFAULT_SUPERCON_TYPED, DEFAULT_SUPERCON_STANEV, DEFAULT_OQMD if oqmd_negatives else None,
+                                    oqmd_negatives, seed, cod_path=DEFAULT_COD if "cod_negatives" in data else None)
+
+
 def composition_folds(vectors: np.ndarray, n_folds: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, test) row indices of a GroupKFold by composition key (amounts to 2 decimals):
     no composition appears in two folds."""
@@ -155,12 +176,6 @@ def isotonic_knots(logit: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, n
 
     isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(logit, labels.astype(np.float64))
     return np.asarray(isotonic.X_thresholds_, dtype=np.float64), np.asarray(isotonic.y_thresholds_, dtype=np.float64)
-
-
-def threshold_for_tp(probability: np.ndarray, labels: np.ndarray, target_tp: float) -> float:
-    """The largest threshold t with mean(probability[labels] >= t) >= target_tp."""
-    positives = np.sort(probability[labels])
-    return float(positives[int(np.floor((1.0 - target_tp) * len(positives)))])
 
 
 def classification_report(data: SuperconductorData, probability: np.ndarray, threshold: float) -> dict[str, Any]:
