@@ -118,13 +118,15 @@ def training_data_of_card(card: dict[str, Any]) -> SuperconductorData:
     """The classifier's training rows, re-read from the shared data as the card's ``command`` read them.
 
     The data files are the defaults of :mod:`.supercon_data` (``../shared/data``); OQMD
-    negatives are added when the card counts some (``data.oqmd_negatives``), with its seed.
+    negatives are added when the card counts some (``data.oqmd_negatives``), drawn as
+    ``data.oqmd_selection`` says with the classifier's seed.
     """
     data = card.get("data", {})
     oqmd_negatives = int(data.get("oqmd_negatives", 0))
     seed = int(card.get("classifier", {}).get("config", {}).get("seed", 0))
     return load_superconductor_data(DEFAULT_SUPERCON_TYPED, DEFAULT_SUPERCON_STANEV, DEFAULT_OQMD if oqmd_negatives else None,
-                                    oqmd_negatives, seed, cod_path=DEFAULT_COD if "cod_negatives" in data else None)
+                                    oqmd_negatives, seed, cod_path=DEFAULT_COD if "cod_negatives" in data else None,
+                                    oqmd_selection=str(data.get("oqmd_selection", "random")))
 
 
 def composition_folds(vectors: np.ndarray, n_folds: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
