@@ -9,9 +9,11 @@ Each run reads the ``train-tc`` data (SuperCon positives; SuperCon Tc = 0 rows a
 negatives, plus ``--oqmd-negatives`` OQMD compositions chosen as ``--oqmd-selection`` says,
 see :mod:`superdiff_core.properties.supercon_data`), then:
 
-1. unless ``--no-cv``: the 5-fold GroupKFold by composition of ``train-tc`` (seed 0),
-   isotonic calibration on the out-of-fold logits, the threshold for held-out tp 0.95, and
-   tp / fp / precision / ROC-AUC pooled and against each negative source;
+1. unless ``--no-cv``: ``train-tc``'s classifier cross-validation
+   (:func:`~superdiff_core.properties.superconductor_training.cross_validate_classifier`:
+   5-fold GroupKFold by composition, seed 0, isotonic calibration on the out-of-fold
+   logits, the threshold for held-out tp 0.95), tp / fp / precision / ROC-AUC pooled and
+   against each negative source;
 2. fits on all rows (calibration and threshold from step 1; with ``--no-cv`` the raw
    sigmoid at 0.5, for screening by ROC-AUC only) and scores the real
    synthesis attempts (:func:`~superdiff_core.properties.real_attempts.evaluate_real_attempts`),
@@ -30,8 +32,6 @@ import sys
 import time
 from dataclasses import asdict, fields, replace
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -67,13 +67,11 @@ def main() -> None:
         DEFAULT_SUPERCON_TYPED,
         load_superconductor_data,
     )
-    from superdiff_core.properties.superconductor import BoostedClassifierConfig
     from superdiff_core.properties.superconductor_training import (
-        classification_report,
+        SHIPPED_CLASSIFIER,
         composition_folds,
+        cross_validate_classifier,
         fit_boosted_logit,
-        isotonic_knots,
-        threshold_for_tp,
     )
 
     started = time.perf_counter()
@@ -81,27 +79,22 @@ def main() -> None:
                                     DEFAULT_OQMD if args.oqmd_negatives else None, args.oqmd_negatives, 0,
                                     cod_path=DEFAULT_COD, oqmd_selection=args.oqmd_selection)
     labels = data.is_superconductor
-    config = replace(BoostedClassifierConfig(threshold=0.2914), **dict(args.overrides))
+    config = replace(SHIPPED_CLASSIFIER, **dict(args.overrides))
     if args.features:
         config = replace(config, features=args.features)
     table = element_property_table()
     result: dict = {"config": asdict(config), "oqmd_negatives": args.oqmd_negatives, "oqmd_selection": args.oqmd_selection,
                     "rows": int(len(labels))}
-    knots = None
-    if not args.no_cv:
-        logit = np.zeros(len(labels))
-        for train, test in composition_folds(data.vectors):
-            logit[test] = fit_boosted_logit(data.vectors[train], labels[train], config, table).logit(data.vectors[test])
-        knots = isotonic_knots(logit, labels)
-        calibrated = np.interp(logit, *knots)
-        config = replace(config, threshold=threshold_for_tp(calibrated, labels, config.target_tp))
-        report = classification_report(data, calibrated, config.threshold)
-        result["cross_validated"] = {key: value for key, value in report.items()}
-    model = fit_boosted_logit(data.vectors, labels, config, table)
-    if knots is not None:
-        model.calibration_logit, model.calibration_probability = knots
-    else:  # no held-out logits to calibrate on: the raw sigmoid at 0.5 (screening by ROC-AUC and the list's own threshold)
-        model.config = replace(config, threshold=0.5)
+    if args.no_cv:  # no held-out logits to calibrate on: the raw sigmoid at 0.5 (screening by ROC-AUC and the list's own threshold)
+        config = replace(config, threshold=0.5)
+        result["config"] = asdict(config)
+        model = fit_boosted_logit(data.vectors, labels, config, table)
+    else:
+        cross_validation = cross_validate_classifier(data, composition_folds(data.vectors), config, table, progress=False)
+        config = cross_validation.config
+        result["config"] = asdict(config)
+        result["cross_validated"] = cross_validation.section["cross_validated"]
+        model = cross_validation.fit(data, table)
     attempts = evaluate_real_attempts(model, data.vectors)
     result["real_attempts"] = {key: attempts[key] for key in ("leakage", "all_usable", "not_in_training")}
     result["real_attempts"]["probability"] = [round(float(p), 5) for p in model.probability(load_real_attempts().vectors)]
