@@ -3,9 +3,10 @@ network, as the app loads them (training: :mod:`.superconductor_training`).
 
 - :class:`BoostedClassifier`: gradient-boosted trees on composition features (element
   fractions, amounts and Magpie-style element-property statistics), trained with COD
-  "garbage-in" negatives (Konno et al. 2021) besides SuperCon's Tc = 0 rows; its raw score
-  is calibrated by isotonic regression on out-of-fold predictions, so ``sc_probability``
-  is a calibrated probability.
+  "garbage-in" negatives (Konno et al. 2021) and OQMD compositions besides SuperCon's
+  Tc = 0 rows; its raw score is calibrated by isotonic regression on out-of-fold
+  predictions, so ``sc_probability`` is a calibrated probability. Its figures on real
+  synthesis attempts are in the card (:mod:`.real_attempts`).
 - :class:`KNNClassifier`: Roter & Dordevic's (Physica C 575, 2020) k nearest neighbours,
   the paper's baseline, still measured by ``train-tc`` on the same folds.
 - :class:`TcRegressor`: a tree ensemble for Tc in kelvin, trained on a per-composition-
@@ -269,7 +270,7 @@ class BoostedClassifier:
 
 
 def regression_features(vectors: np.ndarray, feature_set: str, property_table: np.ndarray) -> np.ndarray:
-    """The Tc regressor's input for amounts of shape (n, 96): (n, f) float64."""
+    """The Tc regressor's and the classifier's input for amounts of shape (n, 96): (n, f) float64."""
     vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
     fractions = element_fractions(vectors)
     if feature_set == "fraction":
