@@ -8,7 +8,11 @@ Every function here takes amount vectors of shape (n, 96) (index Z - 1, as produ
   gases He, Ne, Ar, Rn and Po, At, Fr, Ra) plus which rows the 86 cover;
 - :func:`element_property_table` and :func:`composition_property_features`:
   Magpie-style composition-weighted element properties (mean, spread, min, max) used by
-  the Tc regressor.
+  the Tc regressor;
+- :func:`magpie_features`: the fuller Magpie set (Ward et al. 2016) the classifier can use:
+  those statistics plus the range of each property, valence-electron and unfilled-orbital
+  counts, the share of valence electrons in s, p, d and f orbitals, and stoichiometric
+  norms, all derived from the same stored table.
 """
 
 from __future__ import annotations
@@ -169,3 +173,58 @@ def composition_property_features(vectors: np.ndarray, table: np.ndarray) -> np.
     minimum[empty] = 0.0
     maximum[empty] = 0.0
     return np.hstack([mean, deviation, minimum, maximum])
+
+
+VALENCE_PROPERTY_NAMES: tuple[str, ...] = ("valence_electrons", "unfilled_s", "unfilled_p", "unfilled_d", "unfilled_f", "unfilled")
+"""Element properties derived from the s, p, d and f valence counts of the table (Magpie's
+NValence and NsUnfilled ... NUnfilled: empty places in the partly filled outer sub-shells)."""
+
+ORBITAL_CAPACITY: tuple[float, ...] = (2.0, 6.0, 10.0, 14.0)
+"""Electrons an s, p, d and f sub-shell holds."""
+
+STOICHIOMETRY_NORMS: tuple[int, ...] = (2, 3, 5, 7, 10)
+"""p of the L^p norms of the element fractions in :func:`magpie_features` (Magpie's stoichiometric attributes)."""
+
+
+def valence_property_table(table: np.ndarray) -> np.ndarray:
+    """:data:`VALENCE_PROPERTY_NAMES` per element from an :func:`element_property_table`, shape (96, 6)."""
+    first = ELEMENT_PROPERTY_NAMES.index("s_valence")
+    valence = np.asarray(table, dtype=np.float64)[:, first:first + 4]  # s, p, d, f
+    unfilled = np.where(valence > 0, np.array(ORBITAL_CAPACITY) - valence, 0.0)
+    return np.hstack([valence.sum(axis=1, keepdims=True), unfilled, unfilled.sum(axis=1, keepdims=True)])
+
+
+def magpie_feature_names() -> list[str]:
+    """Column names of :func:`magpie_features`, in order."""
+    properties = (*ELEMENT_PROPERTY_NAMES, *VALENCE_PROPERTY_NAMES)
+    names = [f"{statistic} {name}" for statistic in (*PROPERTY_STATISTICS, "range") for name in properties]
+    names += [f"share of valence electrons in {orbital}" for orbital in "spdf"]
+    return names + ["elements present"] + [f"L{p} norm of fractions" for p in STOICHIOMETRY_NORMS]
+
+
+def magpie_features(vectors: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Magpie-style composition features from the element properties of ``table`` alone.
+
+    Args:
+        vectors: amounts, shape (n, 96).
+        table: element properties, shape (96, p) (:func:`element_property_table`).
+
+    Returns:
+        Shape (n, 5 (p + 6) + 4 + 1 + 5), float64, named by :func:`magpie_feature_names`:
+        mean, mean absolute deviation, min, max and range of every property of ``table``
+        and of :func:`valence_property_table`; the fraction-weighted share of valence
+        electrons in s, p, d and f orbitals; the number of elements present; and the L2, L3,
+        L5, L7 and L10 norms of the element fractions.
+    """
+    vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+    table = np.asarray(table, dtype=np.float64)
+    full = np.hstack([table, valence_property_table(table)])
+    statistics = composition_property_features(vectors, full)
+    mean, _, minimum, maximum = np.split(statistics, 4, axis=1)
+    first = ELEMENT_PROPERTY_NAMES.index("s_valence")
+    orbital_means = mean[:, first:first + 4]
+    total = orbital_means.sum(axis=1, keepdims=True)
+    shares = np.divide(orbital_means, total, out=np.zeros_like(orbital_means), where=total > 0)
+    fractions = element_fractions(vectors)
+    norms = [np.power(np.power(fractions, p).sum(axis=1), 1.0 / p) for p in STOICHIOMETRY_NORMS]
+    return np.hstack([statistics, maximum - minimum, shares, (fractions > 0).sum(axis=1, keepdims=True), np.column_stack(norms)])

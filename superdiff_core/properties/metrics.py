@@ -37,3 +37,14 @@ def detection_rates(is_positive: np.ndarray, predicted_positive: np.ndarray) -> 
         "positives": int(is_positive.sum()),
         "negatives": int((~is_positive).sum()),
     }
+
+
+def threshold_for_tp(probability: np.ndarray, labels: np.ndarray, target_tp: float) -> float:
+    """The largest threshold t with mean(probability[labels] >= t) >= target_tp.
+
+    Args:
+        probability: scores, shape (n,); labels: True for positives, shape (n,) (at least one).
+        target_tp: the true-positive rate to reach, in (0, 1].
+    """
+    positives = np.sort(np.asarray(probability, dtype=np.float64)[np.asarray(labels, dtype=bool)])
+    return float(positives[int(np.floor((1.0 - target_tp) * len(positives)))])

@@ -4,9 +4,13 @@
 - Negatives: rows of Stanev et al.'s ``Supercon_data.csv`` with Tc = 0 whose composition
   is not also listed as a superconductor (in either file).
 - Optional extra negatives: OQMD formulas whose composition (element fractions) is not
-  in either SuperCon file, a seeded random subset. SuperCon's own negatives are doped
-  relatives of superconductors, so without these ordinary ionic salts (NaCl, KCl) have
-  only superconductors as neighbours.
+  in either SuperCon file, a seeded subset: uniformly at random, or (``"similar"``) drawn
+  with weight ``exp(-d / OQMD_SIMILARITY_SCALE)`` where d is the Euclidean distance in
+  element fractions to the nearest SuperCon superconductor, leaving out compositions within
+  ``OQMD_MIN_DISTANCE`` of one (likely relatives that are superconducting themselves).
+  SuperCon's own negatives are doped relatives of superconductors, so without these
+  ordinary ionic salts (NaCl, KCl) have only superconductors as neighbours; OQMD's
+  intermetallics and pnictides are the hard negatives COD (mostly salts and oxides) lacks.
 - COD negatives (the default since issue 10): Crystallography Open Database formulas
   (Konno et al. 2021's "garbage-in" set), without organics (C and H together), hydrates
   and hydroxides (H and O together), formulas with an element outside the 96, duplicate
@@ -37,6 +41,15 @@ DEFAULT_SUPERCON_STANEV = _DATA_DIR / "supercon" / "Supercon_data.csv"
 DEFAULT_OQMD = _DATA_DIR / "oqmd" / "formation_enthalpy.csv"
 DEFAULT_COD = _DATA_DIR / "cod" / "cod_inorganic_formulas.csv"
 _CARBON, _HYDROGEN, _OXYGEN = 5, 0, 7  # index Z - 1
+
+OQMD_SELECTIONS: tuple[str, ...] = ("random", "similar")
+"""How the OQMD negatives are drawn (module docstring)."""
+
+OQMD_SIMILARITY_SCALE = 0.1
+"""Distance (element fractions, Euclidean) over which the ``"similar"`` draw's weight falls by e."""
+
+OQMD_MIN_DISTANCE = 0.02
+"""OQMD compositions nearer than this to a superconductor are never drawn as negatives."""
 
 
 @dataclass
@@ -104,6 +117,7 @@ def load_superconductor_data(
     oqmd_negatives: int = 0,
     seed: int = 0,
     cod_path: str | os.PathLike | None = None,
+    oqmd_selection: str = "random",
 ) -> SuperconductorData:
     """Read and label the classifier's data (see the module docstring).
 
@@ -115,6 +129,7 @@ def load_superconductor_data(
         seed: picks the OQMD subset.
         cod_path: ``cod_inorganic_formulas.csv`` (column ``formula``) or None: every COD
             composition left after the filters of the module docstring is a negative.
+        oqmd_selection: one of :data:`OQMD_SELECTIONS`: how the OQMD negatives are drawn.
 
     Raises:
         InputError: for a missing file or missing columns.
@@ -151,13 +166,14 @@ def load_superconductor_data(
         oqmd_vectors, _ = _parse_all(oqmd["formula"], oqmd_report)
         known = set(_fraction_keys(supercon.vectors)) | set(_fraction_keys(stanev_vectors))
         unknown = np.flatnonzero([key not in known for key in _fraction_keys(oqmd_vectors)])
-        chosen = np.sort(np.random.default_rng(seed).permutation(unknown)[:oqmd_negatives])
+        chosen = _draw_oqmd(oqmd_vectors[unknown], positives, oqmd_negatives, oqmd_selection, seed)
+        chosen = unknown[chosen]
         parts.append(oqmd_vectors[chosen])
         sources.append(np.full(len(chosen), 2, np.int8))
         sha256[oqmd_path.name] = sha256_of_file(oqmd_path)
         counts.update({
             "oqmd_rows": int(len(oqmd)), "oqmd_not_in_supercon": int(len(unknown)),
-            "oqmd_negatives": int(len(chosen)), "oqmd_load_report": oqmd_report.lines(),
+            "oqmd_negatives": int(len(chosen)), "oqmd_selection": oqmd_selection, "oqmd_load_report": oqmd_report.lines(),
         })
     if cod_path is not None:
         cod_vectors, cod_counts, cod_sha = _cod_negatives(Path(cod_path), supercon.vectors, stanev_vectors)
@@ -175,6 +191,21 @@ def load_superconductor_data(
         sha256=sha256,
         counts=counts,
     )
+
+
+def _draw_oqmd(candidates: np.ndarray, superconductors: np.ndarray, n: int, selection: str, seed: int) -> np.ndarray:
+    """Sorted indices of ``n`` of the (m, 96) OQMD ``candidates`` drawn as ``selection`` says (module docstring)."""
+    rng = np.random.default_rng(seed)
+    if selection == "random":
+        return np.sort(rng.permutation(len(candidates))[:n])
+    if selection != "similar":
+        raise ValueError(f"unknown OQMD selection {selection!r}; choose one of {', '.join(OQMD_SELECTIONS)}")
+    from .neighbours import nearest_neighbours
+
+    distance, _ = nearest_neighbours(element_fractions(superconductors), element_fractions(candidates), 1)
+    weight = np.where(distance[:, 0] >= OQMD_MIN_DISTANCE, np.exp(-distance[:, 0] / OQMD_SIMILARITY_SCALE), 0.0)
+    n = min(n, int((weight > 0).sum()))
+    return np.sort(rng.choice(len(candidates), size=n, replace=False, p=weight / weight.sum()))
 
 
 def _cod_negatives(path: Path, supercon_vectors: np.ndarray, stanev_vectors: np.ndarray) -> tuple[np.ndarray, dict[str, object], str]:
