@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .arguments import apply_threads
+from ..errors import InputError
+from .arguments import apply_threads, bounded_float, positive_int
 
 # --------------------------------------------------------------------------- training
 
@@ -13,7 +14,6 @@ from .arguments import apply_threads
 def _train_tc(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from ..errors import InputError
     from ..properties.supercon_data import DEFAULT_COD, DEFAULT_OQMD, DEFAULT_SUPERCON_STANEV, DEFAULT_SUPERCON_TYPED
     from ..properties.superconductor import GuidanceConfig
     from ..properties.superconductor_training import REGRESSOR_ALTERNATIVES, SHIPPED_CLASSIFIER, retrain_classifier, train_tc
@@ -96,8 +96,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``train-tc`` and ``train-formation``."""
     # defaults are filled in by the handlers (the data paths from ../shared/data, the rest from
     # FormationConfig), so building the parser imports no torch
-    from .arguments import bounded_float, positive_int
-
     tc = subparsers.add_parser(
         "train-tc",
         help="fit the superconductor classifier, the Tc regressor and the guidance network",
