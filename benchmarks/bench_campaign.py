@@ -121,7 +121,8 @@ def part_throughput(args: argparse.Namespace, work: Path) -> dict:
     loop_s = loop_rows = float("nan")
     if args.loop_threads > 1:
         loop_s, loop_rows = generate_loop(plan, threads=args.loop_threads)
-        print(f"generate loop, one process, {args.loop_threads} torch threads: {loop_s:.1f} s, {samples / loop_s:.0f} samples/s, {loop_rows} rows")
+        print(f"generate loop, one process, {args.loop_threads} torch threads: {loop_s:.1f} s, "
+              f"{samples / loop_s:.0f} samples/s, {loop_rows} rows")
     loop1_s, loop1_rows = generate_loop(plan, threads=1)
     print(f"generate loop, one process, 1 torch thread:  {loop1_s:.1f} s, {samples / loop1_s:.0f} samples/s, {loop1_rows} rows")
     here_s, here_rows = shards_in_one_process(plan)

@@ -29,7 +29,8 @@ from superdiff_core.settings import GenerationSettings  # noqa: E402
 CASES = (("cuprates", "HgBa2Ca2Cu3O8.27"), ("pnictides", "BaFe2As2"))
 
 
-def conditional_metrics(model_class: str, formula: str, samples: int, steps: int | None, conditioning_stop: int, mixed_valence: bool) -> list[dict]:
+def conditional_metrics(model_class: str, formula: str, samples: int, steps: int | None, conditioning_stop: int,
+                        mixed_valence: bool) -> list[dict]:
     engine = load_engine(model_class)
     reference = ParsedFormula(formula, parse_formula(formula))
     reference_elements = set(np.flatnonzero(reference.vector))
@@ -50,8 +51,10 @@ def conditional_metrics(model_class: str, formula: str, samples: int, steps: int
             "raw": result.raw_samples,
             "basic_filters": counts["element count"],
             "smact_valid": counts["SMACT-valid"],
-            "valid_with_all_reference_elements_percent": round(100 * np.mean([reference_elements <= e for e in elements]), 1) if elements else None,
-            "valid_only_reference_elements_percent": round(100 * np.mean([e <= reference_elements for e in elements]), 1) if elements else None,
+            "valid_with_all_reference_elements_percent": (round(100 * np.mean([reference_elements <= e for e in elements]), 1)
+                                                          if elements else None),
+            "valid_only_reference_elements_percent": (round(100 * np.mean([e <= reference_elements for e in elements]), 1)
+                                                      if elements else None),
             "mean_distance_valid": round(float(reference_distance(vectors, reference.vector).mean()), 3) if len(vectors) else None,
         })
     return rows
@@ -67,7 +70,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    rows = [row for model_class, formula in CASES for row in conditional_metrics(model_class, formula, args.samples, args.steps, args.ilvr_stop, args.mixed_valence)]
+    rows = [row for model_class, formula in CASES
+            for row in conditional_metrics(model_class, formula, args.samples, args.steps, args.ilvr_stop, args.mixed_valence)]
     header = list(rows[0])
     print(" | ".join(header))
     for row in rows:

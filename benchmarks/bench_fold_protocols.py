@@ -86,7 +86,8 @@ def regressor_protocols(n_folds: int, seed: int, out: Path | None) -> None:
 
     figures, started = {"regressor": str(SHIPPED_REGRESSOR), "superconductors": int(len(tc))}, time.perf_counter()
     grouped = composition_folds(vectors, n_folds, seed)
-    figures["random_row_folds"] = regression_report(tc, cross_validate_regression(vectors, tc, row_folds(len(tc), n_folds, seed), fit_predict), classes)
+    figures["random_row_folds"] = regression_report(tc, cross_validate_regression(vectors, tc, row_folds(len(tc), n_folds, seed),
+                                                                                  fit_predict), classes)
     figures["grouped_by_composition"] = regression_report(tc, cross_validate_regression(vectors, tc, grouped, fit_predict), classes)
     print(json.dumps({k: figures[k]["overall"] for k in ("random_row_folds", "grouped_by_composition")}), flush=True)
     figures["leave_one_family_out"] = leave_one_family_out(vectors, tc, supercon_families(vectors, classes), fit_predict, grouped)

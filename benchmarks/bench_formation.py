@@ -101,7 +101,8 @@ def table(args: argparse.Namespace) -> None:
     print("| model | training rows | epochs (best) | validation MAE (eV/atom) | train s | parameters | formulas/s (1 thread) |")
     print("|---|---|---|---|---|---|---|")
     for row in sorted(rows, key=lambda r: (r["architecture"], r.get("use_table", True), r["train_rows"])):
-        name = row["architecture"] + ("" if row["architecture"] == "attention" else (" + mat2vec mean" if row["use_table"] else " (fractions only)"))
+        name = row["architecture"] + ("" if row["architecture"] == "attention"
+                                      else (" + mat2vec mean" if row["use_table"] else " (fractions only)"))
         print(f"| {name} | {row['train_rows']:,} | {row['epochs']} ({row['best_epoch']}) | {row['validation_mae']:.4f} | "
               f"{row['train_seconds']:.0f} | {row['parameters']:,} | {row['formulas_per_s']:,} |")
 

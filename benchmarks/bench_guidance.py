@@ -106,7 +106,8 @@ def run_point(engine, models, config: Config, weights: GuidanceWeights, samples:
         row["top_element_sets"] = ", ".join(f"{name} {100 * count / valid:.0f} %" for name, count in sets.most_common(3))
         row.update(
             tc_mean_trees=float(tc.mean()), tc_p90_trees=float(np.percentile(tc, 90)), tc_mean_guide=float(guide_tc.mean()),
-            energy_below_zero_percent=100.0 * float(np.mean(energy[np.isfinite(energy)] < 0)) if np.isfinite(energy).any() else float("nan"),
+            energy_below_zero_percent=(100.0 * float(np.mean(energy[np.isfinite(energy)] < 0)) if np.isfinite(energy).any()
+                                       else float("nan")),
             energy_mean=float(np.nanmean(energy)) if np.isfinite(energy).any() else float("nan"),
         )
         if reference is not None:
@@ -165,7 +166,8 @@ COLUMNS = (
     ("tc_mean_trees", "Tc trees (K)", "{:.1f}"), ("tc_p90_trees", "Tc p90 trees", "{:.1f}"),
     ("tc_mean_guide", "Tc guide (K)", "{:.1f}"), ("tc_gain_trees_percent", "gain trees %", "{:+.0f}"),
     ("tc_gain_guide_percent", "gain guide %", "{:+.0f}"), ("above_reference_percent", "> ref Tc %", "{:.1f}"),
-    ("energy_below_zero_percent", "E_f<0 %", "{:.1f}"), ("energy_mean", "mean E_f (eV)", "{:.3f}"), ("distance_to_reference", "dist. ref", "{:.3f}"),
+    ("energy_below_zero_percent", "E_f<0 %", "{:.1f}"), ("energy_mean", "mean E_f (eV)", "{:.3f}"),
+    ("distance_to_reference", "dist. ref", "{:.3f}"),
     ("sampling_seconds", "time (s)", "{:.1f}"), ("time_vs_unguided", "time ×", "{:.2f}"),
 )
 
@@ -192,7 +194,8 @@ def plot(rows: list[dict], path: Path) -> None:
 
     curve = [row for row in rows if row["part"] == "tc"]
     panels = (("yield_vs_unguided", "SMACT-valid yield / unguided"), ("tc_gain_trees_percent", "mean Tc gain, trees (independent) %"),
-              ("tc_gain_guide_percent", "mean Tc gain, guiding network %"), ("above_reference_percent", "valid above reference's Tc (trees) %"))
+              ("tc_gain_guide_percent", "mean Tc gain, guiding network %"),
+              ("above_reference_percent", "valid above reference's Tc (trees) %"))
     figure, axes = plt.subplots(1, 4, figsize=(18, 4.2))
     for axis, (key, title) in zip(axes, panels):
         for config in dict.fromkeys(row["config"] for row in curve):

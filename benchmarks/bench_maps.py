@@ -193,7 +193,8 @@ def markdown(results: dict) -> str:
         f"openTSNE import (once, lazily, on the first full placement): {results['openTSNE_import_s']:.1f} s.",
         "",
         f"| class | points | clusters | t-SNE fit s (build) | load cold ms | load warm ms | place {results['n_candidates']} full s (ratio) "
-        "| preview ms (ratio) | annotate full s (families known/new) | preview offset / span | doped inside | unrelated inside | map gap in / out (x spacing) |",
+        "| preview ms (ratio) | annotate full s (families known/new) | preview offset / span | doped inside | unrelated inside "
+        "| map gap in / out (x spacing) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results["classes"].items():

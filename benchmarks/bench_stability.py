@@ -73,7 +73,8 @@ def evaluate(overall: int, seed: int) -> dict[str, object]:
     torch.set_num_threads(1)
     config = FormationConfig()
     data = load_formation_data(DEFAULT_OQMD_PATH)
-    _, _, test = split_by_composition(formation_inputs(data.vectors)[0], (config.validation_fraction, config.test_fraction), config.split_seed)
+    _, _, test = split_by_composition(formation_inputs(data.vectors)[0], (config.validation_fraction, config.test_fraction),
+                                      config.split_seed)
     test = test[np.abs(data.energies[test]) <= 5.0]
     vectors = data.vectors[test]
     n_elements = (vectors > 0).sum(axis=1)
@@ -115,7 +116,8 @@ def timing(path: Path, rows: int) -> None:
     vectors = np.array([parse_formula(f) for f in table["formula"]])
     phases = load_known_phases(DEFAULT_MODELS_DIR)
     start = time.process_time()
-    out = hull_columns(vectors, table["formation_energy_ev_per_atom"].to_numpy(), table["formation_energy_std_ev_per_atom"].to_numpy(), phases)
+    out = hull_columns(vectors, table["formation_energy_ev_per_atom"].to_numpy(), table["formation_energy_std_ev_per_atom"].to_numpy(),
+                       phases)
     cold = time.process_time() - start
     start = time.process_time()
     hull_columns(vectors, table["formation_energy_ev_per_atom"].to_numpy(), table["formation_energy_std_ev_per_atom"].to_numpy(), phases)
@@ -153,7 +155,8 @@ def write_card_metrics(figures: dict, args: argparse.Namespace) -> None:
     folder = DEFAULT_MODELS_DIR / PHASES_FOLDER
     card = read_card(folder)
     oxides, overall = figures["oxides_4plus"], figures["overall"]
-    card["metrics"] = {**figures, "command": f"python benchmarks/bench_stability.py --overall {args.overall} --seed {args.seed} --write-card"}
+    card["metrics"] = {**figures,
+                       "command": f"python benchmarks/bench_stability.py --overall {args.overall} --seed {args.seed} --write-card"}
     card["summary"] = (
         f"Against the known OQMD phases, of the held-out compounds the formation model calls stable, "
         f"{100 * overall['stable']['precision']:.0f} % are (it finds {100 * overall['stable']['recall']:.0f} % of the stable ones); "

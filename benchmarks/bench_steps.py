@@ -32,7 +32,8 @@ def main() -> None:
         method, steps = run.split(":")
         result = generate(engine, GenerationSettings(args.model, samples=args.samples, steps=int(steps), method=method), [])
         metrics = evaluation_metrics(result)
-        print(f"{args.model} | {method} | {steps} | {args.samples} | {metrics['passed_basic_filters_percent']} | {metrics['valid_per_1000']}", flush=True)
+        print(f"{args.model} | {method} | {steps} | {args.samples} | {metrics['passed_basic_filters_percent']} | "
+              f"{metrics['valid_per_1000']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -162,7 +162,8 @@ def calibrate(args) -> dict:
             mask = classes == code
             report[scale][name] = best_threshold(positives[mask], negatives[mask]) | {"n": int(mask.sum())}
         threshold = load_table(scale).threshold
-        report[scale]["at shipped threshold"] = {"tpr": float((positives >= threshold).mean()), "fpr": float((negatives >= threshold).mean())}
+        report[scale]["at shipped threshold"] = {"tpr": float((positives >= threshold).mean()),
+                                                 "fpr": float((negatives >= threshold).mean())}
     return report
 
 
@@ -196,7 +197,8 @@ def implausible_summary(candidates: np.ndarray, references: np.ndarray) -> dict:
         if len(marks):
             added = frame[frame["plausible_substitution"].notna()]
             top = added.groupby("new_elements")["plausible_substitution"].agg(["size", "mean"]).sort_values("size", ascending=False).head(6)
-            summary[f"top new elements ({scale}: n, plausible share)"] = {k: [int(v["size"]), round(float(v["mean"]), 2)] for k, v in top.iterrows()}
+            summary[f"top new elements ({scale}: n, plausible share)"] = {k: [int(v["size"]), round(float(v["mean"]), 2)]
+                                                                          for k, v in top.iterrows()}
     return summary
 
 
@@ -233,11 +235,13 @@ def source_row(vectors: np.ndarray, reference: np.ndarray, drawn: int, known_set
     row["element systems"] = len(systems)
     for scale in SUBSTITUTION_SCALES:
         frame = plausibility_columns(vectors, reference, scale) if len(vectors) else None
-        row[f"plausible % ({scale})"] = round(100.0 * plausible_share(frame), 1) if frame is not None and frame["plausible_substitution"].notna().any() else None
+        row[f"plausible % ({scale})"] = (round(100.0 * plausible_share(frame), 1)
+                                         if frame is not None and frame["plausible_substitution"].notna().any() else None)
     if len(scored):
         superconductor = scored["is_superconductor"].astype(bool)
         row["predicted superconductors %"] = round(100.0 * superconductor.mean(), 1)
-        row["median predicted Tc of those (K)"] = round(float(scored.loc[superconductor, "tc_kelvin"].median()), 1) if superconductor.any() else None
+        row["median predicted Tc of those (K)"] = (round(float(scored.loc[superconductor, "tc_kelvin"].median()), 1)
+                                                   if superconductor.any() else None)
         row["median distance to known"] = round(float(scored["distance_to_known"].median()), 4)
     return row
 

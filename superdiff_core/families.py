@@ -376,7 +376,8 @@ def annotate_candidates(
     names = np.array([*class_map.cluster_names, OUTSIDE_NAME], dtype=object)
     references = _column_text(annotated, "reference")
     valid_column = valid_column or (VALID_COLUMN if VALID_COLUMN in annotated.columns else None)
-    valid = annotated[valid_column].astype("boolean").fillna(False).to_numpy(dtype=bool) if valid_column else np.ones(len(table), dtype=bool)
+    valid = (annotated[valid_column].astype("boolean").fillna(False).to_numpy(dtype=bool) if valid_column
+             else np.ones(len(table), dtype=bool))
     groups, general_formulas = [], []
     for group in group_candidates(vectors, fractions, assignment.cluster, class_map.link_distance, min_members):
         order = members_order(class_map.element_order, references[group.rows])

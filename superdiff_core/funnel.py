@@ -102,7 +102,8 @@ def table_funnel(
 
     label, help_text = validity_stage_words(validity_check)
     add(label, boolean_column(table, VALID_COLUMN), help_text)
-    add("predicted superconductor", boolean_column(table, "is_superconductor"), "the superconductor classifier (boosted trees, calibrated) says superconductor")
+    add("predicted superconductor", boolean_column(table, "is_superconductor"),
+        "the superconductor classifier (boosted trees, calibrated) says superconductor")
     tc = numeric_column(table, "tc_kelvin")
     add(
         f"Tc > {thresholds.tc_min_kelvin:g} K",

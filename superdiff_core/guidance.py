@@ -156,7 +156,8 @@ def guidance_objective(
             objective = objective + weights.superconductor * torch.where(empty, torch.zeros_like(log_p), log_p)
     if weights.formation > 0:
         if formation is None:
-            raise InputError("formation guidance needs the formation model in checkpoints/formation (rebuild with superdiff train-formation)")
+            raise InputError("formation guidance needs the formation model in checkpoints/formation "
+                             "(rebuild with superdiff train-formation)")
         objective = objective - weights.formation * formation_energy_top_elements(formation, amounts).to(amounts.dtype) / ENERGY_SCALE_EV
     return objective
 

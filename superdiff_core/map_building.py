@@ -462,7 +462,8 @@ def _build_class_map(model_class, dataset, base, order, cluster_names, shares, r
 
     sample = np.random.default_rng(seed).choice(len(labels), min(SILHOUETTE_SAMPLE, len(labels)), replace=False)
     clusters = [
-        {"id": int(c), "name": cluster_names[c], "size": int(np.sum(labels == c)), "name_share": shares[c], "radius": round(float(radii[c]), 5)}
+        {"id": int(c), "name": cluster_names[c], "size": int(np.sum(labels == c)), "name_share": shares[c],
+         "radius": round(float(radii[c]), 5)}
         for c in used
     ]
     entry = {

@@ -77,7 +77,8 @@ def _icsd24_common_table(min_share_percent: float) -> dict[str, tuple[int, ...]]
 
 
 @functools.lru_cache(maxsize=None)
-def oxidation_states(symbol: str, table: OxidationTable = "smact14", min_share_percent: float = ICSD24_COMMONALITY_PERCENT) -> tuple[int, ...]:
+def oxidation_states(symbol: str, table: OxidationTable = "smact14",
+                     min_share_percent: float = ICSD24_COMMONALITY_PERCENT) -> tuple[int, ...]:
     """Non-zero oxidation states of an element in a SMACT table (empty if it has none); for
     ``icsd24_common``, those seen in at least ``min_share_percent`` % of the element's ICSD-2024 reports."""
     if table == "smact14":

@@ -488,7 +488,8 @@ def _best_replacements_cached(key: bytes, scale: str) -> BestReplacements:
     rows = np.arange(N_ELEMENTS)
     best, targets, fallback = scores.scores[rows, column], scores.elements[column], scores.fallback[rows, column]
     reasons = np.array(
-        [format_reason(x, int(targets[x]), float(best[x]), scale, bool(fallback[x]), bool(best[x] >= threshold)) for x in rows], dtype=object
+        [format_reason(x, int(targets[x]), float(best[x]), scale, bool(fallback[x]), bool(best[x] >= threshold)) for x in rows],
+        dtype=object
     )
     return BestReplacements(best, targets, reasons)
 

@@ -79,7 +79,8 @@ class ValidityCheck:
     def status(self, amounts: dict[str, float], timeout_s: float, deadline: float | None = None) -> SmactStatus:
         """This check's verdict on one ``{symbol: amount}`` composition."""
         return charge_balance_status(amounts, table=self.table, mixed_valence=self.mixed_valence, deviation=self.deviation,
-                                     min_share_percent=self.min_share_percent, intermetallic=self.intermetallic, timeout_s=timeout_s, deadline=deadline)
+                                     min_share_percent=self.min_share_percent, intermetallic=self.intermetallic, timeout_s=timeout_s,
+                                     deadline=deadline)
 
 
 VALIDITY_CHECKS: dict[str, ValidityCheck] = {

@@ -79,7 +79,8 @@ def test_plan_expands_to_shards():
 
 def test_campaign_end_to_end(finished, capsys):
     files = campaign.finished_shard_files(finished)
-    assert [path.stem for path in files] == sorted(s.shard_id for s in campaign.expand_shards(campaign.read_plan(finished.parent / "plan.toml")))
+    assert [path.stem for path in files] == sorted(s.shard_id
+                                                   for s in campaign.expand_shards(campaign.read_plan(finished.parent / "plan.toml")))
     manifest = json.loads((finished / "campaign.json").read_text())
     assert manifest["state"] == "finished" and manifest["shard_count"] == SHARDS
     assert {record["state"] for record in manifest["shards"].values()} == {"done"}
@@ -191,7 +192,8 @@ def test_campaign_run_validity_flag_goes_into_the_plan(flags, check):
 
 def test_campaign_run_with_an_unknown_validity_exits_2_with_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:  # argparse's own error
-        main(["campaign", "run", "--model", "pnictides", "--reference", "BaFe2As2", "--validity", "nonsense", "--out", str(tmp_path / "run")])
+        main(["campaign", "run", "--model", "pnictides", "--reference", "BaFe2As2", "--validity", "nonsense",
+              "--out", str(tmp_path / "run")])
     error = capsys.readouterr().err.strip()
     assert exit_.value.code == 2 and "invalid choice: 'nonsense'" in error and len(error.splitlines()) == 1
 

@@ -448,7 +448,8 @@ def test_a_family_is_written_from_its_reference_with_at_most_two_variables() -> 
     from superdiff_core.formula_notation import MAX_HEADLINE_VARIABLES, derive_reference_formula
 
     rng = np.random.default_rng(0)
-    arsenic = np.array([parse_formula(max_elements=96, text=f"YBa1.4Sr0.6Cu3O6Se{0.51 - x:.2f}As{x:.2f}") for x in (0.1, 0.15, 0.2, 0.25, 0.3)])
+    arsenic = np.array([parse_formula(max_elements=96, text=f"YBa1.4Sr0.6Cu3O6Se{0.51 - x:.2f}As{x:.2f}")
+                        for x in (0.1, 0.15, 0.2, 0.25, 0.3)])
     noisy = arsenic.copy()
     noisy[:, arsenic[0] > 0] += rng.normal(0, 0.03, (5, int((arsenic[0] > 0).sum())))  # the sampler's spread
     noisy = np.round(noisy, 2)
@@ -458,10 +459,12 @@ def test_a_family_is_written_from_its_reference_with_at_most_two_variables() -> 
     assert formula.reference == PAPER_REFERENCE and formula.values[:, 0] == pytest.approx([0.1, 0.15, 0.2, 0.25, 0.3])
     pnictide = derive_reference_formula(vectors(*PAPER_FAMILIES["BaFe2-x-yCoxNiyAs2"]), "BaFe2As2")
     assert pnictide.text == "BaFe2-x-yCoxNiyAs2"
-    traded = derive_reference_formula(vectors("YBa1.3Sr0.7Cu3O6Se0.51", "YBa1.2Sr0.8Cu3O6Se0.51", "YBa1.1Sr0.9Cu3O6Se0.51"), PAPER_REFERENCE)
+    traded = derive_reference_formula(vectors("YBa1.3Sr0.7Cu3O6Se0.51", "YBa1.2Sr0.8Cu3O6Se0.51", "YBa1.1Sr0.9Cu3O6Se0.51"),
+                                      PAPER_REFERENCE)
     assert traded.text == "YBa1.4-xSr0.6+xCu3O6Se0.51" and [v.element for v in traded.variables] == ["Sr"]
     # three independent changes (As for Se, La for Y, more O) need three variables: not written so
-    three = np.array([parse_formula(max_elements=96, text=f"Y{1 - x:.2f}La{x:.2f}Ba1.4Sr0.6Cu3O{6 + 4 * x:.2f}Se{0.51 - x:.2f}As{x:.2f}") for x in (0.1, 0.2, 0.3)])
+    three = np.array([parse_formula(max_elements=96, text=f"Y{1 - x:.2f}La{x:.2f}Ba1.4Sr0.6Cu3O{6 + 4 * x:.2f}Se{0.51 - x:.2f}As{x:.2f}")
+                      for x in (0.1, 0.2, 0.3)])
     three[:, SYMBOL_TO_INDEX["As"]] = [0.3, 0.1, 0.2]
     three[:, SYMBOL_TO_INDEX["Se"]] = 0.51 - three[:, SYMBOL_TO_INDEX["As"]]
     assert derive_reference_formula(three, PAPER_REFERENCE) is None

@@ -166,11 +166,13 @@ def test_formation_gradient_matches_finite_differences():
         (gradient,) = torch.autograd.grad(energy.sum(), amounts)
         with torch.no_grad():
             loaded = reference.predict(amounts.detach().numpy())[0]
-            np.testing.assert_allclose(energy.detach().numpy(), loaded, rtol=2e-4, atol=1e-4)  # same function as predict (float64 vs float32)
+            # same function as predict (float64 vs float32)
+            np.testing.assert_allclose(energy.detach().numpy(), loaded, rtol=2e-4, atol=1e-4)
             for row, column in ((0, 11), (0, 4), (1, 12), (1, 7)):  # Mg, B, Al, O
                 step = torch.zeros_like(amounts)
                 step[row, column] = 1e-5
-                numeric = (model.energy_of_amounts(amounts + step, all_elements) - model.energy_of_amounts(amounts - step, all_elements))[row] / 2e-5
+                numeric = (model.energy_of_amounts(amounts + step, all_elements)
+                           - model.energy_of_amounts(amounts - step, all_elements))[row] / 2e-5
                 assert abs(float(numeric) - float(gradient[row, column])) < 1e-5 + 1e-3 * abs(float(numeric))
     assert float(gradient.abs().sum()) > 0
     # with all 96 tokens the function is smooth in an absent element too (one-sided derivative at 0)

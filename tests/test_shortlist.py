@@ -46,7 +46,8 @@ def test_weights_change_the_order():
 
 
 @pytest.mark.parametrize(("text", "fragment"), [("density=1", "criteria hull"), ("tc=x", "must be a number"),
-                                                 ("tc=-1", "≥ 0"), ("hull=0,superconductor=0,tc=0,plausibility=0,novelty=0", "at least one")])
+                                                 ("tc=-1", "≥ 0"),
+                                                 ("hull=0,superconductor=0,tc=0,plausibility=0,novelty=0", "at least one")])
 def test_bad_weights_are_one_line(text, fragment):
     with pytest.raises(InputError, match=fragment):
         ShortlistWeights.parse(text)

@@ -68,7 +68,8 @@ def test_a_cation_never_replaces_an_anion():
 
 
 def test_missing_species_falls_back_on_pettifor_prior_and_rows_without_new_elements_are_empty():
-    frame = _columns("YBa2Cu3O6Se0.5", ["YBa2Cu3O6Se0.3As0.2", "YBa2Cu3O6Se0.3Te0.2", "YBa2Cu3O6.5", "YBa2Cu3O6Se0.5", "YBa2Cu3O6Se0.3Br0.2"])
+    frame = _columns("YBa2Cu3O6Se0.5", ["YBa2Cu3O6Se0.3As0.2", "YBa2Cu3O6Se0.3Te0.2", "YBa2Cu3O6.5", "YBa2Cu3O6Se0.5",
+                                        "YBa2Cu3O6Se0.3Br0.2"])
     assert "Pettifor prior" in frame.loc[0, "substitution_reason"]  # Hautier's table has no As3-
     assert "Pettifor prior" in frame.loc[1, "substitution_reason"]  # ... and no Te2-
     assert "Pettifor prior" not in frame.loc[4, "substitution_reason"]

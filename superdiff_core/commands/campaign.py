@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--out", type=Path, required=True, help="campaign folder (created; an existing campaign resumes)")
     run.add_argument("--plan", type=Path, default=None, help="TOML plan (keys: model, references or references_file, "
-                     "scale_factors, samples, seeds, batch, steps, method, resample_steps, resample_count, keep_invalid, keep_known, validity_check, properties, map)")
+                     "scale_factors, samples, seeds, batch, steps, method, resample_steps, resample_count, keep_invalid, keep_known, "
+                     "validity_check, properties, map)")
     run.add_argument("--model", choices=MODEL_CLASSES, default=None, help="model class (without --plan)")
     run.add_argument("--references", type=Path, default=None,
                      help="file of reference formulas, one per line or a CSV with a formula column (without --plan)")

@@ -25,8 +25,8 @@ from .arguments import (
 )
 
 SAMPLING_FLAGS = ("model", "order", "samples", "steps", "seed", "method", "validity", "reference", "scale_factor",
-                  "ilvr_stop", "filter_order", "resample_steps", "resample_count", "clip", "keep_invalid", "keep_known", "guide", "guide_anywhere",
-                  "baseline")
+                  "ilvr_stop", "filter_order", "resample_steps", "resample_count", "clip", "keep_invalid", "keep_known", "guide",
+                  "guide_anywhere", "baseline")
 """Flags that ``--settings FILE`` sets; giving one of them as well is an error."""
 
 
@@ -51,11 +51,14 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, default_samples: int
     parser.add_argument("--samples", type=positive_int, default=None,
                         help=f"samples per reference and per N, at most {MAX_SAMPLES_PER_RUN:,} (default: {default_samples})")
     parser.add_argument("--steps", type=int, default=None,
-                        help="reverse diffusion steps, 1..1000; fewer is faster (default: 50 for cuprates and pnictides, 100 for others and everything)")
+                        help="reverse diffusion steps, 1..1000; fewer is faster "
+                             "(default: 50 for cuprates and pnictides, 100 for others and everything)")
     parser.add_argument("--seed", type=int, default=None,
-                        help="random seed; run i of the (reference, N) runs uses seed + i, and the same seed gives the same candidates (default: 0)")
+                        help="random seed; run i of the (reference, N) runs uses seed + i, "
+                             "and the same seed gives the same candidates (default: 0)")
     parser.add_argument("--method", type=str.lower, choices=SAMPLING_METHODS, default=None,
-                        help=f"reverse update: ancestral (good at few steps), ddpm (the paper's sigma^2 = beta, use 1000 steps) or ddim (default: {DEFAULT_METHOD})")
+                        help="reverse update: ancestral (good at few steps), ddpm (the paper's sigma^2 = beta, use 1000 steps) "
+                             f"or ddim (default: {DEFAULT_METHOD})")
     add_validity_arguments(parser)
     parser.add_argument("--guide", type=guide_argument, default=None, metavar="WEIGHTS",
                         help="steer sampling toward properties, e.g. tc=1.0,formation=0.5,superconductor=0.5: the "

@@ -156,7 +156,8 @@ class CompositionAttention(nn.Module):
 
     def forward(self, tokens: torch.Tensor, fractions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """tokens: (B, T) element positions (Z - 1); fractions: (B, T), rows summing to 1."""
-        x = self.embedding(tokens) + self.table_projection(self.element_table[tokens]) + self.fraction_projection(fraction_features(fractions))
+        x = (self.embedding(tokens) + self.table_projection(self.element_table[tokens])
+             + self.fraction_projection(fraction_features(fractions)))
         for block in self.blocks:
             x = block(x, fractions)
         pooled = self.norm((x * fractions.unsqueeze(-1)).sum(dim=1))
@@ -219,7 +220,8 @@ def build_network(config: dict[str, Any], element_table: torch.Tensor) -> nn.Mod
     if members > 1:
         return FormationEnsemble([build_network({**config, "members": 1}, element_table) for _ in range(members)])
     if config["architecture"] == "attention":
-        return CompositionAttention(element_table, int(config["width"]), int(config["heads"]), int(config["layers"]), int(config["feedforward"]))
+        return CompositionAttention(element_table, int(config["width"]), int(config["heads"]), int(config["layers"]),
+                                    int(config["feedforward"]))
     if config["architecture"] == "mlp":
         return FractionMLP(element_table, tuple(int(w) for w in config["hidden_widths"]), bool(config["use_table"]))
     raise CheckpointError(f"unknown formation architecture {config['architecture']!r}")

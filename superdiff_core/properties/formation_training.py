@@ -337,7 +337,8 @@ def running_average(average: dict[str, torch.Tensor] | None, state: dict[str, to
             for name, tensor in state.items()}
 
 
-def _validation_mae(network: torch.nn.Module, tokens: np.ndarray, fractions: np.ndarray, energies: np.ndarray, typical: np.ndarray) -> float:
+def _validation_mae(network: torch.nn.Module, tokens: np.ndarray, fractions: np.ndarray, energies: np.ndarray,
+                    typical: np.ndarray) -> float:
     predicted, _ = predict_tokens(network, tokens, fractions)
     return float(np.mean(np.abs(predicted - energies)[typical]))
 
@@ -445,7 +446,8 @@ def fit_formation(
                 state["swa_count"] += 1
                 state["swa_state"] = running_average(state["swa_state"], network.state_dict(), state["swa_count"])
                 averaged.load_state_dict(state["swa_state"])
-                state["swa_mae"] = _validation_mae(averaged, validation_tokens, validation_fractions, validation.energies, validation_typical)
+                state["swa_mae"] = _validation_mae(averaged, validation_tokens, validation_fractions, validation.energies,
+                                                   validation_typical)
                 row["swa_validation_mae"] = state["swa_mae"]
             state["epoch"] = epoch
             state["seconds"] = seconds_before + time.perf_counter() - session_start
@@ -569,7 +571,8 @@ def train_formation(
     for index in range(ensemble):
         member_config = replace(config, seed=config.seed + index)
         if ensemble == 1:
-            fits.append(fit_formation(split.train, split.validation, element_table, member_config, resume_path=state_file, progress=progress))
+            fits.append(fit_formation(split.train, split.validation, element_table, member_config, resume_path=state_file,
+                                      progress=progress))
             continue
         member_file = members_dir / f"seed{member_config.seed}.pt"
         summary_file = member_file.with_suffix(".json")
@@ -594,14 +597,18 @@ def train_formation(
     calibration = calibrate_spread(validation_energy[validation_typical], validation_scale[validation_typical],
                                    split.validation.energies[validation_typical])
     card: dict[str, Any] = {
-        "model": (f"{'Roost/CrabNet-style fraction-weighted attention over element tokens' if config.architecture == 'attention' else 'ElemNet-style MLP on element fractions'}"
-                  f" (formation energy, eV/atom), mean of {ensemble} network(s) from different seeds, with a calibrated spread ({STD_COLUMN})"),
+        "model": (("Roost/CrabNet-style fraction-weighted attention over element tokens" if config.architecture == "attention"
+                   else "ElemNet-style MLP on element fractions")
+                  + f" (formation energy, eV/atom), mean of {ensemble} network(s) from different seeds, "
+                  f"with a calibrated spread ({STD_COLUMN})"),
         "command": command_line("superdiff", "train-formation", "--train", train_path, "--data", eval_path, "--out", out_dir,
                                 "--architecture", config.architecture, "--epochs", config.epochs, "--max-minutes", config.max_minutes,
                                 "--learning-rate", config.learning_rate, "--warmup-epochs", config.warmup_epochs,
                                 "--swa-epochs", config.swa_epochs, "--swa-learning-rate", config.swa_learning_rate,
-                                "--seed", config.seed, "--ensemble", ensemble, *(["--init-from", config.init_from] if config.init_from else []),
-                                *(["--element-table", element_table_path] if element_table_path else []), "--threads", torch.get_num_threads()),
+                                "--seed", config.seed, "--ensemble", ensemble,
+                                *(["--init-from", config.init_from] if config.init_from else []),
+                                *(["--element-table", element_table_path] if element_table_path else []),
+                                "--threads", torch.get_num_threads()),
         "data": {
             "training": {"path": str(train_path), "sha256": train_file.sha256, "load_report": train_file.report.lines()},
             "evaluation": {"path": str(eval_path), "sha256": eval_file.sha256, "load_report": eval_file.report.lines()},
@@ -617,7 +624,8 @@ def train_formation(
                      "stopped_because": fit.stopped_because, "wall_time_s": round(fit.seconds, 1), "sittings": fit.sittings,
                      "torch_threads": torch.get_num_threads(), **initial_model_summary(config.init_from, fit), "history": fit.history},
         "metrics": {
-            "validation_mae_ev_per_atom": regression_metrics(split.validation.energies[validation_typical], validation_energy[validation_typical])["mae"],
+            "validation_mae_ev_per_atom": regression_metrics(split.validation.energies[validation_typical],
+                                                             validation_energy[validation_typical])["mae"],
             "test": regression_metrics(split.test.energies, test_energy),
             "test_without_dft_outliers": {"rows_left_out": int((~test_typical).sum()), "rule": f"|E_f| > {OUTLIER_EV} eV/atom",
                                           **regression_metrics(split.test.energies[test_typical], test_energy[test_typical])},
@@ -626,14 +634,17 @@ def train_formation(
                                                         split.test.energies[test_typical], calibration)},
             "target_test_mae_ev_per_atom": 0.040,
             "previous_model_test_mae_ev_per_atom": {"all": 0.0851, "without_dft_outliers": 0.0760,
-                                                    "model": "ElemNet-style 4-network ensemble trained on the evaluation file's train part only"},
+                                                    "model": "ElemNet-style 4-network ensemble trained on the evaluation file's "
+                                                             "train part only"},
         },
         "published": PUBLISHED,
-        "artifacts": {"weights": WEIGHTS_FILE, "loading": "torch.load(weights_only=True) of {format, config, state_dict, calibration}; no pickle"},
+        "artifacts": {"weights": WEIGHTS_FILE,
+                      "loading": "torch.load(weights_only=True) of {format, config, state_dict, calibration}; no pickle"},
     }
     typical = card["metrics"]["test_without_dft_outliers"]
     title = f"{config.architecture}, test rows (n={typical['n']}, |E|<=5): MAE {typical['mae']:.3f} eV/atom, R² {typical['r2']:.3f}"
-    card["artifacts"]["parity_plot"] = write_parity_plot(test_energy[test_typical], split.test.energies[test_typical], out_dir / PARITY_FILE, title)
+    card["artifacts"]["parity_plot"] = write_parity_plot(test_energy[test_typical], split.test.energies[test_typical],
+                                                         out_dir / PARITY_FILE, title)
     if ensemble > 1:
         card["metrics"]["member_test_mae_without_dft_outliers"] = [
             regression_metrics(split.test.energies[test_typical], evaluate(member.network, split.test)[0][test_typical])["mae"]
