@@ -12,7 +12,7 @@ from superdiff_core.campaign import campaign_progress, read_manifest
 from superdiff_core.campaign.queries import campaign_families, campaign_funnel, count_candidates, open_queries, select_candidates
 from superdiff_core.errors import SuperDiffError
 from superdiff_core.results import candidates_to_csv
-from ui import campaigns, plots, resources, widgets
+from ui import campaigns, plots, resources, running
 
 KEY = campaigns.KEY
 
@@ -88,6 +88,6 @@ try:
 except SuperDiffError as error:
     st.error(str(error))
 except Exception as error:  # one line for the user, the traceback in the server log
-    widgets.show_unexpected(error, "reading the campaign")
+    running.show_unexpected(error, "reading the campaign")
 finally:
     queries.close()

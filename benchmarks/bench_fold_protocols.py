@@ -31,8 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from superdiff_core.artifacts import default_models_dir  # noqa: E402
 from superdiff_core.data import vector_keys  # noqa: E402
-from superdiff_core.properties.artifacts import default_models_dir  # noqa: E402
 from superdiff_core.properties.features import element_property_table  # noqa: E402
 from superdiff_core.properties.neighbours import nearest_neighbours, scale_vectors  # noqa: E402
 from superdiff_core.properties.supercon_data import (  # noqa: E402

@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from superdiff_core.artifacts import read_card  # noqa: E402
 from superdiff_core.composition import parse_formula  # noqa: E402
-from superdiff_core.properties.artifacts import read_card  # noqa: E402
 from superdiff_core.properties.formation import (  # noqa: E402
     DEFAULT_OQMD_PATH,
     DEFAULT_TRAIN_PATH,

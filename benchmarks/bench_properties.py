@@ -95,8 +95,8 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
         threadpool_limits(args.threads)
+    from superdiff_core.artifacts import default_models_dir
     from superdiff_core.properties import encode_formulas, load_property_models
-    from superdiff_core.properties.artifacts import default_models_dir
     from superdiff_core.smact_check import smact_check
 
     models_dir = args.models or default_models_dir()

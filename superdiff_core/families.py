@@ -23,18 +23,13 @@ import pandas as pd
 
 from .composition import ELEMENT_SYMBOLS, N_ELEMENTS, SYMBOL_TO_INDEX, FormulaError, parse_formula, vector_to_formula
 from .errors import InputError
-from .formula_notation import (  # noqa: F401  (re-exported: the notation's users import it from here too)
+from .formula_notation import (
     AMOUNT_TOLERANCE,
     MAX_HEADLINE_VARIABLES,
-    MAX_VARIABLES_MIXED,
-    VARIABLE_NAMES,
     ElementOrder,
-    FormulaVariable,
     GeneralFormula,
     derive_general_formula,
     derive_reference_formula,
-    formula_in_reference_order,
-    formulas_in_reference_order,
 )
 from .maps import OUTSIDE_NAME, ClassMap, element_set_keys, place_and_assign
 from .results import MAP_COLUMNS

@@ -503,7 +503,7 @@ def test_headline_families_are_new_written_from_the_reference_and_plottable(cupr
 
 
 def test_candidates_are_written_in_the_reference_order() -> None:
-    from superdiff_core.families import formula_in_reference_order, formulas_in_reference_order
+    from superdiff_core.formula_notation import formula_in_reference_order, formulas_in_reference_order
 
     reference = "HgBa2Ca2Cu3O8.27"
     candidate = parse_formula("Ba2Ca1.96Tl0.2Cu2.97Hg0.8O8.3")

@@ -359,7 +359,7 @@ def test_tc_models_round_trip_through_npz(tmp_path):
     folder = tmp_path / "tc"
     folder.mkdir()
     models.save(folder)
-    from superdiff_core.properties.artifacts import write_card
+    from superdiff_core.artifacts import write_card
 
     write_card(folder, {
         "classifier": {"kind": "boosted", "config": dataclasses.asdict(classifier_config),

@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..artifacts import default_models_dir
 from ..composition import N_ELEMENTS, FormulaError, parse_formula
 from ..errors import InputError
 from ..results import PROPERTY_COLUMNS, join_notes
-from .artifacts import default_models_dir
 from .formation import FormationModel
 from .superconductor import SuperconductorModels, estimate_true_fraction
 

@@ -39,10 +39,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..artifacts import atomic_path
+from ..artifacts import atomic_path, command_line, read_card, required_file
 from ..composition import ELEMENT_SYMBOLS, N_ELEMENTS
 from ..errors import CheckpointError
-from .artifacts import command_line, read_card, required_file
 from .features import FORMATION_ELEMENTS
 
 FORMATION_SUBDIR = "formation"

@@ -44,11 +44,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..artifacts import atomic_path, write_json_atomically
+from ..artifacts import atomic_path, command_line, write_card, write_json_atomically
 from ..composition import ELEMENT_SYMBOLS, N_ELEMENTS, FormulaError, parse_formula
 from ..data import LoadReport, sha256_of_file, vector_keys
 from ..errors import InputError
-from .artifacts import command_line, write_card
 from .features import FORMATION_ELEMENTS, formation_inputs
 from .formation import (
     DEFAULT_OQMD_PATH,

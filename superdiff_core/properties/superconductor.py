@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..artifacts import command_line, read_card, required_file, save_npz_atomically
 from ..composition import N_ELEMENTS
 from ..errors import CheckpointError
-from .artifacts import command_line, read_card, required_file, save_npz_atomically
 from .features import composition_property_features, element_fractions, magpie_features
 from .neighbours import NeighbourIndex, scale_vectors, vote_weights
 from .tree_ensemble import TreeEnsemble
@@ -189,13 +189,6 @@ class RegressorConfig:
     seed: int = 0
     target_radius: float = 0.0
 
-
-REGRESSOR_ALTERNATIVES: tuple[RegressorConfig, ...] = (
-    RegressorConfig(model="hist_gradient_boosting", features="amount+fraction+properties", n_estimators=500, max_leaf_nodes=63, min_samples_leaf=20),
-    RegressorConfig(model="random_forest", features="amount+fraction+properties", n_estimators=100, max_features=0.33, min_samples_leaf=1),
-    RegressorConfig(model="extra_trees", features="fraction", n_estimators=100, max_features=0.33, min_samples_leaf=1),
-)
-"""Other regressors measured on the same folds by ``train-tc --compare-regressors``."""
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -29,10 +29,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..artifacts import command_line, write_card
 from ..composition import parse_formula
 from ..data import vector_keys
 from ..model_classes import SUPERCON_FAMILY_NAMES
-from .artifacts import command_line, write_card
 from .features import element_fractions, element_property_table
 from .metrics import regression_metrics, threshold_for_tp
 from .neighbours import nearest_neighbours, scale_vectors, vote_weights
