@@ -30,21 +30,14 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from config_override import override_parser  # noqa: E402
 
-def _override(text: str) -> tuple[str, object]:
-    from superdiff_core.properties.superconductor import BoostedClassifierConfig
-
-    name, _, value = text.partition("=")
-    kinds = {field.name: field.type for field in fields(BoostedClassifierConfig)}
-    if name not in kinds:
-        raise argparse.ArgumentTypeError(f"unknown setting {name!r}; choose from {', '.join(kinds)}")
-    kind = {"int": int, "float": float}.get(str(kinds[name]), str)
-    return name, kind(value)
+from superdiff_core.properties.superconductor import BoostedClassifierConfig  # noqa: E402
 
 
 def main() -> None:
@@ -52,7 +45,7 @@ def main() -> None:
     parser.add_argument("--oqmd-negatives", type=int, default=0)
     parser.add_argument("--oqmd-selection", default="random")
     parser.add_argument("--features", default=None)
-    parser.add_argument("--set", dest="overrides", type=_override, nargs="*", default=[], help="NAME=VALUE classifier settings")
+    parser.add_argument("--set", dest="overrides", type=override_parser(BoostedClassifierConfig), nargs="*", default=[], help="NAME=VALUE classifier settings")
     parser.add_argument("--no-cv", action="store_true")
     args = parser.parse_args()
     import torch

@@ -24,29 +24,22 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from config_override import override_parser  # noqa: E402
 
-def _override(text: str) -> tuple[str, object]:
-    from superdiff_core.properties.superconductor import RegressorConfig
-
-    name, _, value = text.partition("=")
-    kinds = {field.name: field.type for field in fields(RegressorConfig)}
-    if name not in kinds:
-        raise argparse.ArgumentTypeError(f"unknown setting {name!r}; choose from {', '.join(kinds)}")
-    kind = {"int": int, "float": float}.get(str(kinds[name]), str)
-    return name, kind(value)
+from superdiff_core.properties.superconductor import RegressorConfig  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--radius", type=float, nargs="+", default=[0.0, 0.003, 0.005, 0.01], help="target radii to compare")
-    parser.add_argument("--set", dest="overrides", type=_override, nargs="*", default=[], help="NAME=VALUE regressor settings")
+    parser.add_argument("--set", dest="overrides", type=override_parser(RegressorConfig), nargs="*", default=[], help="NAME=VALUE regressor settings")
     args = parser.parse_args()
     import torch
 
