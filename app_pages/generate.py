@@ -27,7 +27,8 @@ PER_CLASS = f"{KEY}_per_class"
 LOADED_EXTRAS = f"{KEY}_loaded_extras"
 BASELINE = f"{KEY}_baseline"
 STAY_NEAR = f"{KEY}_stay_near"
-EXAMPLES = {"HgBa₂Ca₂Cu₃O₈.₂₇": "HgBa2Ca2Cu3O8.27", "YBa₂Cu₃O₇": "YBa₂Cu₃O₇", "La₁.₈₅Sr₀.₁₅CuO₄": "La1.85Sr0.15CuO4", "BaFe₂As₂": "BaFe2As2", "MgB₂": "MgB2"}
+EXAMPLES = {"HgBa₂Ca₂Cu₃O₈.₂₇": "HgBa2Ca2Cu3O8.27", "YBa₂Cu₃O₇": "YBa₂Cu₃O₇", "La₁.₈₅Sr₀.₁₅CuO₄": "La1.85Sr0.15CuO4",
+            "BaFe₂As₂": "BaFe2As2", "MgB₂": "MgB2"}
 SCALE_RANGE = (1, 8)
 DEFAULT_SAMPLES_PER_N = 150
 

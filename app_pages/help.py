@@ -105,11 +105,18 @@ Each stage keeps what passes; the funnel shows how many are left after each.
 | stage | what it does |
 |---|---|
 | raw samples | everything the model drew |
-| basic filters | amounts are rounded to 0.01 and amounts below the **residual threshold** (0.08) are set to zero, as leftover noise; a candidate with a negative amount is rejected, and so is one with fewer than 2 or more than 7 (cuprates, everything) or 5 (pnictides, others) elements |
-| unique | duplicates removed |
+"""
+    "| basic filters | amounts are rounded to 0.01 and amounts below the **residual threshold** (0.08) are set to zero, as leftover noise; "
+    "a candidate with a negative amount is rejected, and so is one with fewer than 2 or more than 7 (cuprates, everything) or 5 "
+    "(pnictides, others) elements |\n"
+    """| unique | duplicates removed |
 | novel | compositions already in SuperCon's training set of that class removed |
-| valid (*check*) | the charges can balance by the run's **validity check** (Advanced options; `--validity` on the command line), named in the funnel's label: each element gets an oxidation state so that the total is (about) zero, and the more electronegative elements carry the negative charges (Pauling test). The checks are compared below; the chosen one's verdict is `smact_valid`, and each check's own verdict has its own column |
-| predicted superconductor | the classifier says "superconductor" |
+"""
+    "| valid (*check*) | the charges can balance by the run's **validity check** (Advanced options; `--validity` on the command line), "
+    "named in the funnel's label: each element gets an oxidation state so that the total is (about) zero, and the more electronegative "
+    "elements carry the negative charges (Pauling test). The checks are compared below; the chosen one's verdict is `smact_valid`, and "
+    "each check's own verdict has its own column |\n"
+    """| predicted superconductor | the classifier says "superconductor" |
 | Tc > threshold | predicted Tc above your threshold (default 5 K) |
 | formation energy < threshold | predicted formation energy below your threshold (default 0 eV/atom) |
 

@@ -34,7 +34,8 @@ def metric_caption(name: str, values: dict) -> str:
         return name.replace("_", " ")
     samples = values.get("raw_samples")
     return (f"{'Unconditional' if name.startswith('unconditional') else name.split('_')[0].capitalize()} samples, "
-            f"{values['method']} sampler, {values.get('steps', '?')} steps" + (f": {samples:,} samples" if isinstance(samples, int) else ""))
+            f"{values['method']} sampler, {values.get('steps', '?')} steps"
+            + (f": {samples:,} samples" if isinstance(samples, int) else ""))
 
 
 def facts(card: dict, rows: list[tuple[str, str]]) -> None:
@@ -104,7 +105,8 @@ def diffusion_tab() -> None:
     for name, values in metrics.items():
         if isinstance(values, dict):
             st.caption(metric_caption(name, values))
-            st.dataframe(model_facts.table_1_frame({"published": get_model_class(model_class).published_table_1, **values}), hide_index=True, placeholder="n/a")
+            st.dataframe(model_facts.table_1_frame({"published": get_model_class(model_class).published_table_1, **values}),
+                         hide_index=True, placeholder="n/a")
     rebuild(card, "rebuild_command")
     raw_card(card, f"diffusion/{model_class}/card.json")
 
@@ -123,7 +125,8 @@ def tc_tab() -> None:
     comparison = pd.DataFrame([
         {"metric": "classifier true-positive rate", "ours": value("classifier.cross_validated.true_positive_rate"),
          "published": published_classifier.get("true_positive_rate"), "target": "≥ 0.95"},
-        {"metric": "classifier false-positive rate, pooled negatives", "ours": value("classifier.cross_validated.pooled.false_positive_rate"),
+        {"metric": "classifier false-positive rate, pooled negatives",
+         "ours": value("classifier.cross_validated.pooled.false_positive_rate"),
          "published": published_classifier.get("false_positive_rate"), "target": "≤ 0.17"},
         {"metric": "classifier ROC-AUC, pooled negatives", "ours": value("classifier.cross_validated.pooled.roc_auc"),
          "published": None, "target": ""},
@@ -178,7 +181,8 @@ def tc_tab() -> None:
         by_class = ", ".join(f"{name} {coverage:.3f}" for name, coverage in (interval.get("held_out_coverage_by_class") or {}).items())
         st.caption(reader_text(f"Tc interval ({interval.get('level', 0.9):.0%} split-conformal, half-width by predicted Tc): "
                    f"held-out coverage {interval.get('held_out_coverage')} ({by_class}), mean width "
-                   f"{float(interval.get('held_out_mean_width_kelvin', float('nan'))):.1f} K; calibrated on {interval.get('calibrated_on')}, "
+                   f"{float(interval.get('held_out_mean_width_kelvin', float('nan'))):.1f} K; "
+                   f"calibrated on {interval.get('calibrated_on')}, "
                    f"{interval.get('shipped', '')}. Shown as tc_kelvin_low / tc_kelvin_high in every table and CSV."))
     guidance = value("guidance") or {}
     if guidance:

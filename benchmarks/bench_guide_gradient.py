@@ -62,7 +62,8 @@ def main() -> None:
             g = gradient(guide, x0, through)
             top = np.argsort(-np.abs(g))[: args.top]
             components = ", ".join(f"{ELEMENT_SYMBOLS[i]} {g[i]:+.3f}" for i in top)
-            print(f"| {formula} | {float(tc[0]):.1f} | {'straight through' if through else 'kept (today)'} | {np.linalg.norm(g):.3f} | {components} |")
+            print(f"| {formula} | {float(tc[0]):.1f} | {'straight through' if through else 'kept (today)'} | "
+                  f"{np.linalg.norm(g):.3f} | {components} |")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ def markdown_table(result: dict, name: str = "shipped") -> str:
              "|---|---|---|---:|---|---:|---:|---:|---:|"]
     for subset, words in (("all_usable", "all usable"), ("not_in_training", "not within 0.01 of training")):
         report = result[subset]
-        for key, point in (("at_shipped_threshold", "shipped threshold"), ("at_threshold_for_tp_on_list", "tp 0.80 on the list (optimistic)")):
+        for key, point in (("at_shipped_threshold", "shipped threshold"),
+                           ("at_threshold_for_tp_on_list", "tp 0.80 on the list (optimistic)")):
             figures = report[key]
             lines.append(f"| {name} | {words} | {report['n']} ({report['superconductors']} / {report['non_superconductors']}) | "
                          f"{report['roc_auc']:.3f} | {point} | {figures['threshold']:.3f} | {figures['true_positive_rate']:.3f} | "

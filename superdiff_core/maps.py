@@ -346,7 +346,8 @@ def _placement_neighbours(class_map: ClassMap, fractions: np.ndarray) -> tuple[n
     return class_map.neighbours(fractions, k)
 
 
-def _place(class_map: ClassMap, fractions: np.ndarray, distances: np.ndarray, indices: np.ndarray, preview: bool, n_jobs: int) -> np.ndarray:
+def _place(class_map: ClassMap, fractions: np.ndarray, distances: np.ndarray, indices: np.ndarray, preview: bool,
+           n_jobs: int) -> np.ndarray:
     if len(fractions) == 0:
         return np.zeros((0, 2))
     if preview:

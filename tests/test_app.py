@@ -30,7 +30,8 @@ from ui import candidate_table, formatting, model_facts, periodic_table, plots
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 RUN_TIMEOUT = 180
-PAGES = ("app_pages/generate.py", "app_pages/explore.py", "app_pages/screen.py", "app_pages/elements.py", "app_pages/models.py", "app_pages/help.py")
+PAGES = ("app_pages/generate.py", "app_pages/explore.py", "app_pages/screen.py", "app_pages/elements.py", "app_pages/models.py",
+         "app_pages/help.py")
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -101,7 +102,8 @@ def test_default_class_and_mismatch():
     assert model_classes.class_mismatch_warning("pnictides", None) is None
     warning = model_classes.class_mismatch_warning("pnictides", cuprate)
     assert "cuprates" in warning and "pnictides" in warning
-    assert "everything" in model_classes.class_mismatch_warning("others", model_classes.ClassSuggestion("everything", "x (cuprates, others)"))
+    assert "everything" in model_classes.class_mismatch_warning("others",
+                                                               model_classes.ClassSuggestion("everything", "x (cuprates, others)"))
 
 
 def five_candidates() -> pd.DataFrame:

@@ -138,7 +138,8 @@ def test_generate_download_and_stop(app_url, browser, tmp_path):
     expect(page.get_by_role("heading", name=re.compile("^Results for"))).to_be_visible(timeout=RUN_TIMEOUT_MS)
     expect(page.get_by_role("heading", name="Screening funnel")).to_be_visible()
     with page.expect_download() as download_info:
-        page.get_by_role("button", name=re.compile("Download all")).click(force=True)  # the results area re-renders while the map settles; the CSV is still checked below
+        # the results area re-renders while the map settles; the CSV is still checked below
+        page.get_by_role("button", name=re.compile("Download all")).click(force=True)
     download = download_info.value
     assert download.suggested_filename == "superdiff_BaFe1.8Co0.2As2_pnictides_N2-4_24x20ancestral_seed0.csv"
     text = Path(download.path()).read_text(encoding="utf-8")

@@ -41,7 +41,8 @@ def test_generate_is_reproducible_by_seed(tmp_path, capsys, test_class):
     outputs = []
     for name in ("a.csv", "b.csv"):
         out = tmp_path / name
-        args = ["generate", "--model", test_class, "--samples", "10", "--steps", "8", "--seed", "5", "--out", str(out), "--keep-invalid", "--keep-known", "--no-map"]
+        args = ["generate", "--model", test_class, "--samples", "10", "--steps", "8", "--seed", "5", "--out", str(out),
+                "--keep-invalid", "--keep-known", "--no-map"]
         assert run_cli(capsys, *args)[0] == 0
         outputs.append(out.read_text())
     assert outputs[0] == outputs[1]

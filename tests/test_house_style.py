@@ -94,7 +94,8 @@ def test_function_local_imports_of_the_project_defer_something_heavy():
             if own and not any(heavy_reason(name) for name in own):
                 light.append(f"{files[module].relative_to(ROOT)}:{line} imports {own[-1]} inside a function, but it is light")
             elif own and own[-1] in at_top:
-                light.append(f"{files[module].relative_to(ROOT)}:{line} imports {own[-1]} inside a function, but the module already imports it")
+                light.append(f"{files[module].relative_to(ROOT)}:{line} imports {own[-1]} inside a function, "
+                             "but the module already imports it")
     assert not light, "\n".join(light)
 
 

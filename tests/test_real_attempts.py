@@ -76,7 +76,8 @@ def test_classifier_card_carries_the_real_attempts_figures_the_benchmark_prints(
     assert attempts["sha256"] == cleaned.sha256
     leaked = attempts["leakage"]["rows_within_tolerance"]
     assert attempts["not_in_training"]["n"] == attempts["all_usable"]["n"] - leaked
-    assert attempts["not_in_training"]["superconductors"] == attempts["all_usable"]["superconductors"] - attempts["leakage"]["superconductors_within_tolerance"]
+    assert (attempts["not_in_training"]["superconductors"]
+            == attempts["all_usable"]["superconductors"] - attempts["leakage"]["superconductors_within_tolerance"])
     for subset in ("all_usable", "not_in_training"):
         report = attempts[subset]
         assert 0.5 < report["roc_auc"] <= 1.0
@@ -148,6 +149,7 @@ def test_classifier_only_retraining_keeps_the_regressor_and_records_the_list(tmp
             np.testing.assert_array_equal(stored[name], values, err_msg=name)
     assert card["regressor"] == before["regressor"] and card["command"] == before["command"]
     assert card["classifier"]["config"]["features"] == "amount+fraction+magpie" and card["data"]["positives"] == len(superconductors)
-    assert "--classifier-only" in card["classifier_command"] and "--classifier-features amount+fraction+magpie" in card["classifier_command"]
+    assert ("--classifier-only" in card["classifier_command"]
+            and "--classifier-features amount+fraction+magpie" in card["classifier_command"])
     assert card["classifier"]["real_synthesis_attempts"]["all_usable"]["n"] == load_real_attempts().counts["usable"]
     assert "real_attempts_precision" in card["targets_met"] and card["targets_met"]["regressor_r2"] == before["targets_met"]["regressor_r2"]

@@ -155,7 +155,8 @@ def test_funnel_counts_smact_valid_and_names_the_check_the_run_applied():
         table_funnel(table, Thresholds(), "nonsense")
     record = screen_formulas(["YBa2Cu3O6.9"], RunModels(), map_class="cuprates", validity_check="mixed_valence")
     assert record.validity_check == "mixed_valence"
-    assert {"smact_valid", "smact_status", "smact_valid_integer", "smact_valid_mixed_valence", "smact_valid_bounded"} <= set(record.table.columns)
+    assert {"smact_valid", "smact_status", "smact_valid_integer", "smact_valid_mixed_valence",
+            "smact_valid_bounded"} <= set(record.table.columns)
 
 
 @pytest.mark.parametrize("flag, check", [(True, "mixed_valence"), (False, "integer")])

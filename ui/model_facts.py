@@ -153,7 +153,8 @@ def classifier_summary(card: Mapping) -> ModelSummary:
             f"{_in_100(shipped['precision'])} of its 'yes' answers were superconductors"
             + (f" (Konno et al.'s model: {_in_100(published)})" if published is not None else "")
         )
-    return ModelSummary("Superconductor classifier", f"{calibration}{kind}".strip(), _join(parts) or "no held-out metrics in its card", "tc")
+    return ModelSummary("Superconductor classifier", f"{calibration}{kind}".strip(), _join(parts) or "no held-out metrics in its card",
+                        "tc")
 
 
 def regressor_summary(card: Mapping) -> ModelSummary:
@@ -170,7 +171,8 @@ def regressor_summary(card: Mapping) -> ModelSummary:
     if _number(interval.get("held_out_coverage")) is not None:
         width = _number(interval.get("held_out_mean_width_kelvin"))
         parts.append(f"its {float(interval.get('level', 0.9)):.0%} interval (tc_kelvin_low to tc_kelvin_high) held the measured Tc "
-                     f"for {_in_100(interval['held_out_coverage'])} held-out compounds" + (f", {width:.0f} K wide on average" if width else ""))
+                     f"for {_in_100(interval['held_out_coverage'])} held-out compounds"
+                     + (f", {width:.0f} K wide on average" if width else ""))
     parts.append("it interpolates among known compounds: trust trends within a family more than one number, and no Tc far above "
                  "that of similar known compounds")
     kind = kind_words(card_value(card, "regressor.config.model"), "")
@@ -187,7 +189,8 @@ def guidance_summary(card: Mapping) -> ModelSummary | None:
     auc = _number(card_value(guidance, "cross_validated_classifier_at_tp_target.pooled.roc_auc"))
     parts = ["it only steers the sampling (guidance); every number in the tables comes from the classifier and regressor above"]
     if ours is not None and shipped is not None:
-        parts.append(f"held-out Tc R² {ours:.2f} against the regressor's {shipped:.2f}" + (f", classifier ROC-AUC {auc:.2f}" if auc else ""))
+        parts.append(f"held-out Tc R² {ours:.2f} against the regressor's {shipped:.2f}"
+                     + (f", classifier ROC-AUC {auc:.2f}" if auc else ""))
     hidden = _number(card_value(guidance, "config.hidden"))
     kind = "a neural network on element amounts" + (f" ({hidden:.0f} hidden units)" if hidden else "") + ", differentiable for steering"
     return ModelSummary("Guidance network", kind, _join(parts), "tc")
@@ -243,7 +246,8 @@ def maps_summary(card: Mapping) -> ModelSummary:
     if radii:
         parts.append("a composition counts as inside a known family within " + ", ".join(
             f"{_number(entry.get('radius')):.3f} ({name})" for name, entry in radii.items()
-            if isinstance(entry, Mapping) and _number(entry.get("radius")) is not None) + " of a SuperCon compound (Euclidean distance between atomic fractions)")
+            if isinstance(entry, Mapping) and _number(entry.get("radius")) is not None)
+            + " of a SuperCon compound (Euclidean distance between atomic fractions)")
     return ModelSummary("Maps", kind, _join(parts), "maps")
 
 
@@ -371,7 +375,8 @@ def regressor_frame(card: dict) -> pd.DataFrame:
     rows = []
     for name, entry in entries:
         config = entry.get("config", {})
-        described = (f"{config.get('model', '')}, {config.get('n_estimators', '')} trees, smoothing radius {config.get('target_radius', '')}"
+        described = (f"{config.get('model', '')}, {config.get('n_estimators', '')} trees, "
+                     f"smoothing radius {config.get('target_radius', '')}"
                      if "model" in config else "k nearest SuperCon compounds")
         row = {"model": name, "setting": described}
         for part in ("overall", "cuprate", "pnictide", "other"):

@@ -595,7 +595,8 @@ def _families_section(record: RunRecord, key: str) -> None:
             "max_tc_kelvin": st.column_config.NumberColumn("Max Tc (K)", format="%.1f"),
             "diffusion_percent": st.column_config.NumberColumn(
                 "Drawn by diffusion (%)", format="%.0f",
-                help="members the diffusion model drew; the rest came from the substitution baseline (0: a family the baseline alone found)"),
+                help=("members the diffusion model drew; the rest came from the substitution baseline "
+                      "(0: a family the baseline alone found)")),
             "plausible_percent": st.column_config.NumberColumn("Plausible substitutions (%)", format="%.0f",
                                                                help="members adding a plausible substitute (Hautier et al. 2011)"),
             "nearest_cluster_name": "Nearest SuperCon cluster", "example_formulas": "Examples",

@@ -76,7 +76,8 @@ def _train_formation(args: argparse.Namespace) -> int:
     if "init_from" in given:
         given["init_from"] = str(given["init_from"])
     config = FormationConfig(**given)
-    card = train_formation(args.out, args.train or DEFAULT_TRAIN_PATH, args.data or DEFAULT_OQMD_PATH, config, element_table_path=args.element_table, progress=not args.quiet,
+    card = train_formation(args.out, args.train or DEFAULT_TRAIN_PATH, args.data or DEFAULT_OQMD_PATH, config,
+                           element_table_path=args.element_table, progress=not args.quiet,
                            ensemble=args.ensemble, resume=args.resume)
     typical = card["metrics"]["test_without_dft_outliers"]
     coverage = card["metrics"]["spread"]["test_coverage"]
@@ -101,10 +102,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="fit the superconductor classifier, the Tc regressor and the guidance network",
         description="Cross-validate (folds by composition), fit and write the classifier and Tc regressor with card.json.",
     )
-    tc.add_argument("--supercon", type=Path, default=None, help="SuperCon_with_types.dat (superconductors; default: ../shared/data/supercon/)")
-    tc.add_argument("--non-superconductors", type=Path, default=None, help="Supercon_data.csv (Tc = 0 rows are negatives; default: ../shared/data/supercon/)")
-    tc.add_argument("--cod", type=Path, default=None, help="cod_inorganic_formulas.csv: filtered COD formulas are the main negatives (default: ../shared/data/cod/)")
-    tc.add_argument("--oqmd", type=Path, default=None, help="formation_enthalpy.csv: OQMD formulas not in SuperCon as extra negatives (default with --oqmd-negatives: ../shared/data/oqmd/)")
+    tc.add_argument("--supercon", type=Path, default=None,
+                    help="SuperCon_with_types.dat (superconductors; default: ../shared/data/supercon/)")
+    tc.add_argument("--non-superconductors", type=Path, default=None,
+                    help="Supercon_data.csv (Tc = 0 rows are negatives; default: ../shared/data/supercon/)")
+    tc.add_argument("--cod", type=Path, default=None,
+                    help="cod_inorganic_formulas.csv: filtered COD formulas are the main negatives (default: ../shared/data/cod/)")
+    tc.add_argument("--oqmd", type=Path, default=None,
+                    help=("formation_enthalpy.csv: OQMD formulas not in SuperCon as extra negatives "
+                          "(default with --oqmd-negatives: ../shared/data/oqmd/)"))
     tc.add_argument("--oqmd-negatives", type=int, default=0, help="how many OQMD negatives to add")
     tc.add_argument("--oqmd-selection", choices=["random", "similar"], default="random",
                     help="how the OQMD negatives are drawn: uniformly, or weighted by closeness to a superconductor")
@@ -127,8 +133,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "part of --data, report on its fixed test part; write formation.pt, card.json and parity.png. "
                      "A training state is saved after every epoch: --resume continues a stopped or interrupted run exactly."),
     )
-    formation.add_argument("--train", type=Path, default=None, help="training CSV (formula, formation_energy_per_atom; default: ../shared/data/oqmd/formation_enthalpy_train.csv)")
-    formation.add_argument("--data", type=Path, default=None, help="evaluation CSV: split by composition into train/validation/test (default: ../shared/data/oqmd/formation_enthalpy.csv)")
+    formation.add_argument("--train", type=Path, default=None,
+                           help=("training CSV (formula, formation_energy_per_atom; "
+                                 "default: ../shared/data/oqmd/formation_enthalpy_train.csv)"))
+    formation.add_argument("--data", type=Path, default=None,
+                           help=("evaluation CSV: split by composition into train/validation/test "
+                                 "(default: ../shared/data/oqmd/formation_enthalpy.csv)"))
     formation.add_argument("--out", type=Path, default=Path("checkpoints") / "formation", help="output folder")
     formation.add_argument("--architecture", choices=["attention", "mlp"], default=None, help="default: attention")
     formation.add_argument("--element-table", type=Path, default=None,
@@ -144,7 +154,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     formation.add_argument("--swa-learning-rate", type=bounded_float(0, 1), default=None)
     formation.add_argument("--init-from", type=Path, default=None, help="start from the weights of this formation.pt (warm start)")
     formation.add_argument("--resume", action="store_true", help="continue the run whose training state is in --out")
-    formation.add_argument("--max-minutes", type=bounded_float(0, 10000), default=None, help="training time budget per network (summed over resumed runs)")
+    formation.add_argument("--max-minutes", type=bounded_float(0, 10000), default=None,
+                           help="training time budget per network (summed over resumed runs)")
     formation.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch and BLAS (default: all)")
     formation.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     formation.set_defaults(handler=_train_formation)

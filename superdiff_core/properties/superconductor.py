@@ -46,7 +46,8 @@ PUBLISHED = {
     "Stanev et al. 2018 Tc regression": {"r2": 0.88},
     "note": "published figures are not from composition-grouped folds; ours are (no composition in two folds)",
 }
-TARGETS = {"true_positive_rate": ">= 0.95", "false_positive_rate": "<= 0.17", "regressor_r2": ">= 0.93", "textbook_tc": "within 30 % of the measured Tc",
+TARGETS = {"true_positive_rate": ">= 0.95", "false_positive_rate": "<= 0.17", "regressor_r2": ">= 0.93",
+           "textbook_tc": "within 30 % of the measured Tc",
            "real_attempts_precision": (">= 0.70 at tp >= 0.80 at the shipped threshold on the real synthesis attempts not within "
                                        "0.01 of a training composition (Konno et al. 2021: 0.62)"),
            "leave_one_family_out_beats_one_nn": "mean per-family R² above the 1-nearest-neighbour baseline's on the same folds"}
@@ -499,9 +500,11 @@ class SuperconductorModels:
                     )
                 else:
                     labels = stored["classifier_labels"].astype(bool)
-                    vectors = unpack_vectors(stored["classifier_rows"], stored["classifier_elements"], stored["classifier_amounts"], len(labels))
+                    vectors = unpack_vectors(stored["classifier_rows"], stored["classifier_elements"], stored["classifier_amounts"],
+                                             len(labels))
                     classifier = KNNClassifier(vectors, labels, _config(ClassifierConfig, config))
-                regressor = TcRegressor(TreeEnsemble.from_arrays(stored, "regressor_"), _config(RegressorConfig, card["regressor"]["config"]), table)
+                regressor = TcRegressor(TreeEnsemble.from_arrays(stored, "regressor_"),
+                                        _config(RegressorConfig, card["regressor"]["config"]), table)
                 interval = None
                 if "interval_edges" in stored:
                     interval = TcInterval(stored["interval_edges"], stored["interval_half_widths"], float(stored["interval_level"][0]))

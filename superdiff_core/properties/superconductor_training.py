@@ -29,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..artifacts import command_line, write_card
+from ..artifacts import atomic_path, command_line, write_card
 from ..composition import parse_formula
 from ..data import vector_keys
 from ..model_classes import SUPERCON_FAMILY_NAMES
@@ -338,7 +338,8 @@ def fit_regressor(vectors: np.ndarray, tc_kelvin: np.ndarray, config: RegressorC
     return TcRegressor(export_ensemble(estimator), config, table)
 
 
-def knn_regression(reference: np.ndarray, reference_tc: np.ndarray, queries: np.ndarray, k: int, scaling: str, weighting: str) -> np.ndarray:
+def knn_regression(reference: np.ndarray, reference_tc: np.ndarray, queries: np.ndarray, k: int, scaling: str,
+                   weighting: str) -> np.ndarray:
     """Tc by k nearest neighbours (the Roter & Dordevic baseline): (n,) kelvin."""
     distances, indices = nearest_neighbours(scale_vectors(reference, scaling), scale_vectors(queries, scaling), k)
     weights = vote_weights(distances, weighting)
@@ -435,7 +436,8 @@ def leave_one_family_out(
             "limit_grouped_q99": limit,
             "lofo_rows_beyond_limit": int((scored & ~near).sum()),
             "lofo_mae_within_limit_kelvin": float(np.mean(np.abs(predicted - tc)[near])) if near.any() else float("nan"),
-            "lofo_mae_beyond_limit_kelvin": float(np.mean(np.abs(predicted - tc)[scored & ~near])) if (scored & ~near).any() else float("nan"),
+            "lofo_mae_beyond_limit_kelvin": (float(np.mean(np.abs(predicted - tc)[scored & ~near])) if (scored & ~near).any()
+                                             else float("nan")),
         },
     }
 
@@ -527,7 +529,6 @@ def _reliability_figure(path: Path, curves: dict[str, list[dict[str, float]]]) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..artifacts import atomic_path
 
     figure, axis = plt.subplots(figsize=(4.5, 4.5), dpi=90)
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect")
@@ -610,7 +611,8 @@ def cross_validate_classifier(data: SuperconductorData, folds, config: BoostedCl
         "rates_used_for_rho": {
             "true_positive_rate": boosted_report["true_positive_rate"],
             "false_positive_rate": boosted_report["supercon_non_superconductor"]["false_positive_rate"],
-            "why": "fp on SuperCon's own non-superconductors: generated candidates resemble them; the COD fp is lower and would inflate rho",
+            "why": ("fp on SuperCon's own non-superconductors: generated candidates resemble them; "
+                    "the COD fp is lower and would inflate rho"),
         },
         "cross_validated": boosted_report,
         "cross_validated_cross_calibrated": classification_report(data, cross_calibrated, config.threshold),
@@ -803,10 +805,12 @@ def train_tc(
         g_report = classification_report(data, g_probability, threshold_for_tp(g_probability, labels, classifier_config.target_tp))
         guidance_card = {
             "config": asdict(guidance_config),
-            "role": "serves gradient guidance (issue 11): torch, differentiable in the (B, 96) amounts; the shipped predictor stays the trees",
+            "role": ("serves gradient guidance (issue 11): torch, differentiable in the (B, 96) amounts; "
+                     "the shipped predictor stays the trees"),
             "cross_validated_classifier_at_tp_target": g_report,
             "cross_validated_tc_on_superconductors": regression_report(sc_tc, g_tc[sc_rows], sc_classes),
-            "note": "same folds as the shipped classifier and regressor (the regressor's folds are the superconductor rows of the classifier's)",
+            "note": ("same folds as the shipped classifier and regressor "
+                     "(the regressor's folds are the superconductor rows of the classifier's)"),
             "shipped_on_same_folds": {"classifier_pooled_roc_auc": boosted_report["pooled"]["roc_auc"],
                                       "classifier_supercon_negatives_roc_auc": boosted_report["supercon_non_superconductor"]["roc_auc"],
                                       "tc_r2": regressor_cv[0]["overall"]["r2"]},
