@@ -45,7 +45,8 @@ def main() -> None:
     parser.add_argument("--oqmd-negatives", type=int, default=0)
     parser.add_argument("--oqmd-selection", default="random")
     parser.add_argument("--features", default=None)
-    parser.add_argument("--set", dest="overrides", type=override_parser(BoostedClassifierConfig), nargs="*", default=[], help="NAME=VALUE classifier settings")
+    parser.add_argument("--set", dest="overrides", type=override_parser(BoostedClassifierConfig), nargs="*", default=[],
+                        help="NAME=VALUE classifier settings")
     parser.add_argument("--no-cv", action="store_true")
     args = parser.parse_args()
     import torch

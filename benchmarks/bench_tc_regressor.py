@@ -39,7 +39,8 @@ from superdiff_core.properties.superconductor import RegressorConfig  # noqa: E4
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--radius", type=float, nargs="+", default=[0.0, 0.003, 0.005, 0.01], help="target radii to compare")
-    parser.add_argument("--set", dest="overrides", type=override_parser(RegressorConfig), nargs="*", default=[], help="NAME=VALUE regressor settings")
+    parser.add_argument("--set", dest="overrides", type=override_parser(RegressorConfig), nargs="*", default=[],
+                        help="NAME=VALUE regressor settings")
     args = parser.parse_args()
     import torch
 
