@@ -153,6 +153,8 @@ def test_resume_after_removed_shard_and_half_written_file(finished, tmp_path, ca
         ('model = "pnictides"\nreferences = ["BaFe2As2"]\nvalidity_check = "nonsense"\n', [],
          "unknown validity check 'nonsense': choose one of integer, mixed_valence, bounded"),
         ('model = "pnictides"\nreferences = ["BaFe2As2"]\nmixed_valence = "yes"\n', [], "mixed_valence must be true or false"),
+        ('model = "pnictides"\nreferences = ["BaFe2As2"]\nmethod = "nope"\n', [], "unknown method 'nope'"),
+        ('model = "pnictides"\nreferences = ["BaFe2As2"]\nclip = "sideways"\n', [], "unknown clip mode 'sideways'"),
     ],
 )
 def test_bad_plans_exit_2_with_one_line(tmp_path, capsys, plan, extra, message):

@@ -138,6 +138,24 @@ def test_settings_file_reproduces_a_run_and_help_shows_defaults(tmp_path, capsys
         assert fragment in " ".join(help_text.split()), fragment
 
 
+
+@pytest.mark.parametrize("key, value, message", [
+    ("method", "DDIM", "unknown method 'DDIM'"), ("method", "nope", "unknown method 'nope'"),
+    ("clip", "sideways", "unknown clip mode 'sideways'"),
+])
+def test_a_bad_method_or_clip_mode_in_a_settings_file_is_one_line(tmp_path, capsys, test_class, key, value, message):
+    """A settings JSON that names no method the sampler has is refused, not run as another method."""
+    out = tmp_path / "a.csv"
+    assert run_cli(capsys, "generate", "--model", test_class, "--samples", "4", "--steps", "4", "--no-map",
+                   "--out", str(out))[0] == 0
+    settings_file = tmp_path / "a.settings.json"
+    document = json.loads(settings_file.read_text())
+    document["settings"][key] = value
+    settings_file.write_text(json.dumps(document))
+    status, _, stderr = run_cli(capsys, "generate", "--settings", str(settings_file), "--out", str(tmp_path / "b.csv"))
+    assert status == 2 and message in stderr and len(stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "b.csv").exists()
+
 def test_screen_prints_the_funnel(tmp_path, capsys):
     source = tmp_path / "f.txt"
     source.write_text("formula,actual\nYBa2Cu3O7,92\nMgB2,39\nNotAFormula,0\n")

@@ -14,7 +14,7 @@ from superdiff_core import artifacts, model_classes
 from superdiff_core.composition import parse_formula
 from superdiff_core.errors import CheckpointError, InputError
 from superdiff_core.formula_lists import read_formula_table
-from superdiff_core.funnel import Thresholds, table_funnel
+from superdiff_core.funnel import Thresholds, table_funnel, validity_stage_words
 from superdiff_core.run import RunModels, add_properties, load_run_models, run_generation, screen_formulas
 from superdiff_core.run_settings import run_settings_json, settings_from_json
 from superdiff_core.sampler import SamplingCancelled, resampling_repeats
@@ -225,3 +225,22 @@ def test_nearest_known_formulas_are_spelled_as_chemists_write_them():
     assert record.table["nearest_known_formula"].tolist() == ["MgB2", "Nb3Sn", "YBa2Cu3O7"]
     written = set(known_map.reference_table()["formula"])  # the map's hover text too
     assert "MgB2" in written and "B2Mg1" not in written and "Nb3Sn0.2Sn0.8" not in written
+
+
+@pytest.mark.parametrize("check", ["integer", "bounded"])
+def test_families_count_valid_members_by_the_runs_own_check(check):
+    """The funnel's SMACT stage and the families' valid members read the same verdict, for either check."""
+    from superdiff_core.maps import load_class_map
+
+    formulas = [f"YBa2Cu3O{oxygen}" for oxygen in (6.0, 6.2, 6.4, 6.5, 6.6, 6.8, 7.0)] + [
+        f"Y{1 - x:.1f}Ca{x:.1f}Ba2Cu3O7" for x in (0.1, 0.2, 0.3)]
+    record = screen_formulas(formulas, RunModels(class_map=load_class_map(model_class="cuprates")),
+                             map_class="cuprates", validity_check=check)
+    assert record.validity_check == check and record.families is not None and len(record.families)
+    valid = record.table["smact_valid"].astype("boolean").fillna(False)
+    for family in record.families.itertuples():
+        members = record.table["family_id"] == family.family_id
+        assert family.n_valid == int(valid[members].sum())
+    stages, _ = table_funnel(record.table, Thresholds(), check)
+    validity_stage = next(stage for stage in stages if stage.label in validity_stage_words(check))
+    assert validity_stage.count == int(valid.sum())
