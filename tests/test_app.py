@@ -524,6 +524,7 @@ def test_two_runs_in_the_history_are_compared_and_reopened(generated):
     at.number_input(key="generate_seed").set_value(0).run()
 
 
+@pytest.mark.slow
 def test_run_keeps_going_on_other_pages(test_class):
     at = start_generate(test_class, 16, 100)
     active = at.session_state["active:generate"]
@@ -539,6 +540,7 @@ def test_run_keeps_going_on_other_pages(test_class):
     assert any(h.value.startswith("Results for") for h in at.header)
 
 
+@pytest.mark.slow
 def test_stop_keeps_the_finished_runs(test_class):
     import time
 
@@ -632,6 +634,7 @@ def test_each_reference_has_its_own_marker_colour_and_filter(test_class):
     no_exception(at)
 
 
+@pytest.mark.slow
 def test_references_of_two_classes_run_on_their_own_models():
     classes = available_classes(DEFAULT_MODELS_DIR)
     if not {"pnictides", "cuprates"} <= set(classes):
@@ -977,6 +980,7 @@ def settings_file(test_class: str, **changes) -> bytes:
     return run_settings.run_settings_json(GenerationSettings(**(values | changes))).encode()
 
 
+@pytest.mark.slow
 def test_stop_in_the_first_run_keeps_its_finished_batches(test_class):
     import time
 

@@ -77,6 +77,7 @@ def test_plan_expands_to_shards():
     assert shards[0].sampling_seed == 0  # batch 0 of seed 0 samples as generate --seed 0 does
 
 
+@pytest.mark.slow
 def test_campaign_end_to_end(finished, capsys):
     files = campaign.finished_shard_files(finished)
     assert [path.stem for path in files] == sorted(s.shard_id
@@ -282,6 +283,7 @@ def test_sigterm_stops_a_run_that_ray_interrupts_as_stop_requested():
     assert not isinstance(interrupted.value, StopRequested)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_signal, whole_group", [("SIGTERM", False), ("SIGINT", True)])
 def test_stopped_run_ends_with_one_clean_line(tmp_path, stop_signal, whole_group):
     """``campaign run`` stopped after its first shard by SIGTERM to the driver (``kill PID``)

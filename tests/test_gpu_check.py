@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_gpu_check_runs_on_cpu_and_reports_its_figures(tmp_path):
     out = tmp_path / "gpu.json"
     result = subprocess.run(

@@ -112,6 +112,7 @@ def test_committed_radius_holds_99_percent_of_supercon_and_keeps_random_composit
     assert fraction_outside_known_clusters(fresh_random, cuprates) >= 1 - RANDOM_INSIDE_SHARE
 
 
+@pytest.mark.slow
 def test_radius_of_a_sparse_class_is_bounded_by_random_compositions() -> None:
     sparse_class = to_fractions(random_compositions(400, seed=3))  # as spread out as the null model itself
     radius = inside_radius(sparse_class)
