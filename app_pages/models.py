@@ -19,12 +19,17 @@ def trust_line(summary: model_facts.ModelSummary | None) -> None:
         st.info(f"**{summary.name}** ({summary.kind}). How far to trust it: {summary.trust}.", icon=":material/verified:")
 
 
-def rebuild(card: dict, path: str = "command") -> None:
-    """The card's rebuild command, with paths a reader can use."""
+def rebuild(card: dict, path: str = "command", then: str | None = None) -> None:
+    """The card's rebuild command, with paths a reader can use, and the card's command at ``then``
+    (a later step that replaced part of the artifact) when it has one."""
     command = model_facts.card_value(card, path)
     if command:
         st.markdown("**Rebuild** (from the repository folder)")
-        st.code(model_facts.portable_command(command), language="bash", wrap_lines=True)
+        later = model_facts.card_value(card, then) if then else None
+        text = model_facts.portable_command(command)
+        if later:
+            text += "\n# then the classifier as shipped:\n" + model_facts.portable_command(later)
+        st.code(text, language="bash", wrap_lines=True)
 
 
 def metric_caption(name: str, values: dict) -> str:
@@ -202,7 +207,7 @@ def tc_tab() -> None:
         ("data sha256", "data.sha256"), ("class balance", "class_balance"),
         ("classifier", "classifier.config"), ("regressor", "regressor.config"), ("wall time (s)", "wall_time_s"),
     ])
-    rebuild(card)
+    rebuild(card, then="classifier_command")
     raw_card(card, "tc/card.json")
 
 

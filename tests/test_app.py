@@ -898,6 +898,9 @@ def test_models_page_renders_no_stray_text():
     assert not re.search(r"(?<![\w.])/(work|tmp|home|root|Users)/", text), re.search(r".{40}/(work|tmp|home|root)/.{40}", text)
     commands = [code.value for code in at.code]
     assert any(command.startswith("superdiff train-tc") and "../shared/data/supercon/" in command for command in commands), commands
+    # the classifier was replaced after train-tc (train-tc --classifier-only): its step is shown too
+    tc_command = next(command for command in commands if command.startswith("superdiff train-tc"))
+    assert "--classifier-only" in tc_command.splitlines()[-1]
     assert all("PATH/" not in command for command in commands)
     # the formation R² beside the parity plot says which test rows it is
     formation = next(frame.value for frame in at.dataframe if "test R²" in frame.value.columns)
