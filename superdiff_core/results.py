@@ -191,6 +191,8 @@ COLUMN_HELP: dict[str, str] = {
     "shortlist_reasons": "shortlist: the values behind the score",
     "tc_within_error_of_top": "shortlist: its Tc interval reaches the top candidate's predicted Tc (the models "
     "cannot say it is worse)",
+    "doping_variant_of_known": "shortlist: true when the candidate holds exactly the elements of its nearest known "
+    "compound and is close to it (known_close_count > 0): that compound doped or re-weighed, not a new family",
     "in_supercon": "campaigns: true when the formula is already in SuperCon",
     "element_system": "campaigns: the formula's elements in alphabetical order (As-Ba-Fe, as pymatgen's chemical_system), "
     "the key of the report's families",

@@ -56,3 +56,19 @@ def test_bad_weights_are_one_line(text, fragment):
 def test_percentiles_put_missing_values_last():
     assert percentile_scores(np.array([1.0, np.nan, 3.0]), True).tolist() == [0.0, 0.0, 1.0]
     assert ShortlistWeights.parse("TC=2, hull=0.5").tc == 2.0
+
+
+def test_a_doped_known_compound_is_called_a_doping_variant_and_a_new_system_is_not():
+    """Measured against SuperCon through the cuprate map: fluorinated Hg-1223 sits next to the known
+    HgBa2Ca2Cu3FO8 with the same elements; Sr for Ba makes an element system that compound lacks."""
+    from superdiff_core.maps import load_class_map
+    from superdiff_core.run import RunModels, screen_formulas
+
+    record = screen_formulas(["HgBa2Ca2Cu3F0.9O8.1", "HgSr2Ca2Cu3F0.9O8.1"],
+                             RunModels(known_map=load_class_map(model_class="cuprates")), map_class="cuprates")
+    table = record.table.assign(sc_probability=[0.9, 0.8])
+    chosen = shortlist(table, ShortlistWeights(superconductor=1, hull=0, tc=0, plausibility=0, novelty=0), 2)
+    assert chosen["doping_variant_of_known"].tolist() == [True, False], chosen[["formula", "nearest_known_formula"]]
+    first = chosen["shortlist_reasons"].iloc[0]
+    assert first.endswith("away)") and "a doping variant of HgBa2Ca2Cu3FO8" in first
+    assert "doping variant" not in chosen["shortlist_reasons"].iloc[1]
