@@ -8,7 +8,10 @@ map's tight-family distance, e.g. YBa2Cu3O6.9–O7 around YBa2Cu3O7) with the me
 maximum of their measured Tc, and whether the composition lies outside the domain the
 models were trained on (farther from every known superconductor than the map's inside
 radius of the nearest one's cluster: held-out members of known families are that close
-99 % of the time), with the reason in a note.
+99 % of the time), with the reason in a note; and, when a known compound has exactly the
+composition's elements and lies within :data:`DOPING_VARIANT_DISTANCE`, that compound: the
+composition is a doping variant of it (fluorinated Hg-1223 next to HgBa2Ca2Cu3FO8), not a new
+family.
 """
 
 from __future__ import annotations
@@ -25,6 +28,14 @@ if TYPE_CHECKING:
 
 CLOSE_NEIGHBOURS = 32
 """Most known compounds looked at per composition for the close-compound figures."""
+
+DOPING_VARIANT_DISTANCE = 0.05
+"""Largest atomic-fraction distance at which a known compound of the same elements makes a
+composition its doping variant: about one atom moved in a 20-atom formula unit (HgBa2Ca2Cu3O8.27
+is 0.016 from HgBa2Ca2Cu3O8, fluorinated Hg-1223 0.01-0.04 from HgBa2Ca2Cu3FO8)."""
+
+CHUNK_ROWS = 4096
+"""Rows compared at once with their neighbours' element sets (bounds the memory)."""
 
 
 def nearest_known(vectors: np.ndarray, class_map: ClassMap) -> tuple[pd.DataFrame, list[str]]:
@@ -48,6 +59,7 @@ def nearest_known(vectors: np.ndarray, class_map: ClassMap) -> tuple[pd.DataFram
     close_count = np.zeros(n, dtype=np.int64)
     close_median, close_max = np.full(n, np.nan), np.full(n, np.nan)
     outside = np.zeros(n, dtype=bool)
+    variant_of = np.full(n, "", dtype=object)
     notes = [""] * n
     if usable.any() and class_map.n_points:
         rows = np.flatnonzero(usable)
@@ -62,6 +74,7 @@ def nearest_known(vectors: np.ndarray, class_map: ClassMap) -> tuple[pd.DataFram
         has_close = close.any(axis=1)
         close_median[rows[has_close]] = np.nanmedian(close_tc[has_close], axis=1)
         close_max[rows[has_close]] = np.nanmax(close_tc[has_close], axis=1)
+        variant_of[rows] = _doping_variants(vectors[rows] > 0, distances, indices, class_map)
         radius = class_map.cluster_radii[class_map.labels[nearest]]
         far = distances[:, 0] > radius
         outside[rows] = far
@@ -77,6 +90,23 @@ def nearest_known(vectors: np.ndarray, class_map: ClassMap) -> tuple[pd.DataFram
         "known_close_count": close_count,
         "known_close_tc_median_kelvin": close_median,
         "known_close_tc_max_kelvin": close_max,
+        "doping_variant_of": variant_of,
         "outside_training_domain": pd.array(np.where(usable, outside, pd.NA), dtype="boolean"),
     })
     return table, notes
+
+
+def _doping_variants(present: np.ndarray, distances: np.ndarray, indices: np.ndarray, class_map: ClassMap) -> np.ndarray:
+    """Per row, the written formula of the nearest known compound (among ``indices``, ascending
+    ``distances``, shape (m, k)) with exactly the elements ``present`` (bool, (m, 96)) within
+    :data:`DOPING_VARIANT_DISTANCE`, or ""."""
+    out = np.full(len(present), "", dtype=object)
+    for start in range(0, len(present), CHUNK_ROWS):
+        part = slice(start, start + CHUNK_ROWS)
+        same = ((class_map.fractions[indices[part]] > 0) == present[part, None, :]).all(axis=2)
+        match = same & (distances[part] <= DOPING_VARIANT_DISTANCE)
+        found = match.any(axis=1)
+        first = match.argmax(axis=1)
+        rows = np.flatnonzero(found)
+        out[start + rows] = class_map.written_formulas[indices[part][rows, first[rows]]]
+    return out

@@ -59,6 +59,7 @@ KNOWN_COLUMNS: tuple[str, ...] = (
     "known_close_count",
     "known_close_tc_median_kelvin",
     "known_close_tc_max_kelvin",
+    "doping_variant_of",
     "outside_training_domain",
 )
 """Columns added by :func:`superdiff_core.known_compounds.nearest_known` (the measured
@@ -148,6 +149,8 @@ COLUMN_HELP: dict[str, str] = {
     "YBa2Cu3O7), counting at most the 32 nearest",
     "known_close_tc_median_kelvin": "median measured Tc (K) of the close SuperCon compounds (empty when none is close)",
     "known_close_tc_max_kelvin": "highest measured Tc (K) of the close SuperCon compounds (empty when none is close)",
+    "doping_variant_of": "the nearest SuperCon compound with exactly this candidate's elements within 0.05 in atomic "
+    "fractions (about one atom moved in 20): the candidate is a doping variant of it, not a new family; empty when none",
     "outside_training_domain": "true when distance_to_known is larger than the inside radius of the nearest compound's "
     "SuperCon class (99 % of SuperCon compounds have a neighbour that near; 0.095 for cuprates): its predictions are "
     "extrapolations, and note says by how much",
@@ -191,8 +194,6 @@ COLUMN_HELP: dict[str, str] = {
     "shortlist_reasons": "shortlist: the values behind the score",
     "tc_within_error_of_top": "shortlist: its Tc interval reaches the top candidate's predicted Tc (the models "
     "cannot say it is worse)",
-    "doping_variant_of_known": "shortlist: true when the candidate holds exactly the elements of its nearest known "
-    "compound and is close to it (known_close_count > 0): that compound doped or re-weighed, not a new family",
     "in_supercon": "campaigns: true when the formula is already in SuperCon",
     "element_system": "campaigns: the formula's elements in alphabetical order (As-Ba-Fe, as pymatgen's chemical_system), "
     "the key of the report's families",

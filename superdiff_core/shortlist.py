@@ -6,7 +6,7 @@ alike; the score is the weighted mean of the percentiles. Candidates the hull ru
 than :data:`~superdiff_core.assessment.HULL_RULE_OUT_SIGMA` spreads above it) are left out.
 Every row says why it is there (its values) and what to distrust (out of the training domain;
 Tc inside the error of the top candidate's; a doping variant of a known compound rather than a
-new one: :func:`doping_variants_of_known`).
+new one: ``doping_variant_of``).
 
 Criteria (column, better when):
 
@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 
 from .assessment import ABOVE_HULL_COLUMN
-from .composition import FormulaError, element_set, parse_formula
 from .errors import InputError
 
 DEFAULT_SIZE = 20
@@ -40,7 +39,7 @@ CRITERIA: dict[str, tuple[str, bool]] = {
 }
 """criterion → (column, higher is better)."""
 
-SHORTLIST_COLUMNS = ("shortlist_rank", "shortlist_score", "shortlist_reasons", "tc_within_error_of_top", "doping_variant_of_known")
+SHORTLIST_COLUMNS = ("shortlist_rank", "shortlist_score", "shortlist_reasons", "tc_within_error_of_top")
 
 
 @dataclass(frozen=True)
@@ -96,27 +95,6 @@ def percentile_scores(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
     return out
 
 
-def _elements_of(formula: str) -> frozenset[str]:
-    try:
-        return element_set(parse_formula(formula))
-    except FormulaError:
-        return frozenset()
-
-
-def doping_variants_of_known(table: pd.DataFrame) -> np.ndarray:
-    """Bool per row: the candidate holds exactly the elements of its nearest known compound and lies
-    close to it (``known_close_count`` > 0: within the map's tight-family distance), so it is that
-    compound doped or re-weighed (fluorinated Hg-1223 next to HgBa2Ca2Cu3FO8), not a new family.
-    False where the known-compound columns are missing."""
-    if not {"nearest_known_formula", "known_close_count", "formula"} <= set(table.columns):
-        return np.zeros(len(table), dtype=bool)
-    close = pd.to_numeric(table["known_close_count"], errors="coerce").fillna(0).to_numpy() > 0
-    return np.array([
-        bool(is_close and known and _elements_of(str(known)) == _elements_of(str(formula)))
-        for is_close, known, formula in zip(close, table["nearest_known_formula"].fillna("").astype(str), table["formula"])
-    ], dtype=bool)
-
-
 def _reasons(row: pd.Series) -> str:
     parts = []
     if pd.notna(row.get("sc_probability")):
@@ -130,10 +108,9 @@ def _reasons(row: pd.Series) -> str:
     if str(row.get("substitution_reason", "")):
         parts.append(str(row["substitution_reason"]))
     if pd.notna(row.get("distance_to_known")) and str(row.get("nearest_known_formula", "")):
-        if row.get("doping_variant_of_known", False):
-            parts.append(f"a doping variant of {row['nearest_known_formula']} (same elements, {row['distance_to_known']:.3f} away)")
-        else:
-            parts.append(f"{row['distance_to_known']:.3f} from {row['nearest_known_formula']}")
+        parts.append(f"{row['distance_to_known']:.3f} from {row['nearest_known_formula']}")
+    if str(row.get("doping_variant_of", "") or ""):
+        parts.append(f"a doping variant of {row['doping_variant_of']} (same elements)")
     return "; ".join(parts)
 
 
@@ -144,7 +121,7 @@ def shortlist(table: pd.DataFrame, weights: ShortlistWeights = ShortlistWeights(
         The chosen rows (all their columns) in rank order, with ``shortlist_rank`` (1 = best),
         ``shortlist_score`` (0 … 1), ``shortlist_reasons`` (the values behind the score) and
         ``tc_within_error_of_top`` (its Tc interval reaches the top candidate's Tc: the models
-        cannot say it is worse) and ``doping_variant_of_known`` (:func:`doping_variants_of_known`).
+        cannot say it is worse).
     """
     if size < 1:
         raise InputError(f"the shortlist needs a size ≥ 1, got {size}")
@@ -168,10 +145,8 @@ def shortlist(table: pd.DataFrame, weights: ShortlistWeights = ShortlistWeights(
     chosen = table.iloc[order].copy()
     chosen.insert(0, "shortlist_rank", np.arange(1, len(chosen) + 1))
     chosen.insert(1, "shortlist_score", np.round(score[order], 3))
-    variant = doping_variants_of_known(chosen)
-    chosen.insert(2, "shortlist_reasons", [_reasons(row) for _, row in chosen.assign(doping_variant_of_known=variant).iterrows()])
+    chosen.insert(2, "shortlist_reasons", [_reasons(row) for _, row in chosen.iterrows()])
     if "tc_kelvin_high" in chosen.columns:
         top = float(chosen["tc_kelvin"].max())
         chosen.insert(3, "tc_within_error_of_top", chosen["tc_kelvin_high"].to_numpy(dtype=float) >= top)
-    chosen.insert(4 if "tc_within_error_of_top" in chosen.columns else 3, "doping_variant_of_known", variant)
     return chosen.reset_index(drop=True)

@@ -343,13 +343,13 @@ def _shortlist_section(record: RunRecord, key: str) -> None:
         st.error(str(error))
         return
     shown = [c for c in ("shortlist_rank", "formula", "source", "shortlist_score", "shortlist_reasons", "tc_within_error_of_top",
-                         "doping_variant_of_known", "outside_training_domain") if c in chosen.columns]
+                         "doping_variant_of", "outside_training_domain") if c in chosen.columns]
     st.dataframe(chosen[shown], hide_index=True, width="stretch", column_config={
         "shortlist_rank": "Rank", "formula": "Formula", "source": "Source", "shortlist_score": "Score",
         "shortlist_reasons": st.column_config.TextColumn("Why", width="large"),
         "tc_within_error_of_top": st.column_config.CheckboxColumn("Tc within error of #1"),
-        "doping_variant_of_known": st.column_config.CheckboxColumn(
-            "Doping variant of a known compound", help="same elements as its nearest known compound, and close to it"),
+        "doping_variant_of": st.column_config.TextColumn(
+            "Doping variant of", help="a known compound with exactly its elements, within 0.05 in atomic fractions"),
         "outside_training_domain": st.column_config.CheckboxColumn("Outside training domain"),
     })
     st.download_button("Download the shortlist (CSV)", candidates_to_csv(chosen), file_name=f"{record.file_stem}_shortlist.csv",
