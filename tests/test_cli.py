@@ -29,6 +29,7 @@ def test_generate_writes_the_candidate_csv(tmp_path, capsys, test_class):
     assert status == 0
     assert "SMACT-valid" in stdout and "raw" in stdout
     assert "seconds: sampling " in stdout and " screening " in stdout  # each phase's time in the run's log
+    assert "doping variants of known compounds:" in stdout
     table = pd.read_csv(out)
     assert list(table.columns[: len(ENGINE_COLUMNS)]) == list(ENGINE_COLUMNS)
     assert len(table) > 0

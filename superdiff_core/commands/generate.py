@@ -279,9 +279,14 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def assessment_lines(record) -> list[str]:
-    """What the run's numbers are worth: plausible substitutions, whether each prediction tells
-    the candidates apart, and diffusion against the substitution baseline (when drawn)."""
+    """What the run's numbers are worth: plausible substitutions, doping variants of known compounds,
+    whether each prediction tells the candidates apart, and diffusion against the substitution
+    baseline (when drawn)."""
     lines = []
+    if "doping_variant_of" in record.table.columns and len(record.table):
+        variants = int((record.table["doping_variant_of"].fillna("").astype(str) != "").sum())
+        lines.append(f"doping variants of known compounds: {variants} of {len(record.table)} candidates "
+                     "(exactly the elements of a SuperCon compound, within 0.05 in atomic fractions)")
     if not math.isnan(record.plausible_share):
         lines.append(f"plausible substitutions: {100 * record.plausible_share:.0f} % of the candidates that add an element "
                      "(Hautier et al. 2011 substitution probabilities)")
