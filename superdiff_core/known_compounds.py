@@ -34,8 +34,8 @@ DOPING_VARIANT_DISTANCE = 0.05
 composition its doping variant: about one atom moved in a 20-atom formula unit (HgBa2Ca2Cu3O8.27
 is 0.016 from HgBa2Ca2Cu3O8, fluorinated Hg-1223 0.01-0.04 from HgBa2Ca2Cu3FO8)."""
 
-CHUNK_ROWS = 4096
-"""Rows compared at once with their neighbours' element sets (bounds the memory)."""
+CHUNK_ROWS = 1024
+"""Rows compared at once with the known compounds of their element set (bounds the memory)."""
 
 
 def nearest_known(vectors: np.ndarray, class_map: ClassMap) -> tuple[pd.DataFrame, list[str]]:
@@ -63,7 +63,8 @@ def nearest_known(vectors: np.ndarray, class_map: ClassMap) -> tuple[pd.DataFram
     notes = [""] * n
     if usable.any() and class_map.n_points:
         rows = np.flatnonzero(usable)
-        distances, indices = class_map.neighbours(to_fractions(vectors[rows]), min(CLOSE_NEIGHBOURS, class_map.n_points))
+        fractions = to_fractions(vectors[rows])
+        distances, indices = class_map.neighbours(fractions, min(CLOSE_NEIGHBOURS, class_map.n_points))
         nearest = indices[:, 0]
         formula[rows] = class_map.written_formulas[nearest]
         tc[rows] = class_map.tc_kelvin[nearest]
@@ -74,7 +75,7 @@ def nearest_known(vectors: np.ndarray, class_map: ClassMap) -> tuple[pd.DataFram
         has_close = close.any(axis=1)
         close_median[rows[has_close]] = np.nanmedian(close_tc[has_close], axis=1)
         close_max[rows[has_close]] = np.nanmax(close_tc[has_close], axis=1)
-        variant_of[rows] = _doping_variants(vectors[rows] > 0, distances, indices, class_map)
+        variant_of[rows] = _doping_variants(fractions, class_map)
         radius = class_map.cluster_radii[class_map.labels[nearest]]
         far = distances[:, 0] > radius
         outside[rows] = far
@@ -96,17 +97,32 @@ def nearest_known(vectors: np.ndarray, class_map: ClassMap) -> tuple[pd.DataFram
     return table, notes
 
 
-def _doping_variants(present: np.ndarray, distances: np.ndarray, indices: np.ndarray, class_map: ClassMap) -> np.ndarray:
-    """Per row, the written formula of the nearest known compound (among ``indices``, ascending
-    ``distances``, shape (m, k)) with exactly the elements ``present`` (bool, (m, 96)) within
-    :data:`DOPING_VARIANT_DISTANCE`, or ""."""
-    out = np.full(len(present), "", dtype=object)
-    for start in range(0, len(present), CHUNK_ROWS):
-        part = slice(start, start + CHUNK_ROWS)
-        same = ((class_map.fractions[indices[part]] > 0) == present[part, None, :]).all(axis=2)
-        match = same & (distances[part] <= DOPING_VARIANT_DISTANCE)
-        found = match.any(axis=1)
-        first = match.argmax(axis=1)
-        rows = np.flatnonzero(found)
-        out[start + rows] = class_map.written_formulas[indices[part][rows, first[rows]]]
+def _doping_variants(fractions: np.ndarray, class_map: ClassMap) -> np.ndarray:
+    """Per row of ``fractions`` (atomic fractions, (m, 96)), the written formula of the nearest known
+    compound with exactly the row's elements within :data:`DOPING_VARIANT_DISTANCE`, or "".
+
+    Compared with every known compound of the same element set (not only the nearest few: around
+    Hg-1223 the nearest 32 are all oxygen variants, and the fluorinated ones lie beyond them)."""
+    out = np.full(len(fractions), "", dtype=object)
+    known_by_key = _rows_by_element_set(class_map.fractions)
+    for key, rows in _rows_by_element_set(fractions).items():
+        known = known_by_key.get(key)
+        if known is None:
+            continue
+        for start in range(0, len(rows), CHUNK_ROWS):
+            chunk = rows[start:start + CHUNK_ROWS]
+            gaps = np.linalg.norm(fractions[chunk, None, :] - class_map.fractions[None, known, :], axis=2)
+            nearest = gaps.argmin(axis=1)
+            near = gaps[np.arange(len(chunk)), nearest] <= DOPING_VARIANT_DISTANCE
+            out[chunk[near]] = class_map.written_formulas[known[nearest[near]]]
     return out
+
+
+def _rows_by_element_set(fractions: np.ndarray) -> dict[bytes, np.ndarray]:
+    """The row indices of each element set among ``fractions`` ((n, 96)), keyed by the packed
+    presence bits."""
+    packed = np.packbits(np.asarray(fractions) > 0, axis=1)
+    groups: dict[bytes, list[int]] = {}
+    for row, bits in enumerate(packed):
+        groups.setdefault(bits.tobytes(), []).append(row)
+    return {key: np.asarray(rows) for key, rows in groups.items()}

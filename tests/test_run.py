@@ -244,3 +244,20 @@ def test_families_count_valid_members_by_the_runs_own_check(check):
     stages, _ = table_funnel(record.table, Thresholds(), check)
     validity_stage = next(stage for stage in stages if stage.label in validity_stage_words(check))
     assert validity_stage.count == int(valid.sum())
+
+
+def test_a_doping_variant_is_found_among_every_known_compound_of_its_elements():
+    """Lightly fluorinated Hg-1223: its 32 nearest known compounds are all oxygen variants of Hg-1223,
+    yet a fluorinated one lies within the doping distance; Sr for Ba is an element set SuperCon lacks."""
+    from superdiff_core.known_compounds import DOPING_VARIANT_DISTANCE, nearest_known
+    from superdiff_core.maps import load_class_map
+
+    known_map = load_class_map(model_class="cuprates")
+    vectors = np.array([parse_formula(f) for f in ("Hg0.99Ba1.91Ca2.01Cu2.95O7.98F0.29", "HgBa2Ca2Cu3O8.27", "HgSr2Ca2Cu3O8")])
+    table, _ = nearest_known(vectors, known_map)
+    fluorinated, itself, new = table["doping_variant_of"].tolist()
+    assert "F" in fluorinated and table["nearest_known_formula"].iloc[0] != fluorinated
+    assert itself == "HgBa2Ca2Cu3O8.27" and new == ""
+    variant = parse_formula(fluorinated)
+    gap = np.linalg.norm(vectors[0] / vectors[0].sum() - variant / variant.sum())
+    assert gap <= DOPING_VARIANT_DISTANCE
