@@ -64,6 +64,10 @@ def _as_reference(value: object) -> ParsedFormula:
         raise InputError(f"bad reference: {error}") from None
 
 
+NAMES_IN_ANY_CASE: tuple[str, ...] = ("method", "element_order", "filter_order", "clip", "baseline")
+"""Settings whose value is a name read in any case, in every front end."""
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
     """What a user chooses for a run (stored with the results so a run can be reproduced).
@@ -134,7 +138,8 @@ class GenerationSettings:
         """Settings from plain values (a JSON ``settings`` section, CLI arguments, a page).
 
         Keys left out, or given as None, take their defaults. References may be formula
-        text; ``screening`` and ``guidance`` may be mappings.
+        text; ``screening`` and ``guidance`` may be mappings; the names of
+        :data:`NAMES_IN_ANY_CASE` are read in any case (``"DDIM"`` is ``"ddim"``).
 
         Raises:
             InputError: one line naming an unknown field or a value of the wrong type.
@@ -159,6 +164,9 @@ class GenerationSettings:
             for key in ("model_class", "method", "element_order", "filter_order", "clip", "baseline"):
                 if key in given:
                     given[key] = _as_text(key, given[key])
+            for key in NAMES_IN_ANY_CASE:  # as the command line reads them
+                if key in given:
+                    given[key] = given[key].lower()
             return cls(**given)
         except TypeError as error:
             raise InputError(f"bad settings: {error}") from None

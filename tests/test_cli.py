@@ -141,7 +141,7 @@ def test_settings_file_reproduces_a_run_and_help_shows_defaults(tmp_path, capsys
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("method", "DDIM", "unknown method 'DDIM'"), ("method", "nope", "unknown method 'nope'"),
+    ("method", "euler", "unknown method 'euler'"), ("method", "nope", "unknown method 'nope'"),
     ("clip", "sideways", "unknown clip mode 'sideways'"),
 ])
 def test_a_bad_method_or_clip_mode_in_a_settings_file_is_one_line(tmp_path, capsys, test_class, key, value, message):

@@ -261,3 +261,11 @@ def test_a_doping_variant_is_found_among_every_known_compound_of_its_elements():
     variant = parse_formula(fluorinated)
     gap = np.linalg.norm(vectors[0] / vectors[0].sum() - variant / variant.sum())
     assert gap <= DOPING_VARIANT_DISTANCE
+
+
+def test_names_in_a_settings_mapping_are_read_in_any_case():
+    """A settings file saying "DDIM" runs DDIM, as ``--method DDIM`` does on the command line."""
+    settings = GenerationSettings.from_mapping({"model_class": "cuprates", "method": "DDIM", "filter_order": "Z", "clip": "Widened"})
+    assert (settings.method, settings.filter_order, settings.clip) == ("ddim", "z", "widened")
+    with pytest.raises(InputError, match="unknown method 'euler'"):
+        GenerationSettings.from_mapping({"model_class": "cuprates", "method": "Euler"}).resolved()
