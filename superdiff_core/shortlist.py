@@ -114,8 +114,14 @@ def _reasons(row: pd.Series) -> str:
     return "; ".join(parts)
 
 
-def shortlist(table: pd.DataFrame, weights: ShortlistWeights = ShortlistWeights(), size: int = DEFAULT_SIZE) -> pd.DataFrame:
+def shortlist(
+    table: pd.DataFrame, weights: ShortlistWeights = ShortlistWeights(), size: int = DEFAULT_SIZE, new_only: bool = False,
+) -> pd.DataFrame:
     """The top ``size`` candidates of ``table`` by ``weights`` (see the module docstring).
+
+    With ``new_only``, doping variants of known compounds (``doping_variant_of`` filled) are left
+    out before ranking, as the hull's ruled-out candidates are: the list then holds only candidates
+    no measured compound of the same elements lies next to.
 
     Returns:
         The chosen rows (all their columns) in rank order, with ``shortlist_rank`` (1 = best),
@@ -127,6 +133,8 @@ def shortlist(table: pd.DataFrame, weights: ShortlistWeights = ShortlistWeights(
         raise InputError(f"the shortlist needs a size ≥ 1, got {size}")
     if ABOVE_HULL_COLUMN in table.columns:
         table = table[~table[ABOVE_HULL_COLUMN].astype("boolean").fillna(False).to_numpy(dtype=bool)]
+    if new_only and "doping_variant_of" in table.columns:
+        table = table[table["doping_variant_of"].fillna("").astype(str).to_numpy() == ""]
     if not len(table):
         return table.assign(**{column: [] for column in SHORTLIST_COLUMNS})
     score = np.zeros(len(table))

@@ -1190,3 +1190,18 @@ def test_the_apps_settings_file_reruns_its_csv_from_the_command_line(generated, 
     assert list(cli_csv.columns) == list(app_csv.columns)
     assert cli_csv["formula"].tolist() == app_csv["formula"].tolist()
     pd.testing.assert_frame_equal(cli_csv, app_csv, check_exact=False, rtol=1e-6)
+
+
+def test_the_shortlist_can_leave_out_doping_variants(generated):
+    """The Shortlist section's switch leaves out candidates next to a known compound of the same elements."""
+    at = generated
+    toggle = next(t for t in at.toggle if t.key.endswith("_shortlist_new_only"))
+    assert toggle.value is False
+    at = toggle.set_value(True).run()
+    no_exception(at)
+    record = at.session_state["run:generate"]
+    shortlists = [frame.value for frame in at.dataframe if "shortlist_rank" in frame.value.columns]
+    assert shortlists and "doping_variant_of" in shortlists[0].columns
+    assert (shortlists[0]["doping_variant_of"].fillna("") == "").all()
+    assert len(shortlists[0]) <= int((record.table["doping_variant_of"].fillna("") == "").sum())
+    at.toggle(key=toggle.key).set_value(False).run()

@@ -72,3 +72,5 @@ def test_a_doped_known_compound_is_called_a_doping_variant_and_a_new_system_is_n
     first = chosen["shortlist_reasons"].iloc[0]
     assert first.endswith("a doping variant of HgBa2Ca2Cu3FO8 (same elements)")
     assert "doping variant" not in chosen["shortlist_reasons"].iloc[1]
+    new_only = shortlist(table, ShortlistWeights(superconductor=1, hull=0, tc=0, plausibility=0, novelty=0), 2, new_only=True)
+    assert new_only["formula"].tolist() == ["HgSr2Ca2Cu3F0.9O8.1"]

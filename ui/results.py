@@ -330,15 +330,18 @@ def _shortlist_section(record: RunRecord, key: str) -> None:
     st.subheader("Shortlist")
     st.caption("Each criterion becomes the candidate's percentile within this run; the score is their weighted mean. "
                "Candidates more than 2σ above the hull are left out. Read the reasons, and the flags: Tc within the "
-               "error of the top candidate's, outside the training domain.")
+               "error of the top candidate's, a doping variant of a known compound, outside the training domain.")
     defaults = ShortlistWeights()
     with st.expander("Weights"):
         columns = st.columns(len(CRITERIA) + 1)
         weights = {name: columns[i].number_input(name, 0.0, 5.0, float(getattr(defaults, name)), 0.25, key=f"{key}_w_{name}")
                    for i, name in enumerate(CRITERIA)}
         size = columns[-1].number_input("size", 1, 200, DEFAULT_SIZE, key=f"{key}_w_size")
+    new_only = st.toggle("Leave out doping variants of known compounds", key=f"{key}_shortlist_new_only",
+                         help="candidates with exactly the elements of a measured compound, within 0.05 in atomic fractions "
+                              "(the Doping variant of column): worth making perhaps, but not a new family")
     try:
-        chosen = shortlist(record.table, ShortlistWeights(**weights), int(size))
+        chosen = shortlist(record.table, ShortlistWeights(**weights), int(size), new_only=new_only)
     except InputError as error:
         st.error(str(error))
         return

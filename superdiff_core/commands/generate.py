@@ -108,6 +108,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("--shortlist-weights", type=_shortlist_weights, default=None, metavar="WEIGHTS",
                           help="criterion=weight for the shortlist, criteria hull, superconductor, tc, plausibility, novelty "
                                "(default: hull=1,superconductor=1,tc=1,plausibility=1,novelty=0.5)")
+    generate.add_argument("--shortlist-new-only", action="store_true",
+                          help="leave doping variants of known compounds (the doping_variant_of column) out of the shortlist")
     generate.add_argument("--baseline", choices=BASELINES, default=None,
                           help="also draw as many candidates by data-mined ion substitution into each reference, "
                                "screened and scored the same way (source column); default: none")
@@ -271,10 +273,11 @@ def run_generate(args: argparse.Namespace) -> int:
         from ..shortlist import ShortlistWeights, shortlist
 
         weights = args.shortlist_weights or ShortlistWeights()
-        chosen = shortlist(record.table, weights, args.shortlist)
+        chosen = shortlist(record.table, weights, args.shortlist, new_only=args.shortlist_new_only)
         path = args.out.with_name(f"{args.out.stem}.shortlist.csv")
         write_candidates_csv(chosen, path)
-        print(f"wrote the top {len(chosen)} by {weights.to_text()} to {path}")
+        leaving_out = ", doping variants of known compounds left out" if args.shortlist_new_only else ""
+        print(f"wrote the top {len(chosen)} by {weights.to_text()}{leaving_out} to {path}")
     return 0
 
 
