@@ -320,3 +320,11 @@ def add_family_sources(families: pd.DataFrame, table: pd.DataFrame) -> pd.DataFr
     members = table[table["family_id"].astype(str) != ""]
     share = members.groupby("family_id")[SOURCE_COLUMN].apply(lambda sources: 100.0 * (sources == DIFFUSION_SOURCE).mean())
     return families.assign(diffusion_percent=families["family_id"].map(share).astype(float).round(1))
+
+
+def doping_variant_count(table: pd.DataFrame) -> int | None:
+    """How many candidates are doping variants of a known compound (``doping_variant_of`` filled,
+    :func:`superdiff_core.known_compounds.nearest_known`); None without that column."""
+    if "doping_variant_of" not in table.columns:
+        return None
+    return int((table["doping_variant_of"].fillna("").astype(str) != "").sum())

@@ -1195,6 +1195,9 @@ def test_the_apps_settings_file_reruns_its_csv_from_the_command_line(generated, 
 def test_the_shortlist_can_leave_out_doping_variants(generated):
     """The Shortlist section's switch leaves out candidates next to a known compound of the same elements."""
     at = generated
+    variants = int((at.session_state["run:generate"].table["doping_variant_of"].fillna("") != "").sum())
+    assert variants > 0  # BaFe2As2's neighbourhood is full of measured doped 122s
+    assert any(f"{variants:,} of " in m.value and "doping variants of a known compound" in m.value for m in at.markdown)
     toggle = next(t for t in at.toggle if t.key.endswith("_shortlist_new_only"))
     assert toggle.value is False
     at = toggle.set_value(True).run()

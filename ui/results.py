@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from superdiff_core import funnel, run_plan, run_settings
+from superdiff_core.assessment import doping_variant_count
 from superdiff_core.candidate_filter import CandidateFilter, filter_candidates
 from superdiff_core.errors import CheckpointError, InputError, SuperDiffError
 from superdiff_core.families import MIN_HEADLINE_MEMBERS, doping_curve, family_formula, members_order
@@ -296,14 +297,19 @@ def spread_sentences(spread: pd.DataFrame) -> list[str]:
 
 
 def _reliability_section(record: RunRecord) -> None:
-    """What the run's numbers are worth: plausible substitutions, whether each prediction
-    separates the candidates, and diffusion against the substitution baseline."""
+    """What the run's numbers are worth: plausible substitutions, doping variants of known compounds,
+    whether each prediction separates the candidates, and diffusion against the substitution baseline."""
     lines = []
     if not math.isnan(record.plausible_share):
         lines.append(f"**{100 * record.plausible_share:.0f} %** of the candidates that add an element add a plausible "
                      "substitute for a reference element (data-mined substitution probabilities, Hautier et al. 2011; "
                      "the threshold separates SuperCon's own substitutions from random ones with AUC 0.63 only, "
                      "so read it as a flag, not a verdict).")
+    variants = doping_variant_count(record.table)
+    if variants and record.kind != "screen":
+        lines.append(f"**{variants:,} of {len(record.table):,}** candidates are doping variants of a known compound: "
+                     "exactly its elements, within 0.05 in atomic fractions (the Doping variant of column). They "
+                     "rescale or dope what SuperCon already lists; the Shortlist can leave them out.")
     if record.prediction_spread is not None:
         lines.extend(spread_sentences(record.prediction_spread))
     if not lines and record.comparison is None:

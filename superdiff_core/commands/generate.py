@@ -8,6 +8,7 @@ import argparse
 import math
 from pathlib import Path
 
+from ..assessment import doping_variant_count
 from ..device import describe_device, select_device
 from ..errors import InputError
 from ..guidance_weights import parse_guide
@@ -286,8 +287,8 @@ def assessment_lines(record) -> list[str]:
     whether each prediction tells the candidates apart, and diffusion against the substitution
     baseline (when drawn)."""
     lines = []
-    if "doping_variant_of" in record.table.columns and len(record.table):
-        variants = int((record.table["doping_variant_of"].fillna("").astype(str) != "").sum())
+    variants = doping_variant_count(record.table)
+    if variants is not None and len(record.table):
         lines.append(f"doping variants of known compounds: {variants} of {len(record.table)} candidates "
                      "(exactly the elements of a SuperCon compound, within 0.05 in atomic fractions)")
     if not math.isnan(record.plausible_share):
