@@ -103,10 +103,11 @@ def _doping_variants(fractions: np.ndarray, class_map: ClassMap) -> np.ndarray:
 
     Compared with every known compound of the same element set (not only the nearest few: around
     Hg-1223 the nearest 32 are all oxygen variants, and the fluorinated ones lie beyond them)."""
+    from .maps import rows_by_element_set
+
     out = np.full(len(fractions), "", dtype=object)
-    known_by_key = _rows_by_element_set(class_map.fractions)
-    for key, rows in _rows_by_element_set(fractions).items():
-        known = known_by_key.get(key)
+    for key, rows in rows_by_element_set(fractions).items():
+        known = class_map.rows_by_element_set.get(key)
         if known is None:
             continue
         for start in range(0, len(rows), CHUNK_ROWS):
@@ -116,13 +117,3 @@ def _doping_variants(fractions: np.ndarray, class_map: ClassMap) -> np.ndarray:
             near = gaps[np.arange(len(chunk)), nearest] <= DOPING_VARIANT_DISTANCE
             out[chunk[near]] = class_map.written_formulas[known[nearest[near]]]
     return out
-
-
-def _rows_by_element_set(fractions: np.ndarray) -> dict[bytes, np.ndarray]:
-    """The row indices of each element set among ``fractions`` ((n, 96)), keyed by the packed
-    presence bits."""
-    packed = np.packbits(np.asarray(fractions) > 0, axis=1)
-    groups: dict[bytes, list[int]] = {}
-    for row, bits in enumerate(packed):
-        groups.setdefault(bits.tobytes(), []).append(row)
-    return {key: np.asarray(rows) for key, rows in groups.items()}

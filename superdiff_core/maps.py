@@ -112,6 +112,14 @@ def element_set_keys(vectors: np.ndarray) -> list[tuple[int, ...]]:
     return [tuple(np.flatnonzero(row)) for row in present]
 
 
+def rows_by_element_set(vectors: np.ndarray) -> dict[tuple[int, ...], np.ndarray]:
+    """The row indices of an (n, 96) array grouped by element set (keys of :func:`element_set_keys`)."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for row, key in enumerate(element_set_keys(vectors)):
+        groups.setdefault(key, []).append(row)
+    return {key: np.asarray(rows) for key, rows in groups.items()}
+
+
 # ---------------------------------------------------------------------------------------
 # Clustering SuperCon
 # ---------------------------------------------------------------------------------------
@@ -210,10 +218,16 @@ class ClassMap:
         return len(self.coords)
 
     @functools.cached_property
+    def rows_by_element_set(self) -> dict[tuple[int, ...], np.ndarray]:
+        """The map's SuperCon compositions grouped by element set (:func:`rows_by_element_set`),
+        computed once per loaded map."""
+        return rows_by_element_set(self.fractions)
+
+    @functools.cached_property
     def element_systems(self) -> frozenset[tuple[int, ...]]:
         """The element sets of the map's SuperCon compositions (keys of :func:`element_set_keys`),
         computed once per loaded map."""
-        return frozenset(element_set_keys(self.fractions))
+        return frozenset(self.rows_by_element_set)
 
     @functools.cached_property
     def written_formulas(self) -> np.ndarray:
