@@ -322,9 +322,16 @@ def add_family_sources(families: pd.DataFrame, table: pd.DataFrame) -> pd.DataFr
     return families.assign(diffusion_percent=families["family_id"].map(share).astype(float).round(1))
 
 
+def is_doping_variant(table: pd.DataFrame) -> np.ndarray:
+    """Bool per row: a doping variant of a known compound (``doping_variant_of`` filled by
+    :func:`superdiff_core.known_compounds.nearest_known`); all False without that column."""
+    if "doping_variant_of" not in table.columns:
+        return np.zeros(len(table), dtype=bool)
+    return table["doping_variant_of"].fillna("").astype(str).to_numpy() != ""
+
+
 def doping_variant_count(table: pd.DataFrame) -> int | None:
-    """How many candidates are doping variants of a known compound (``doping_variant_of`` filled,
-    :func:`superdiff_core.known_compounds.nearest_known`); None without that column."""
+    """How many candidates are doping variants of a known compound; None without the column."""
     if "doping_variant_of" not in table.columns:
         return None
-    return int((table["doping_variant_of"].fillna("").astype(str) != "").sum())
+    return int(is_doping_variant(table).sum())

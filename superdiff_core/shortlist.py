@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import pandas as pd
 
-from .assessment import ABOVE_HULL_COLUMN
+from .assessment import ABOVE_HULL_COLUMN, is_doping_variant
 from .errors import InputError
 
 DEFAULT_SIZE = 20
@@ -133,8 +133,8 @@ def shortlist(
         raise InputError(f"the shortlist needs a size ≥ 1, got {size}")
     if ABOVE_HULL_COLUMN in table.columns:
         table = table[~table[ABOVE_HULL_COLUMN].astype("boolean").fillna(False).to_numpy(dtype=bool)]
-    if new_only and "doping_variant_of" in table.columns:
-        table = table[table["doping_variant_of"].fillna("").astype(str).to_numpy() == ""]
+    if new_only:
+        table = table[~is_doping_variant(table)]
     if not len(table):
         return table.assign(**{column: [] for column in SHORTLIST_COLUMNS})
     score = np.zeros(len(table))
