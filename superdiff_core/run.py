@@ -131,6 +131,11 @@ class RunRecord:
     def has_map(self) -> bool:
         return "tsne_x" in self.table.columns
 
+    @property
+    def from_references(self) -> bool:
+        """Whether the rows were generated from reference compounds (not unconditional, not a screened list)."""
+        return bool(self.settings is not None and self.settings.references)
+
     def timing_line(self) -> str:
         """The seconds of each phase, for the run's log: ``"seconds: sampling 4.1 · screening 0.3 · … · total 5.2"``."""
         return "seconds: " + " · ".join(f"{phase} {seconds:.1f}" for phase, seconds in self.timings.items())

@@ -260,8 +260,7 @@ def _summary(record: RunRecord, stages: list[funnel.FunnelStage]) -> None:
     columns[3].metric("Pass the whole funnel", "n/a" if last.count is None else f"{last.count:,}")
     headline = None if record.families is None else record.families[record.families["headline"].astype(bool)]
     new_families = "0" if headline is None else f"{len(headline):,}"
-    from_references = bool(record.settings is not None and record.settings.references)
-    help_text = f"a new family is {new_family_definition(from_references)}"
+    help_text = f"a new family is {new_family_definition(record.from_references)}"
     if headline is not None and "diffusion_percent" in headline.columns:
         new_families += f" ({int((headline['diffusion_percent'] > 0).sum())} by diffusion)"
         help_text += "; in brackets, those holding candidates the diffusion model drew (the others: substitution baseline alone)"
@@ -579,7 +578,7 @@ def _distributions(record: RunRecord, thresholds: funnel.Thresholds) -> None:
 def _families_section(record: RunRecord, key: str) -> None:
     st.subheader("Families")
     families = record.families
-    from_references = bool(record.settings is not None and record.settings.references)
+    from_references = record.from_references
     if families is None or families.empty:
         st.info(
             f"No family found: a family needs at least three distinct {'candidates' if from_references else 'formulas'} "
