@@ -33,15 +33,10 @@ from superdiff_core.properties import load_property_models  # noqa: E402
 FORMULAS = ("BaFe2As2", "Ba0.6K0.4Fe2As2", "BaFe1.8Co0.2As2", "LaFeAsO", "La2CuO4", "La1.85Sr0.15CuO4", "YBa2Cu3O7")
 
 
-def straight_through(x0: torch.Tensor) -> torch.Tensor:
-    """The decoded amounts in the forward pass, the identity in the backward pass."""
-    return x0 + (decoded_amounts(x0) - x0).detach()
-
-
 def gradient(guide, x0: torch.Tensor, through: bool) -> np.ndarray:
     """∇J at x0 (1, 96) with the plain decoding or passed straight through; shape (96,)."""
     leaf = x0.clone().requires_grad_(True)
-    amounts = straight_through(leaf) if through else decoded_amounts(leaf)
+    amounts = decoded_amounts(leaf, gradient_through=torch.ones(leaf.shape[1], dtype=torch.bool) if through else None)
     (grad,) = torch.autograd.grad(guidance_objective(amounts, guide.weights, guide.network, guide.formation).sum(), leaf)
     return grad[0].numpy()
 

@@ -22,6 +22,7 @@ by Hautier's table, so the guide can propose a dopant such as K for Ba).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -40,7 +41,7 @@ from superdiff_core.novelty import atomic_fractions  # noqa: E402
 from superdiff_core.pipeline import load_engine  # noqa: E402
 from superdiff_core.run import load_run_models, run_generation  # noqa: E402
 from superdiff_core.settings import GenerationSettings  # noqa: E402
-from superdiff_core.substitution import _best_replacements, load_table  # noqa: E402
+from superdiff_core.substitution import load_table, reference_scores  # noqa: E402
 
 CASES = (("La1.85Sr0.15CuO4", "cuprates"), ("BaFe2As2", "pnictides"))
 
@@ -65,22 +66,15 @@ def open_elements(reference: np.ndarray, gradient: str) -> torch.Tensor | None:
         return None
     if gradient == "all":
         return torch.ones(len(reference), dtype=torch.bool)
-    plausible = _best_replacements(reference, "hautier").scores >= load_table("hautier").threshold
+    plausible = reference_scores(reference, "hautier").scores.max(axis=1) >= load_table("hautier").threshold
     return torch.as_tensor(plausible | (reference > 0))
 
 
 def use_gradient_through(mask: torch.Tensor | None) -> None:
-    """Make the guide decode x0_hat as the engine does but pass its gradient straight through on ``mask``
-    (an experiment of this benchmark only: it replaces ``guidance.decoded_amounts`` for this process)."""
-    decode = ENGINE_DECODING
-
-    def decoded(x0: torch.Tensor, residual_threshold: float = guidance.RESIDUAL_THRESHOLD) -> torch.Tensor:
-        amounts = decode(x0, residual_threshold)
-        if mask is None:
-            return amounts
-        return torch.where(mask.to(x0.device), x0 + (amounts - x0).detach(), amounts)
-
-    guidance.decoded_amounts = decoded
+    """Make the guide's decoding pass its gradient straight through on ``mask`` (an experiment of this
+    benchmark only: the engine's guide has no such option, so this process's ``guidance.decoded_amounts``
+    is replaced by the same function with ``gradient_through=mask``)."""
+    guidance.decoded_amounts = functools.partial(ENGINE_DECODING, gradient_through=mask)
 
 
 ENGINE_DECODING = guidance.decoded_amounts

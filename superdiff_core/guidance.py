@@ -90,18 +90,28 @@ square of the tokens; candidates have at most 10 elements)."""
 # ---------------------------------------------------------------------------------------
 
 
-def decoded_amounts(x0: torch.Tensor, residual_threshold: float = RESIDUAL_THRESHOLD) -> torch.Tensor:
+def decoded_amounts(
+    x0: torch.Tensor, residual_threshold: float = RESIDUAL_THRESHOLD, gradient_through: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The composition the screening would read from x0, differentiably: negative amounts
     clamped to 0, amounts below ``residual_threshold`` set to 0 (no rounding).
 
     Args:
         x0: predicted clean sample, shape (B, 96) amounts.
+        gradient_through: None (the engine's guide): the gradient flows to the kept amounts
+            only, so an element the composition lacks gets none. A bool mask (96,): on those
+            elements the gradient passes straight through the decoding (the same values, the
+            derivative of J at the decoded composition), so absent elements get one too
+            (``benchmarks/bench_guide_gradient.py`` and ``bench_stay_near.py --gradient``).
 
     Returns:
-        (B, 96), non-negative; the gradient flows to the kept amounts only.
+        (B, 96), non-negative.
     """
     amounts = x0.clamp(min=0.0)
-    return amounts * (amounts >= residual_threshold).to(amounts.dtype)
+    amounts = amounts * (amounts >= residual_threshold).to(amounts.dtype)
+    if gradient_through is None:
+        return amounts
+    return torch.where(gradient_through.to(x0.device), x0 + (amounts - x0).detach(), amounts)
 
 
 def formation_energy_top_elements(formation: "FormationModel", amounts: torch.Tensor, max_tokens: int = FORMATION_TOKENS) -> torch.Tensor:

@@ -189,3 +189,16 @@ def test_steer_sliders_round_trip_through_the_settings_json(test_class):
     assert record.settings.guidance == GuidanceWeights(tc=1.5, superconductor=0.7, formation=0.5)
     again, _ = run_settings.settings_from_json(run_settings.run_settings_json(record.settings))
     assert again.guidance == record.settings.guidance
+
+
+def test_the_decoding_hides_absent_elements_from_the_gradient_unless_told_to_pass_it_through():
+    """Why the pnictide guide cannot propose a dopant (benchmarks/README.md): an absent element gets no gradient."""
+    x0 = torch.zeros(1, 96)
+    x0[0, 55], x0[0, 25], x0[0, 32] = 1.0, 2.0, 2.0  # BaFe2As2
+    weights = torch.arange(96, dtype=torch.float32)  # any objective that depends on every amount
+    for through, expected_k in ((None, 0.0), (torch.ones(96, dtype=torch.bool), 18.0)):
+        leaf = x0.clone().requires_grad_(True)
+        amounts = decoded_amounts(leaf, gradient_through=through)
+        assert torch.equal(amounts.detach(), decoded_amounts(x0))  # the same composition either way
+        (grad,) = torch.autograd.grad((amounts * weights).sum(), leaf)
+        assert grad[0, 18].item() == expected_k and grad[0, 55].item() == 55.0  # K (absent), Ba (present)
