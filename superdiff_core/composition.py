@@ -36,7 +36,8 @@ _SEPARATORS = re.compile(r"[\n\r,;]+")
 _NEGATIVE_AMOUNT = re.compile(r"[A-Za-z)\]]-\d")
 _EXPONENT = re.compile(r"\d[eE][+-]?\d")
 _NON_NUMERIC_AMOUNT = re.compile(r"[A-Za-z)\]\d.][\-+±~]|[xyzδ]$")
-_ELEMENT_SYMBOL = re.compile(r"[A-Z][a-z]?")
+ELEMENT_SYMBOL_PATTERN = re.compile(r"[A-Z][a-z]?")
+"""An element symbol in formula text (a capital, then at most one small letter)."""
 
 
 class FormulaError(ValueError):
@@ -134,7 +135,7 @@ def _explain_parse_error(cleaned: str, error: Exception) -> str:
         return "negative amounts are not allowed"
     unknown = [
         token
-        for token in _ELEMENT_SYMBOL.findall(cleaned)
+        for token in ELEMENT_SYMBOL_PATTERN.findall(cleaned)
         if not Element.is_valid_symbol(token)
     ]
     if unknown:
@@ -214,5 +215,5 @@ def element_system(elements: str | Iterable[str]) -> str:
     ``Composition.chemical_system`` writes it: ``"YBa2Cu3O7"`` → ``"Ba-Cu-O-Y"``, and
     ``element_system(element_set(vector))`` for an amount vector. Equal systems give equal
     text whatever order the formulas write their elements in."""
-    symbols = _ELEMENT_SYMBOL.findall(elements) if isinstance(elements, str) else elements
+    symbols = ELEMENT_SYMBOL_PATTERN.findall(elements) if isinstance(elements, str) else elements
     return "-".join(sorted(set(symbols)))

@@ -36,6 +36,7 @@ import numpy as np
 from .chemical_order import order_permutation
 from .composition import (
     _WRITING_ORDER,
+    ELEMENT_SYMBOL_PATTERN,
     ELEMENT_SYMBOLS,
     N_ELEMENTS,
     SYMBOL_TO_INDEX,
@@ -45,7 +46,6 @@ from .composition import (
     vector_to_formula,
 )
 
-_SYMBOL_TOKEN = re.compile(r"[A-Z][a-z]?")
 _AMOUNT_TOKEN = re.compile(r"([A-Z][a-z]?)(\d*\.?\d*)")
 _ONE_AMOUNT = re.compile(r"(?<=[A-Za-z])1(?![\d.])")
 _ELECTRONEGATIVITY_RANK = np.argsort(_WRITING_ORDER)  # element index -> position in pymatgen order
@@ -194,7 +194,7 @@ class ElementOrder:
 def _symbols_in_order(text: str) -> list[int]:
     """Element indices of a formula text in the order first written."""
     seen: list[int] = []
-    for token in _SYMBOL_TOKEN.findall(str(text)):
+    for token in ELEMENT_SYMBOL_PATTERN.findall(str(text)):
         index = SYMBOL_TO_INDEX.get(token)
         if index is not None and index not in seen:
             seen.append(index)
