@@ -8,7 +8,6 @@ import argparse
 import math
 from pathlib import Path
 
-from ..assessment import doping_variant_count
 from ..device import describe_device, select_device
 from ..errors import InputError
 from ..guidance_weights import parse_guide
@@ -286,6 +285,8 @@ def assessment_lines(record) -> list[str]:
     """What the run's numbers are worth: plausible substitutions, doping variants of known compounds,
     whether each prediction tells the candidates apart, and diffusion against the substitution
     baseline (when drawn)."""
+    from ..assessment import doping_variant_count
+
     lines = []
     variants = doping_variant_count(record.table)
     if variants is not None and len(record.table):
