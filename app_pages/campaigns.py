@@ -9,10 +9,17 @@ from pathlib import Path
 import streamlit as st
 
 from superdiff_core.campaign import campaign_progress, read_manifest
-from superdiff_core.campaign.queries import campaign_families, campaign_funnel, count_candidates, open_queries, select_candidates
+from superdiff_core.campaign.queries import (
+    campaign_families,
+    campaign_funnel,
+    count_candidates,
+    open_queries,
+    select_candidates,
+    source_comparison,
+)
 from superdiff_core.errors import SuperDiffError
 from superdiff_core.results import candidates_to_csv
-from ui import campaigns, plots, resources, running
+from ui import campaigns, plots, resources, results, running
 
 KEY = campaigns.KEY
 
@@ -52,7 +59,9 @@ try:
     if not queries.has_rows:
         st.info("No shard has finished yet.")
         st.stop()
-    funnel_tab, reference_tab, n_tab, family_tab = st.tabs(["Funnel", "Per reference", "Per N", "Families"])
+    comparison = source_comparison(queries)
+    names = ["Funnel", "Per reference", "Per N", "Families"] + (["Diffusion vs substitution"] if len(comparison) else [])
+    funnel_tab, reference_tab, n_tab, family_tab, *source_tab = st.tabs(names)
     with funnel_tab:
         st.plotly_chart(plots.funnel_figure(campaigns.funnel_stages(totals, plan), title="Campaign funnel"), key=f"{KEY}_funnel")
         st.caption(campaigns.FUNNEL_CAPTION)
@@ -63,6 +72,11 @@ try:
     with family_tab:
         st.caption("New unique candidates grouped by element system (and general formula when the campaign placed them on the map).")
         st.dataframe(campaign_families(queries), hide_index=True)
+    if source_tab:
+        with source_tab[0]:
+            st.caption("The campaign's diffusion candidates against plain data-mined ion substitution into the same references "
+                       "(as many draws per reference and seed, the same screening and models); each formula counted once per source.")
+            st.dataframe(comparison, hide_index=True, column_config=results.source_comparison_columns())
 
     st.subheader("Candidates")
     chosen, sort_by, descending, shown = campaigns.filter_inputs(queries, list(plan["references"]), list(plan["scale_factors"]))

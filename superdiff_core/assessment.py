@@ -25,16 +25,13 @@ import pandas as pd
 
 from .composition import ELEMENT_SYMBOLS, ParsedFormula
 from .novelty import KnownCompositions, first_of_duplicates
-from .results import append_notes, ordered_columns
+from .results import DIFFUSION_SOURCE, SOURCE_COLUMN, SUBSTITUTION_SOURCE, append_notes, ordered_columns
 from .screening import ScreeningOptions, ScreeningResult, screen_samples
 from .substitution import plausibility_columns, plausible_share
 
 PLAUSIBILITY_SCALE = "hautier"
 """The substitution table the run's column uses (SkipSpecies is the benchmark's independent check)."""
 
-SOURCE_COLUMN = "source"
-DIFFUSION_SOURCE = "diffusion"
-SUBSTITUTION_SOURCE = "substitution"
 SCALE_FACTORS_COLUMN = "scale_factors"
 """Every N at which a run drew the candidate's composition (``"2 3"``); ``scale_factor`` keeps the first."""
 
@@ -233,6 +230,16 @@ def baseline_candidates(
     return results
 
 
+def baseline_table(reference: ParsedFormula, screened: ScreeningResult, model_class: str) -> pd.DataFrame:
+    """One reference's screened baseline candidates as rows of a run's table: the run columns
+    (``model_class``, ``reference``) and ``source = substitution``; no N (nothing was sampled)."""
+    table = screened.table.drop(columns=["sample_index"])
+    table.insert(1, "model_class", model_class)
+    table.insert(2, "reference", reference.text)
+    table[SOURCE_COLUMN] = SUBSTITUTION_SOURCE
+    return table
+
+
 def comparison_row(table: pd.DataFrame, vectors: np.ndarray, drawn: int, known_systems: frozenset[tuple[int, ...]]) -> dict:
     """The figures :func:`source_comparison` shows for one source's candidates."""
     from .maps import element_set_keys
@@ -289,11 +296,7 @@ def with_baseline(result, engine):
     vectors = [result.vectors]
     for reference, screened in baseline_candidates(settings.references, per_reference, settings.model_class, known,
                                                    engine.training_vectors, settings.screening, settings.seed):
-        table = screened.table.drop(columns=["sample_index"])
-        table.insert(1, "model_class", settings.model_class)
-        table.insert(2, "reference", reference.text)
-        table[SOURCE_COLUMN] = SUBSTITUTION_SOURCE
-        tables.append(table)
+        tables.append(baseline_table(reference, screened, settings.model_class))
         vectors.append(screened.vectors)
     combined = pd.concat(tables, ignore_index=True)
     result.table = combined[ordered_columns(combined)]

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from .artifacts import DEFAULT_MODELS_DIR
-from .assessment import merge_scale_factors
+from .assessment import baseline_candidates, baseline_table, merge_scale_factors
 from .checkpoints import DiffusionCheckpoint, load_diffusion
 from .composition import ParsedFormula
 from .data import load_training_set, vector_keys
@@ -24,7 +24,8 @@ from .device import select_device
 from .errors import InputError
 from .guidance import Guide
 from .model_classes import check_model_class
-from .results import GUIDANCE_COLUMN, ordered_columns
+from .novelty import KnownCompositions
+from .results import GUIDANCE_COLUMN, SUBSTITUTION_SOURCE, ordered_columns
 from .sampler import DEFAULT_BATCH_SIZE, CancelFlag, ProgressCallback, Sampler, SamplingCancelled
 from .screening import STAGE_NAMES, StageCount, screen_samples
 from .settings import DEFAULT_ELEMENT_ORDER, GenerationSettings
@@ -193,6 +194,38 @@ def generate(
         settings,
         partial=finished < len(runs),
         screening_seconds=screening_seconds,
+    )
+
+
+def generate_baseline(engine: Engine, settings: GenerationSettings, per_reference: int) -> GenerationResult:
+    """The substitution baseline alone, as a result :func:`generate` would give: ``per_reference``
+    candidates drawn by ion substitution into each reference of ``settings`` (reference i with
+    seed ``settings.seed + i``), screened with the run's options, marked ``source =
+    substitution``. A campaign's baseline shards run this; ``generate --baseline`` appends the
+    same candidates to a diffusion run (:func:`~superdiff_core.assessment.with_baseline`)."""
+    settings = settings.resolved()
+    if not settings.references:
+        raise InputError("the substitution baseline substitutes into references: give at least one")
+    known = KnownCompositions(engine.training_vectors)
+    tables, vectors, stages = [], [], None
+    unique_weighted = novel_weighted = basic_total = 0.0
+    for reference, screened in baseline_candidates(settings.references, per_reference, settings.model_class, known,
+                                                   engine.training_vectors, settings.screening, settings.seed):
+        tables.append(baseline_table(reference, screened, settings.model_class))
+        vectors.append(screened.vectors)
+        stages = _add_stages(stages, screened.stages)
+        basic = screened.stages[2].remaining
+        unique_weighted += screened.unique_percent * basic
+        novel_weighted += screened.novel_percent * basic
+        basic_total += basic
+    table = pd.concat(tables, ignore_index=True)
+    table.insert(3, "scale_factor", pd.array([None] * len(table), dtype="Int64"))
+    return GenerationResult(
+        table[ordered_columns(table)], np.concatenate(vectors), stages or [],
+        unique_weighted / basic_total if basic_total else float("nan"),
+        novel_weighted / basic_total if basic_total else float("nan"),
+        per_reference * len(settings.references), settings,
+        drawn_by_source={SUBSTITUTION_SOURCE: per_reference * len(settings.references)},
     )
 
 

@@ -66,10 +66,16 @@ KNOWN_COLUMNS: tuple[str, ...] = (
 SuperCon compounds nearest to each row)."""
 
 GUIDANCE_COLUMN = "guidance"
+
+SOURCE_COLUMN = "source"
+DIFFUSION_SOURCE = "diffusion"
+SUBSTITUTION_SOURCE = "substitution"
+"""Who drew a candidate: the diffusion model, or the substitution baseline
+(:mod:`superdiff_core.baseline`) a run or campaign may draw beside it."""
 """Run metadata of a guided run: its weights as ``--guide`` takes them (``tc=1,formation=0.5``);
 absent from unguided runs."""
 
-RUN_METADATA_COLUMNS: tuple[str, ...] = (GUIDANCE_COLUMN, "source", "scale_factors")
+RUN_METADATA_COLUMNS: tuple[str, ...] = (GUIDANCE_COLUMN, SOURCE_COLUMN, "scale_factors")
 """Columns that describe how a candidate was drawn (present only when used): the guide's weights,
 ``source`` (``diffusion`` or ``substitution`` when a baseline ran beside the model) and
 ``scale_factors`` (every N at which the run drew this composition)."""

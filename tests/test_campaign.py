@@ -156,6 +156,8 @@ def test_resume_after_removed_shard_and_half_written_file(finished, tmp_path, ca
         ('model = "pnictides"\nreferences = ["BaFe2As2"]\nmixed_valence = "yes"\n', [], "mixed_valence must be true or false"),
         ('model = "pnictides"\nreferences = ["BaFe2As2"]\nmethod = "nope"\n', [], "unknown method 'nope'"),
         ('model = "pnictides"\nreferences = ["BaFe2As2"]\nclip = "sideways"\n', [], "unknown clip mode 'sideways'"),
+        ('model = "pnictides"\nbaseline = "substitution"\n', [], "substitutes into references: give references"),
+        ('model = "pnictides"\nreferences = ["BaFe2As2"]\nbaseline = "mutation"\n', [], "unknown baseline 'mutation'"),
     ],
 )
 def test_bad_plans_exit_2_with_one_line(tmp_path, capsys, plan, extra, message):
@@ -366,3 +368,106 @@ def test_campaign_page_renders_finished_and_running(finished, tmp_path):
     (running / "campaign.json").write_text(json.dumps(manifest))
     at = open_page(running)
     assert at.get("progress")[0].proto.text.startswith("stopped: ") and "time left" not in at.get("progress")[0].proto.text
+
+
+# ---------------------------------------------------------------------------------------
+# The substitution baseline in a campaign
+# ---------------------------------------------------------------------------------------
+
+BASELINE_PLAN = {"model": "cuprates", "references": ["La2CuO4"], "scale_factors": [2, 3], "samples": 20, "batch": 40,
+                 "steps": 5, "baseline": "substitution"}
+
+
+def test_baseline_shards_draw_what_diffusion_draws_per_reference_and_seed():
+    plan = campaign.plan_from_mapping({**BASELINE_PLAN, "references": ["La2CuO4", "YBa2Cu3O7"], "seeds": 2, "batch": 15})
+    without = campaign.plan_from_mapping({**BASELINE_PLAN, "references": ["La2CuO4", "YBa2Cu3O7"], "seeds": 2, "batch": 15,
+                                          "baseline": None})
+    shards = campaign.expand_shards(plan)
+    baseline = [shard for shard in shards if shard.source == "substitution"]
+    assert [s for s in shards if s.source == "diffusion"] == campaign.expand_shards(without)  # diffusion's shards unchanged
+    assert len({shard.shard_id for shard in shards}) == len(shards)
+    for reference in (0, 1):
+        for seed in (0, 1):
+            mine = [s for s in baseline if s.reference_index == reference and s.seed == seed]
+            assert [s.samples for s in mine] == [15, 15, 10]  # samples × N = 40, in batches of 15
+            assert all(s.scale_factor is None for s in mine)
+    for shard in shards:  # a shard draws one source only: the template's baseline is not run again inside it
+        assert campaign.shard_settings(plan, shard).baseline is None
+    assert plan.to_dict()["baseline"] == "substitution" and campaign.plan_from_mapping(plan.to_dict()) == plan
+
+
+def test_campaign_run_baseline_flag_goes_into_the_plan():
+    from superdiff_core.cli import build_parser
+    from superdiff_core.commands.campaign import plan_from_args
+
+    args = build_parser().parse_args(["campaign", "run", "--out", "x", "--model", "cuprates", "--reference", "La2CuO4",
+                                      "--baseline", "Substitution"])
+    assert plan_from_args(args).settings.baseline == "substitution"
+
+
+@pytest.mark.slow
+def test_campaign_baseline_is_generates_baseline_and_the_report_compares_sources(tmp_path):
+    from superdiff_core.campaign.shard import load_shard_context
+    from superdiff_core.run import run_generation
+
+    plan = campaign.plan_from_mapping(BASELINE_PLAN)
+    opened = campaign.open_campaign(tmp_path / "run", plan)
+    for table in run_plan_here(plan, opened.shards):
+        campaign.write_shard(opened.folder, table)
+    rows = rows_of(opened.folder)
+    baseline_rows = rows[rows["source"] == "substitution"]
+    assert len(baseline_rows) and baseline_rows["scale_factor"].isna().all()
+    assert set(rows.loc[rows["source"] == "diffusion", "scale_factor"]) == {2, 3}
+
+    # the same seed and count as generate --baseline substitution: the same baseline candidates
+    context = load_shard_context(plan)
+    record = run_generation(context.engine, plan.settings.resolved(), context.models)
+    generated = record.table[record.table["source"] == "substitution"]
+    assert list(generated["formula"]) == list(baseline_rows["formula"])
+
+    report = campaign_queries.write_report(opened.folder)
+    comparison = pd.read_csv(report.files["diffusion_vs_substitution"])
+    assert list(comparison["source"]) == ["diffusion", "substitution"]
+    assert list(comparison["drawn"]) == [40, 40]  # samples × N each
+    assert set(record.comparison.columns) - {"source"} <= set(comparison.columns)  # generate's vocabulary
+    per_source = comparison.set_index("source")
+    for source in ("diffusion", "substitution"):
+        formulas = set(rows.loc[rows["source"] == source, "formula"])
+        assert per_source.loc[source, "candidates"] == len(formulas)
+    both = set(rows.loc[rows["source"] == "diffusion", "formula"]) & set(baseline_rows["formula"])
+    assert list(comparison["found_by_both"]) == [len(both), len(both)]
+    by_source = pd.read_csv(report.files["funnel_by_source"]).set_index("source")
+    assert by_source.loc["substitution", "raw"] == 40 and by_source.loc["diffusion", "raw"] == 40
+    assert list(pd.read_csv(report.files["funnel_by_n"])["N"]) == [2, 3]  # the baseline has no N
+    assert "Diffusion vs substitution" in report.files["summary"].read_text()
+    at = open_page(opened.folder)
+    assert not at.error and "Diffusion vs substitution" in [tab.label for tab in at.tabs]
+
+
+def test_found_by_names_every_source_and_old_shards_read_as_diffusion(tmp_path):
+    plan = campaign.plan_from_mapping({**BASELINE_PLAN, "references": ["La2CuO4"], "scale_factors": [2], "samples": 1,
+                                       "batch": 1, "properties": False})
+    opened = campaign.open_campaign(tmp_path, plan)
+    diffusion_shard, baseline_shard = opened.shards
+    drawn = {diffusion_shard: ["La1.8Sr0.2CuO4", "La1.9Ca0.1CuO4"], baseline_shard: ["La1.8Sr0.2CuO4", "La1.8Ba0.2CuO4"]}
+    for shard, formulas in drawn.items():
+        table = pd.DataFrame({"formula": formulas, "model_class": "cuprates", "reference": "La2CuO4", "scale_factor": 2,
+                              "smact_valid": True, "novel": True, "shard_id": shard.shard_id})
+        if shard.source != "diffusion":  # the diffusion shard is written as shards were before they had a source column
+            table["source"] = shard.source
+        record = {"shard_id": shard.shard_id, "reference": "La2CuO4", "source": shard.source, "rows": 2, "raw": 1,
+                  "stages": {"raw": 1}, "finished_at": time.time(), "state": "done"}
+        campaign.write_shard(tmp_path, campaign.shard_arrow_table(table, record))
+    queries = campaign_queries.open_queries(tmp_path)
+    try:
+        found = queries.frame("SELECT formula, source, found_by FROM unique_candidates").set_index("formula")
+        assert found.loc["La1.8Sr0.2CuO4", "found_by"] == "diffusion+substitution"
+        assert found.loc["La1.8Sr0.2CuO4", "source"] == "diffusion"  # counted once, at its first shard
+        assert found.loc["La1.9Ca0.1CuO4", "found_by"] == "diffusion"
+        assert found.loc["La1.8Ba0.2CuO4", "found_by"] == "substitution"
+        comparison = campaign_queries.source_comparison(queries).set_index("source")
+        assert list(comparison["candidates"]) == [2, 2] and list(comparison["found_by_both"]) == [1, 1]
+        funnel = campaign_queries.campaign_funnel(queries, "source").set_index("source")
+        assert list(funnel["campaign-unique"]) == [2, 2]  # once per source
+    finally:
+        queries.close()

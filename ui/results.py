@@ -318,14 +318,21 @@ def _reliability_section(record: RunRecord) -> None:
         st.markdown(f"- {line}")
     if record.comparison is not None:
         st.markdown("**Diffusion against plain ion substitution** (same references, as many draws, same screening and models):")
-        st.dataframe(record.comparison, hide_index=True, width="stretch", column_config={
-            "source": "Source", "drawn": "Drawn", "candidates": "Candidates", "candidates_per_100_drawn": "Per 100 drawn",
-            "new_element_systems": st.column_config.NumberColumn("New element systems", help="element sets no known compound has"),
-            "plausible_extensions_percent": "Plausible extensions (%)",
-            "predicted_superconductors_percent": "Predicted superconductors (%)",
-            "median_tc_kelvin_of_those": st.column_config.NumberColumn("Their median Tc (K)", format="%.1f"),
-            "median_distance_to_known": st.column_config.NumberColumn("Median distance to known", format="%.4f"),
-        })
+        st.dataframe(record.comparison, hide_index=True, width="stretch", column_config=source_comparison_columns())
+
+
+def source_comparison_columns() -> dict:
+    """Column labels and help of a diffusion-vs-substitution table (a run's, or a campaign's per reference)."""
+    return {
+        "reference": "Reference", "source": "Source", "drawn": "Drawn", "candidates": "Candidates",
+        "candidates_per_100_drawn": "Per 100 drawn",
+        "new_element_systems": st.column_config.NumberColumn("New element systems", help="element sets no known compound has"),
+        "found_by_both": st.column_config.NumberColumn("Found by both", help="candidates the other source drew too"),
+        "plausible_extensions_percent": "Plausible extensions (%)",
+        "predicted_superconductors_percent": "Predicted superconductors (%)",
+        "median_tc_kelvin_of_those": st.column_config.NumberColumn("Their median Tc (K)", format="%.1f"),
+        "median_distance_to_known": st.column_config.NumberColumn("Median distance to known", format="%.4f"),
+    }
 
 
 def _shortlist_section(record: RunRecord, key: str) -> None:

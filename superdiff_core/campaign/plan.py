@@ -4,6 +4,9 @@ A :class:`CampaignPlan` (from a TOML file, from flags or from a manifest's ``pla
 run-settings template plus seeds, batching and outputs; it expands to :class:`Shard`\\ s,
 one per reference × N × seed × batch of samples. Each shard is one ordinary run of the
 engine (:func:`shard_settings`: one reference, one N, ``batch`` samples, its own seed).
+A plan with ``baseline = "substitution"`` adds, per reference × seed, the substitution
+baseline's shards: as many candidates as diffusion draws for that reference and seed (samples
+× N values), in batches, each shard marked ``source = substitution`` and without an N.
 A folder is resumed only with the plan it was started with (:func:`plan_differences` names
 the keys that differ).
 """
@@ -19,7 +22,12 @@ from typing import Any
 
 from ..composition import ParsedFormula
 from ..errors import InputError
+from ..results import DIFFUSION_SOURCE, SUBSTITUTION_SOURCE
 from ..settings import MAX_SAMPLES_PER_RUN, GenerationSettings
+
+SOURCE_ID_PARTS = {SUBSTITUTION_SOURCE: "sub"}
+"""The N part of a baseline shard's id (``r0000-sub-s0-b00000``); it sorts after every
+``N..`` part, so a formula both sources drew counts first as diffusion's."""
 
 SEED_STRIDE = 1_000_003
 """Batch b of seed s samples with seed ``s + b * SEED_STRIDE`` (batch 0: the seed itself,
@@ -103,8 +111,8 @@ class CampaignPlan:
             raise InputError(f"seeds repeat: {list(self.seeds)}")
         if self.references and len(set(self.references)) != len(self.references):
             raise InputError("references repeat; give each once")
-        if self.settings.baseline is not None:
-            raise InputError("campaigns draw diffusion candidates only: leave out baseline")
+        if self.settings.baseline is not None and not self.references:
+            raise InputError(f"the {self.settings.baseline} baseline substitutes into references: give references or leave out baseline")
         shards = expand_shards(self)
         shard_settings(self, shards[0]).resolved()
 
@@ -113,7 +121,9 @@ class CampaignPlan:
 class Shard:
     """One unit of work: ``samples`` samples of one (reference, N, seed), batch ``batch``.
 
-    ``reference`` is "" and ``scale_factor`` None for unconditional sampling.
+    ``reference`` is "" and ``scale_factor`` None for unconditional sampling. A baseline
+    shard (``source`` other than diffusion) draws ``samples`` candidates by substitution
+    into its reference and has no ``scale_factor``.
     """
 
     shard_id: str
@@ -123,26 +133,39 @@ class Shard:
     seed: int
     batch: int
     samples: int
+    source: str = DIFFUSION_SOURCE
 
     @property
     def sampling_seed(self) -> int:
         return self.seed + self.batch * SEED_STRIDE
 
 
+def _batches(total: int, batch: int) -> list[tuple[int, int]]:
+    """(batch index, size) of ``total`` samples cut into batches of at most ``batch``."""
+    return [(b, min(batch, total - start)) for b, start in enumerate(range(0, total, batch))]
+
+
 def expand_shards(plan: CampaignPlan) -> list[Shard]:
-    """Every shard of ``plan``, in a fixed order (reference, N, seed, batch)."""
-    batches = [(b, min(plan.batch, plan.samples - start)) for b, start in enumerate(range(0, plan.samples, plan.batch))]
-    runs: list[tuple[int, str, int | None]] = (
-        [(i, reference, n) for i, reference in enumerate(plan.references) for n in plan.scale_factors]
-        if plan.references else [(0, "", None)]
-    )
+    """Every shard of ``plan``, in a fixed order: per reference, its diffusion shards (N,
+    seed, batch), then its baseline shards (seed, batch) when the plan draws a baseline."""
     shards = []
-    for index, reference, n in runs:
+    if not plan.references:
         for seed in plan.seeds:
-            for batch, size in batches:
-                n_part = f"N{n:02d}" if n is not None else "uncond"
-                shard_id = f"r{index:04d}-{n_part}-s{seed}-b{batch:05d}"
-                shards.append(Shard(shard_id, index, reference, n, seed, batch, size))
+            shards += [Shard(f"r0000-uncond-s{seed}-b{batch:05d}", 0, "", None, seed, batch, size)
+                       for batch, size in _batches(plan.samples, plan.batch)]
+        return shards
+    baseline_samples = plan.samples * len(plan.scale_factors)  # as many as diffusion draws per reference and seed
+    for index, reference in enumerate(plan.references):
+        for n in plan.scale_factors:
+            for seed in plan.seeds:
+                shards += [Shard(f"r{index:04d}-N{n:02d}-s{seed}-b{batch:05d}", index, reference, n, seed, batch, size)
+                           for batch, size in _batches(plan.samples, plan.batch)]
+        if plan.settings.baseline is not None:
+            part = SOURCE_ID_PARTS[plan.settings.baseline]
+            for seed in plan.seeds:
+                shards += [Shard(f"r{index:04d}-{part}-s{seed}-b{batch:05d}", index, reference, None, seed, batch, size,
+                                 plan.settings.baseline)
+                           for batch, size in _batches(baseline_samples, plan.batch)]
     return shards
 
 
@@ -172,15 +195,17 @@ def _mapping_differences(stored: Mapping[str, Any], given: Mapping[str, Any], wi
 
 def shard_settings(plan: CampaignPlan, shard: Shard) -> GenerationSettings:
     """The engine settings of one shard: the plan's template with one reference, one N,
-    the shard's batch and seed."""
+    the shard's batch and seed (a baseline shard keeps the plan's N values: they are not
+    sampled, only recorded)."""
     template = plan.settings
     reference = template.references[shard.reference_index] if shard.reference else None
     return replace(
         template,
         references=(reference,) if reference is not None else (),
-        scale_factors=(shard.scale_factor,) if shard.scale_factor is not None else (),
+        scale_factors=(shard.scale_factor,) if shard.scale_factor is not None else template.scale_factors,
         samples=shard.samples,
         seed=shard.sampling_seed,
+        baseline=None,  # the shard's source says what it draws; the baseline has shards of its own
     ).resolved()
 
 

@@ -10,8 +10,13 @@ committed ``supercon/supercon.npz``, in the candidates' own formula notation) is
 
 Views of a connection from :func:`open_queries`:
 
-- ``candidates``: every row of every finished shard;
-- ``unique_candidates``: one row per formula across the campaign, plus ``in_supercon``.
+- ``candidates``: every row of every finished shard, with ``source`` (``diffusion`` in
+  shards written before campaigns drew a substitution baseline);
+- ``unique_candidates``: one row per formula across the campaign, plus ``in_supercon`` and
+  ``found_by`` (every source that drew the formula: ``diffusion+substitution`` says plain ion
+  substitution finds it too);
+- ``unique_by_source``: one row per (source, formula), at the formula's first shard of that
+  source: what each source found, for the diffusion-vs-substitution comparison.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from ..artifacts import DEFAULT_MODELS_DIR, atomic_path, write_text_atomically
 from ..candidate_filter import CandidateFilter
 from ..errors import InputError
 from ..funnel import Thresholds
+from ..results import DIFFUSION_SOURCE, SOURCE_COLUMN, SUBSTITUTION_SOURCE
 from ..validity import DEFAULT_VALIDITY_CHECK, VALID_COLUMN, VALIDITY_CHECKS
 from .shard import ELEMENT_SYSTEM_COLUMN, engine_stage_totals
 from .store import REPORT_DIR, SHARDS_DIR, finished_shard_files, plan_validity_check, read_manifest, shard_records
@@ -160,13 +166,26 @@ def open_queries(
     if not finished_shard_files(folder):
         return queries
     pattern = _sql_string(str(folder.resolve() / SHARDS_DIR / "r*.parquet"))
-    connection.execute(f"CREATE TEMP VIEW candidates AS SELECT * FROM read_parquet({pattern}, union_by_name = true)")
+    connection.execute(f"CREATE TEMP VIEW shard_rows AS SELECT * FROM read_parquet({pattern}, union_by_name = true)")
+    stored = [row[0] for row in connection.execute("DESCRIBE shard_rows").fetchall()]
+    diffusion = _sql_string(DIFFUSION_SOURCE)
+    source = (f"* REPLACE (coalesce({SOURCE_COLUMN}, {diffusion}) AS {SOURCE_COLUMN})" if SOURCE_COLUMN in stored
+              else f"*, {diffusion} AS {SOURCE_COLUMN}")
+    connection.execute(f"CREATE TEMP VIEW candidates AS SELECT {source} FROM shard_rows")
     kind = "TABLE" if materialize else "VIEW"
+    in_supercon = "c.formula IN (SELECT formula FROM supercon) AS in_supercon"
     connection.execute(
         f"CREATE TEMP {kind} unique_candidates AS "
-        "SELECT c.*, c.formula IN (SELECT formula FROM supercon) AS in_supercon FROM candidates c "
-        "SEMI JOIN (SELECT formula, min(shard_id) AS shard_id FROM candidates GROUP BY formula) f "
+        f"SELECT c.*, {in_supercon}, f.found_by FROM candidates c "
+        f"JOIN (SELECT formula, min(shard_id) AS shard_id, "
+        f"string_agg(DISTINCT {SOURCE_COLUMN}, '+' ORDER BY {SOURCE_COLUMN}) AS found_by FROM candidates GROUP BY formula) f "
         "ON c.formula = f.formula AND c.shard_id = f.shard_id"
+    )
+    connection.execute(
+        f"CREATE TEMP VIEW unique_by_source AS "
+        f"SELECT c.*, {in_supercon} FROM candidates c "
+        f"SEMI JOIN (SELECT {SOURCE_COLUMN}, formula, min(shard_id) AS shard_id FROM candidates GROUP BY {SOURCE_COLUMN}, formula) f "
+        f"ON c.{SOURCE_COLUMN} = f.{SOURCE_COLUMN} AND c.formula = f.formula AND c.shard_id = f.shard_id"
     )
     queries.columns = [row[0] for row in connection.execute("DESCRIBE candidates").fetchall()]
     return queries
@@ -203,22 +222,28 @@ def funnel_stage_sql(queries: CampaignQueries, thresholds: Thresholds) -> list[t
     return stages
 
 
-GROUPS = {"reference": "reference", "scale_factor": "N"}
+GROUPS = {"reference": "reference", "scale_factor": "N", SOURCE_COLUMN: SOURCE_COLUMN}
 """Groupings of the funnel: column → label."""
 
 
 def campaign_funnel(queries: CampaignQueries, by: str | None = None, thresholds: Thresholds = Thresholds(),
                     folder_records: list[dict[str, Any]] | None = None) -> pd.DataFrame:
-    """The funnel of the whole campaign (``by`` None) or per ``reference`` / ``scale_factor``.
+    """The funnel of the whole campaign (``by`` None) or per ``reference``, ``scale_factor``
+    or ``source``.
 
     Columns: the group (if any); the engine stages summed over shards (``raw``, ``basic
     filters``, ``unique in shard``, ``novel in shard``: what the shards' screening kept); then
     ``candidates`` (rows) and the campaign-wide stages of :func:`funnel_stage_sql` (each
-    formula counted once, at its first shard).
+    formula counted once, at its first shard; per source, once per source, so a formula both
+    sources drew counts for each). Per N counts the diffusion shards only (the baseline has no N).
     """
     if by is not None and by not in GROUPS:
         raise InputError(f"funnel groups by {' or '.join(GROUPS)}, not {by!r}")
     records = shard_records(queries.folder) if folder_records is None else folder_records
+    where = ""
+    if by == "scale_factor":  # N is diffusion's: baseline shards have none
+        records = [record for record in records if record.get(SOURCE_COLUMN, DIFFUSION_SOURCE) == DIFFUSION_SOURCE]
+        where = f" WHERE {SOURCE_COLUMN} = {_sql_string(DIFFUSION_SOURCE)}"
     engine = engine_stage_totals(records, by)
     engine = engine.rename(columns={"element count": "basic filters", "unique": "unique in shard", "novel": "novel in shard"})
     engine = engine.drop(columns=["non-negative", "SMACT-valid"], errors="ignore")
@@ -228,8 +253,10 @@ def campaign_funnel(queries: CampaignQueries, by: str | None = None, thresholds:
     counts = ", ".join(f"count(*) FILTER (WHERE {condition}) AS {_sql_string(label).replace(chr(39), chr(34))}"
                        for label, condition in stages)
     group = f"{by}, " if by else ""
-    rows = queries.frame(f"SELECT {group}count(*) AS candidates FROM candidates" + (f" GROUP BY {by}" if by else ""))
-    unique = queries.frame(f"SELECT {group}{counts} FROM unique_candidates" + (f" GROUP BY {by}" if by else ""))
+    grouping = f"{where} GROUP BY {by}" if by else ""
+    rows = queries.frame(f"SELECT {group}count(*) AS candidates FROM candidates{grouping}")
+    view = "unique_by_source" if by in (SOURCE_COLUMN, "scale_factor") else "unique_candidates"
+    unique = queries.frame(f"SELECT {group}{counts} FROM {view}{grouping}")
     if by is None:
         table = pd.concat([engine.reset_index(drop=True), rows, unique], axis=1)
     else:
@@ -344,6 +371,56 @@ def campaign_families(queries: CampaignQueries, new_only: bool = True, limit: in
     return families.rename(columns={"element_system_key": "element_system"})
 
 
+def source_comparison(queries: CampaignQueries, folder_records: list[dict[str, Any]] | None = None) -> pd.DataFrame:
+    """Diffusion against the substitution baseline, per reference: one row per (reference,
+    source), with the figures ``generate --baseline substitution`` shows for a run
+    (:func:`superdiff_core.assessment.source_comparison`) over the whole campaign, each
+    formula counted once per source, plus ``found_by_both`` (candidates the other source drew
+    too). Empty when no shard drew a baseline.
+
+    Columns: reference, source, drawn, candidates, candidates_per_100_drawn,
+    new_element_systems (element systems no SuperCon compound has), found_by_both,
+    plausible_extensions_percent, and with the property models predicted_superconductors_percent
+    and median_tc_kelvin_of_those, with the known compounds median_distance_to_known.
+    """
+    records = shard_records(queries.folder) if folder_records is None else folder_records
+    drawn = engine_stage_totals(records, ["reference", SOURCE_COLUMN])
+    if not queries.has_rows or SUBSTITUTION_SOURCE not in set(drawn[SOURCE_COLUMN]):
+        return pd.DataFrame()
+    stored = ELEMENT_SYSTEM_COLUMN in queries.columns
+    system_text = f"coalesce({ELEMENT_SYSTEM_COLUMN}, formula)" if stored else "formula"
+    values = ["count(*) AS candidates",
+              "count(DISTINCT element_system_key) FILTER (WHERE element_system_key NOT IN (SELECT element_system FROM known_systems)) "
+              "AS new_element_systems",
+              "count(*) FILTER (WHERE (reference, formula) IN (SELECT (reference, formula) FROM both_sources)) AS found_by_both"]
+    if "plausible_substitution" in queries.columns:
+        values.append("round(100 * avg(CAST(plausible_substitution AS DOUBLE)), 1) AS plausible_extensions_percent")
+    if "is_superconductor" in queries.columns:
+        values += ["round(100 * avg(CAST(coalesce(is_superconductor, FALSE) AS DOUBLE)), 1) AS predicted_superconductors_percent",
+                   "round(median(tc_kelvin) FILTER (WHERE is_superconductor), 1) AS median_tc_kelvin_of_those"]
+    if "distance_to_known" in queries.columns:
+        values.append("round(median(distance_to_known), 4) AS median_distance_to_known")
+    found = queries.frame(
+        f"WITH known_systems AS (SELECT DISTINCT {element_system_sql('formula')} AS element_system FROM supercon), "
+        f"chosen AS (SELECT *, {system_text} AS system_text FROM unique_by_source), "
+        f"systems AS (SELECT system_text, {element_system_sql('system_text')} AS element_system_key "
+        f"FROM (SELECT DISTINCT system_text FROM chosen)), "
+        f"both_sources AS (SELECT reference, formula FROM chosen GROUP BY reference, formula "
+        f"HAVING count(DISTINCT {SOURCE_COLUMN}) > 1) "
+        f"SELECT reference, {SOURCE_COLUMN}, {', '.join(values)} FROM chosen JOIN systems USING (system_text) "
+        f"GROUP BY reference, {SOURCE_COLUMN}"
+    )
+    table = drawn[["reference", SOURCE_COLUMN, "raw"]].rename(columns={"raw": "drawn"}).astype({"reference": str})
+    table = table.merge(found.astype({"reference": str}), on=["reference", SOURCE_COLUMN], how="left")
+    for column in ("candidates", "new_element_systems", "found_by_both"):
+        table[column] = pd.array(table[column].fillna(0), dtype="Int64")
+    per_100 = 100.0 * table["candidates"].astype(float) / table["drawn"].where(table["drawn"] > 0)
+    table.insert(table.columns.get_loc("candidates") + 1, "candidates_per_100_drawn", per_100.round(1))
+    order = {source: rank for rank, source in enumerate((DIFFUSION_SOURCE, SUBSTITUTION_SOURCE))}
+    table = table.sort_values(["reference", SOURCE_COLUMN], key=lambda c: c.map(order) if c.name == SOURCE_COLUMN else c)
+    return table.reset_index(drop=True)
+
+
 def export_candidates_csv(queries: CampaignQueries, path: str | os.PathLike, chosen: CandidateFilter = CandidateFilter()) -> int:
     """Write every unique candidate passing ``chosen`` to a CSV atomically, streamed by
     DuckDB in no particular order (no sort, no DataFrame: memory stays bounded); returns
@@ -398,6 +475,8 @@ def write_report(
 ) -> CampaignReport:
     """Write the report of a campaign folder to ``out`` (default ``<folder>/report/``):
     ``funnel.csv`` (whole campaign), ``funnel_by_reference.csv``, ``funnel_by_n.csv``,
+    when the campaign drew the substitution baseline ``funnel_by_source.csv`` and
+    ``diffusion_vs_substitution.csv`` (:func:`source_comparison`),
     ``top_candidates.csv`` (new unique candidates by ``top_by``), ``families.csv``,
     ``summary.md`` and, with ``all_candidates``, ``candidates.csv`` (every new unique
     candidate, streamed)."""
@@ -418,15 +497,20 @@ def write_report(
         by_n = campaign_funnel(queries, "scale_factor", thresholds, records)
         best = select_candidates(queries, CandidateFilter(new_only=True), top_by, not ascending, top)
         families = campaign_families(queries)
+        comparison = source_comparison(queries, records)
+        by_source = campaign_funnel(queries, SOURCE_COLUMN, thresholds, records) if len(comparison) else pd.DataFrame()
         files = {}
         for name, frame in (("funnel", totals), ("funnel_by_reference", by_reference), ("funnel_by_n", by_n),
+                            ("funnel_by_source", by_source), ("diffusion_vs_substitution", comparison),
                             ("top_candidates", best), ("families", families)):
+            if name in ("funnel_by_source", "diffusion_vs_substitution") and not len(comparison):
+                continue  # no baseline drawn
             files[name] = write_text_atomically(out / f"{name}.csv", frame.to_csv(index=False))
         if all_candidates:
             files["candidates"] = out / "candidates.csv"
             export_candidates_csv(queries, files["candidates"], CandidateFilter(new_only=True))
         seconds = time.perf_counter() - start
-        summary = summary_markdown(folder, totals, by_n, best, families, top_by, ascending, len(records))
+        summary = summary_markdown(folder, totals, by_n, best, families, top_by, ascending, len(records), by_source, comparison)
         files["summary"] = write_text_atomically(out / "summary.md", summary)
     finally:
         queries.close()
@@ -446,22 +530,40 @@ def _markdown_table(frame: pd.DataFrame, rows: int = 10) -> str:
 
 
 def summary_markdown(folder: Path, totals: pd.DataFrame, by_n: pd.DataFrame, best: pd.DataFrame, families: pd.DataFrame,
-                     top_by: str, ascending: bool, shards_done: int) -> str:
+                     top_by: str, ascending: bool, shards_done: int, by_source: pd.DataFrame | None = None,
+                     comparison: pd.DataFrame | None = None) -> str:
     """The short Markdown summary of a report."""
     manifest = read_manifest(folder)
     plan = manifest["plan"]
     total_shards = manifest.get("shard_count", "?")
-    shown = [c for c in ("formula", "reference", "scale_factor", top_by, "tc_kelvin", "formation_energy_ev_per_atom", "shard_id")
-             if c in best.columns]
+    shown = [c for c in ("formula", "reference", "scale_factor", "found_by", top_by, "tc_kelvin", "formation_energy_ev_per_atom",
+                         "shard_id") if c in best.columns]
     shown = list(dict.fromkeys(shown))
+    baseline = ""
+    if comparison is not None and len(comparison):
+        baseline = (
+            f"- baseline: {plan.get('baseline')}, as many candidates per reference and seed as diffusion drew (samples × N), "
+            "screened and scored the same way\n"
+        )
+        sources = (
+            f"## Per source\n\n{_markdown_table(by_source if by_source is not None else pd.DataFrame())}\n"
+            f"## Diffusion vs substitution, per reference\n\n"
+            "Each formula counted once per source; `found_by_both`: drawn by the other source too; "
+            "`new_element_systems`: element systems no SuperCon compound has.\n\n"
+            f"{_markdown_table(comparison, rows=len(comparison))}\n"
+        )
+    else:
+        sources = ""
     return (
         f"# Campaign {folder.name}\n\n"
         f"- model: {plan['model_class']}; {len(plan['references'])} references × N {plan['scale_factors']} × "
         f"seeds {plan['seeds']} × {plan['samples']} samples, {plan['steps']} steps; validity check "
         f"{plan_validity_check(plan)} (the SMACT-valid stage)\n"
+        f"{baseline}"
         f"- shards finished: {shards_done} / {total_shards}\n\n"
         f"## Funnel\n\n{_markdown_table(totals)}\n"
         f"## Per N\n\n{_markdown_table(by_n)}\n"
+        f"{sources}"
         f"## Top candidates by {top_by} ({'ascending' if ascending else 'descending'}; new, unique)\n\n"
         f"{_markdown_table(best[shown] if shown else best)}\n"
         f"## Largest families (element systems)\n\n{_markdown_table(families)}"

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..artifacts import DEFAULT_MODELS_DIR
 from ..composition import element_system
-from ..results import ordered_columns
+from ..results import DIFFUSION_SOURCE, SOURCE_COLUMN, ordered_columns
 from ..validity import CHECK_COLUMNS, VALID_COLUMN
 from .plan import CampaignPlan, Shard, shard_settings
 
@@ -43,7 +43,8 @@ ELEMENT_SYSTEM_COLUMN = "element_system"
 (computed per shard, so the report on millions of rows only groups)."""
 
 STRING_COLUMNS = ("formula", "model_class", "reference", "smact_status", "nearest_known_formula", "cluster_name",
-                  "family_id", "family_formula", "note", "property_note", "shard_id", "checkpoint_sha256", ELEMENT_SYSTEM_COLUMN)
+                  "family_id", "family_formula", "note", "property_note", "shard_id", "checkpoint_sha256", ELEMENT_SYSTEM_COLUMN,
+                  SOURCE_COLUMN)
 BOOLEAN_COLUMNS = (VALID_COLUMN, *CHECK_COLUMNS, "novel", "is_superconductor", "outside_training_domain",
                    "is_new_family")
 INTEGER_COLUMNS = ("scale_factor", "n_elements", "known_close_count", "cluster", "seed", "batch", "sampling_seed", "steps")
@@ -148,14 +149,20 @@ def load_shard_context(plan: CampaignPlan, models_dir: str | os.PathLike = DEFAU
 
 
 def run_shard(context: ShardContext, shard: Shard):
-    """Sample, screen and score one shard through the engine; returns its Arrow table
-    (candidate schema + :data:`RUN_COLUMNS`, shard record in the metadata)."""
-    from ..run import run_generation
+    """Sample (or, for a baseline shard, substitute), screen and score one shard through the
+    engine; returns its Arrow table (candidate schema + :data:`RUN_COLUMNS` + ``source``,
+    shard record in the metadata)."""
+    from ..pipeline import generate_baseline
+    from ..run import complete_generation, run_generation
 
     start = time.perf_counter()
     settings = shard_settings(context.plan, shard)
-    record = run_generation(context.engine, settings, context.models, keep_partial=False)
+    if shard.source == DIFFUSION_SOURCE:
+        record = run_generation(context.engine, settings, context.models, keep_partial=False)
+    else:
+        record = complete_generation(generate_baseline(context.engine, settings, shard.samples), context.models)
     table = record.table.copy()
+    table[SOURCE_COLUMN] = shard.source
     if "scale_factor" in table.columns:
         table["scale_factor"] = pd.array(table["scale_factor"], dtype="Int64")
     run_values = {
@@ -179,21 +186,24 @@ def run_shard(context: ShardContext, shard: Shard):
     return shard_arrow_table(table, shard_record)
 
 
-def engine_stage_totals(records: Iterable[Mapping[str, Any]], by: str | None = None) -> pd.DataFrame:
+def engine_stage_totals(records: Iterable[Mapping[str, Any]], by: str | list[str] | None = None) -> pd.DataFrame:
     """The engine funnel (raw … novel) summed over shard records, optionally per ``by``
-    (``reference`` or ``scale_factor``): one row per group, one column per stage."""
+    (``reference``, ``scale_factor`` or ``source``, or a list of them): one row per group, one
+    column per stage. Records written before campaigns drew baselines have no source: diffusion."""
     rows = []
     for record in records:
         row = {stage: count for stage, count in record.get("stages", {}).items()}
         row["reference"], row["scale_factor"] = record.get("reference", ""), record.get("scale_factor")
+        row[SOURCE_COLUMN] = record.get("source", DIFFUSION_SOURCE)
         rows.append(row)
     stages = [s for s in ("raw", "non-negative", "element count", "unique", "novel", "SMACT-valid")]
+    keys = [by] if isinstance(by, str) else list(by or [])
     if not rows:
-        return pd.DataFrame(columns=([by] if by else []) + stages)
+        return pd.DataFrame(columns=keys + stages)
     frame = pd.DataFrame(rows)
     for stage in stages:
         if stage not in frame.columns:
             frame[stage] = 0
     if by is None:
         return frame[stages].sum().to_frame().T.astype(np.int64)
-    return frame.groupby(by, dropna=False)[stages].sum().reset_index()
+    return frame.groupby(keys, dropna=False)[stages].sum().reset_index()

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..durations import format_seconds
 from ..errors import InputError
 from ..model_classes import MODEL_CLASSES
+from ..settings import BASELINES
 from .arguments import add_models_argument, add_validity_arguments, positive_int
 
 
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--out", type=Path, required=True, help="campaign folder (created; an existing campaign resumes)")
     run.add_argument("--plan", type=Path, default=None, help="TOML plan (keys: model, references or references_file, "
                      "scale_factors, samples, seeds, batch, steps, method, resample_steps, resample_count, keep_invalid, keep_known, "
-                     "validity_check, properties, map)")
+                     "validity_check, properties, map, baseline)")
     run.add_argument("--model", choices=MODEL_CLASSES, default=None, help="model class (without --plan)")
     run.add_argument("--references", type=Path, default=None,
                      help="file of reference formulas, one per line or a CSV with a formula column (without --plan)")
@@ -45,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--steps", type=positive_int, default=None, help="reverse diffusion steps (default: the class's)")
     run.add_argument("--map", action="store_true", default=None, help="place candidates on the class map and find families (slower)")
     run.add_argument("--keep-invalid", action="store_true", default=None, help="keep invalid candidates")
+    run.add_argument("--baseline", choices=BASELINES, type=str.lower, default=None,
+                     help="also draw, per reference and seed, as many candidates by plain ion substitution as diffusion draws "
+                          "(samples × N), screened and scored the same way; the report compares the two")
     add_validity_arguments(run)
     run.add_argument("--address", default=None,
                      help="join this Ray cluster (host:port, ray://host:port or auto); default: start Ray on this machine")
@@ -76,7 +80,7 @@ def _missing_action(parser: argparse.ArgumentParser) -> int:
 
 
 PLAN_FLAGS = ("model", "references", "reference", "scale_factor", "samples", "seeds", "batch", "steps", "map", "keep_invalid",
-              "validity")
+              "validity", "baseline")
 
 
 def plan_from_args(args: argparse.Namespace):
@@ -97,7 +101,8 @@ def plan_from_args(args: argparse.Namespace):
     if args.references is not None:
         references.extend(references_from_file(args.references))
     values = {"model": args.model, "references": references, "scale_factors": args.scale_factor, "samples": args.samples,
-              "batch": args.batch, "steps": args.steps, "map": args.map, "keep_invalid": args.keep_invalid, "validity_check": args.validity}
+              "batch": args.batch, "steps": args.steps, "map": args.map, "keep_invalid": args.keep_invalid, "validity_check": args.validity,
+              "baseline": args.baseline}
     if args.seeds is not None:
         values["seeds"] = args.seeds[0] if len(args.seeds) == 1 else list(args.seeds)
     return plan_from_mapping({key: value for key, value in values.items() if value is not None})

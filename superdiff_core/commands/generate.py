@@ -110,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                "(default: hull=1,superconductor=1,tc=1,plausibility=1,novelty=0.5)")
     generate.add_argument("--shortlist-new-only", action="store_true",
                           help="leave doping variants of known compounds (the doping_variant_of column) out of the shortlist")
-    generate.add_argument("--baseline", choices=BASELINES, default=None,
+    generate.add_argument("--baseline", type=str.lower, choices=BASELINES, default=None,
                           help="also draw as many candidates by data-mined ion substitution into each reference, "
                                "screened and scored the same way (source column); default: none")
     generate.add_argument("--keep-invalid", action="store_true", default=None, help="keep invalid candidates (smact_valid=False)")
