@@ -17,12 +17,19 @@ Four measurements (results in benchmarks/substitution.md):
 - ``compare``: diffusion vs substitution for six references: both drawn the same number of
   times, both through the same screening funnel (``screen_samples``: basic, unique, novel,
   SMACT-valid) and the same scoring (``screen_formulas``: property models, known compounds).
+- ``clips``: ILVR's ``"widened"`` clipping (the range opened on the reference's elements and
+  their atomic-number neighbours) against ``"plausible"`` (opened on the reference's elements
+  and their plausible substitutes, closed on every other element), per reference and seed,
+  through the engine's own ``generate`` at its defaults otherwise: basic and valid yield,
+  keeps-all-reference and extension shares of the candidates, implausible shares by both
+  scales, distinct element systems, the new elements.
 - ``speed``: :func:`plausibility_columns` on thousands of rows.
 
     python benchmarks/bench_substitution.py calibrate [--events 2000]
     python benchmarks/bench_substitution.py shares --models-order z [--samples 500] [--work DIR]
     python benchmarks/bench_substitution.py shares --csv /tmp/a.csv /tmp/b.csv
     python benchmarks/bench_substitution.py compare [--samples 200] [--models-order z] [--work DIR] [--references MgB2 ...]
+    python benchmarks/bench_substitution.py clips [--samples 300] [--seeds 0 1 2] [--references MgB2 ...]
     python benchmarks/bench_substitution.py speed
 """
 
@@ -67,6 +74,9 @@ COMPARE_REFERENCES = (
     ("MgB2", "others"),
     ("Nb3Sn", "others"),
 )
+CLIP_REFERENCES = (*COMPARE_REFERENCES, ("Ba0.6K0.4Fe2As2", "pnictides"), ("Nb3Ge", "others"), ("KBa2Cu3O6Se", "cuprates"))
+"""The six compared references and the other three of ``bench_new_families.py``."""
+
 SCALE_FACTORS = (2, 3, 4)
 SWAP_DISTANCE = 0.05
 SWAP_MIN_FRACTION = 0.05
@@ -280,6 +290,61 @@ def compare(args) -> dict:
 
 
 # ---------------------------------------------------------------------------------------
+# clips
+# ---------------------------------------------------------------------------------------
+
+
+def clip_row(result, reference: np.ndarray) -> dict:
+    """The figures of one run (a :class:`~superdiff_core.pipeline.GenerationResult` at the
+    default screening: unique, novel, valid candidates)."""
+    stages = {stage.stage: stage.remaining for stage in result.stages}
+    vectors = result.vectors
+    reference_set = element_set(reference)
+    sets = [element_set(v) for v in vectors]
+    keeps = [set(reference_set) <= set(s) for s in sets]
+    extends = [set(reference_set) <= set(s) and len(set(s) - set(reference_set)) >= 1 for s in sets]
+    row = {
+        "raw": result.raw_samples,
+        "basic yield %": round(100.0 * stages["element count"] / result.raw_samples, 1),
+        "candidates per 100 drawn": round(100.0 * len(vectors) / result.raw_samples, 1),
+        "keeps all reference %": round(100.0 * np.mean(keeps), 1) if len(keeps) else None,
+        "extensions %": round(100.0 * np.mean(extends), 1) if len(extends) else None,
+        "element systems": len(set(sets)),
+    }
+    summary = implausible_summary(vectors, np.repeat(reference[None, :], len(vectors), axis=0))
+    row["implausible % (hautier)"] = None if summary.get("implausible share (hautier)") is None else round(
+        100 * summary["implausible share (hautier)"], 1)
+    row["implausible % (skipspecies)"] = None if summary.get("implausible share (skipspecies)") is None else round(
+        100 * summary["implausible share (skipspecies)"], 1)
+    row["top new elements"] = summary.get("top new elements (hautier: n, plausible share)", {})
+    return row
+
+
+def clips(args) -> dict:
+    from superdiff_core.pipeline import generate, load_engine
+    from superdiff_core.settings import GenerationSettings
+
+    report: dict = {"machine": f"{os.cpu_count()} CPUs, 1 torch thread", "samples per N": args.samples,
+                    "seeds": args.seeds, "rows": []}
+    engines: dict = {}
+    for reference_text, model_class in CLIP_REFERENCES:
+        if args.references and reference_text not in args.references:
+            continue
+        engine = engines.setdefault(model_class, load_engine(model_class, DEFAULT_MODELS_DIR))
+        reference = parse_formula(reference_text)
+        for clip in ("widened", "plausible"):
+            for seed in args.seeds:
+                start = time.perf_counter()
+                settings = GenerationSettings(model_class=model_class, references=(reference_text,),
+                                              scale_factors=SCALE_FACTORS, samples=args.samples, seed=seed, clip=clip)
+                row = {"reference": reference_text, "class": model_class, "clip": clip, "seed": seed,
+                       **clip_row(generate(engine, settings), reference), "seconds": round(time.perf_counter() - start, 1)}
+                report["rows"].append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+    return report
+
+
+# ---------------------------------------------------------------------------------------
 # speed
 # ---------------------------------------------------------------------------------------
 
@@ -323,13 +388,17 @@ def main() -> None:
             sub.add_argument("--csv", nargs="*", help="candidate CSVs (columns formula, reference) instead of new runs")
         else:
             sub.add_argument("--references", nargs="*", help="only these of the six references")
+    clips_parser = commands.add_parser("clips")
+    clips_parser.add_argument("--samples", type=int, default=300, help="samples per N (N = 2, 3, 4)")
+    clips_parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    clips_parser.add_argument("--references", nargs="*", help="only these references")
     speed_parser = commands.add_parser("speed")
     speed_parser.add_argument("--rows", type=int, default=5000)
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args()
     if hasattr(args, "work"):
         Path(args.work).mkdir(parents=True, exist_ok=True)
-    report = {"calibrate": calibrate, "shares": shares, "compare": compare, "speed": speed}[args.command](args)
+    report = {"calibrate": calibrate, "shares": shares, "compare": compare, "clips": clips, "speed": speed}[args.command](args)
     text = json.dumps(report, indent=1, default=str)
     print(text)
     if args.json:

@@ -25,9 +25,11 @@ FIXTURE = ROOT / "tests" / "data" / "sampler_reference.npz"
 CASES = {
     "unconditional_ancestral": {"method": "ancestral"},
     "unconditional_ddim": {"method": "ddim"},
-    "ilvr_default": {"reference": "BaFe2As2", "scale_factor": 2},
-    "ilvr_ddim_pettifor_filter": {"reference": "BaFe2As2", "scale_factor": 3, "method": "ddim", "filter_order": "pettifor"},
-    "ilvr_dpmpp2m": {"reference": "BaFe2As2", "scale_factor": 2, "method": "dpmpp2m"},
+    "ilvr_widened": {"reference": "BaFe2As2", "scale_factor": 2, "clip": "widened"},
+    "ilvr_plausible": {"reference": "BaFe2As2", "scale_factor": 2, "clip": "plausible"},
+    "ilvr_ddim_pettifor_filter": {"reference": "BaFe2As2", "scale_factor": 3, "method": "ddim", "filter_order": "pettifor",
+                                  "clip": "widened"},
+    "ilvr_dpmpp2m": {"reference": "BaFe2As2", "scale_factor": 2, "method": "dpmpp2m", "clip": "widened"},
 }
 """Name → keyword arguments of :meth:`Sampler.sample` (pnictides, Z-order network, 8 samples, 20 steps, seed 3)."""
 MODEL_CLASS, SAMPLES, STEPS, SEED = "pnictides", 8, 20, 3

@@ -17,7 +17,6 @@ from .composition import N_ELEMENTS, FormulaError, parse_formula, vector_to_form
 from .errors import InputError
 from .funnel import Thresholds
 from .settings import GenerationSettings
-from .timetable import DEFAULT_CLIP
 
 _SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 
@@ -85,9 +84,7 @@ def cli_command(settings: GenerationSettings) -> str:
     if settings.references:
         parts += ["--scale-factor", *map(str, settings.scale_factors), "--ilvr-stop", str(settings.conditioning_stop),
                   "--filter-order", settings.filter_order, "--resample-steps", str(settings.resample_steps),
-                  "--resample-count", str(settings.resample_count)]
-        if settings.clip != DEFAULT_CLIP:
-            parts += ["--clip", settings.clip]
+                  "--resample-count", str(settings.resample_count), "--clip", settings.clip]
     parts += ["--samples", str(settings.samples), "--steps", str(settings.steps), "--seed", str(settings.seed), "--method", settings.method,
               "--order", settings.element_order, "--validity", settings.screening.validity_check]
     if settings.guidance.active:

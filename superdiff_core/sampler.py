@@ -28,7 +28,12 @@ below the reference's own amount (Se at 0.50 < 0.51): conditioning could not ext
 reference. ILVR therefore clips by default with the per-element range *widened* on the
 reference's elements and on the support of the filtered reference phi_N(y) (the elements
 the filter spreads it onto) to the widest range of any element (``"widened"``); the other
-elements keep their training range. ``"global"`` (one range for all elements),
+elements keep their training range. ``"plausible"`` widens the range on the reference's
+elements and on their plausible substitutes by Hautier's data-mined substitution
+probabilities (:func:`superdiff_core.substitution.plausible_substitutes`) and closes it
+(upper bound 0) on every other element: a candidate may add Sr or La to a cuprate, not the
+atomic-number neighbours the filter leaks onto (As and Br beside Se, Au beside Hg, N beside
+O). ``"global"`` (one range for all elements),
 ``"lower"`` (from below only, at 0) and ``"training"`` (the old per-element range) are
 there for the measurements in benchmarks/README.md ("New families").
 
@@ -409,6 +414,14 @@ class Sampler:
         widest_upper = torch.maximum(self.x0_upper.max(), torch.tensor(float(reference.max()), device=self.device))
         if clip == "global":
             return torch.full_like(self.x0_lower, float(widest_lower)), torch.full_like(self.x0_upper, float(widest_upper))
+        if clip == "plausible":  # the reference's elements and their plausible substitutes; nothing else
+            from .substitution import plausible_substitutes
+
+            mask = torch.as_tensor(plausible_substitutes(reference) | (np.asarray(reference) > 0), device=self.device)
+            return (
+                torch.where(mask, widest_lower, torch.clamp(self.x0_lower, max=0.0)),
+                torch.where(mask, widest_upper, torch.zeros_like(self.x0_upper)),
+            )
         mask = torch.as_tensor(widened_elements(reference, filter_order), device=self.device)
         return (
             torch.where(mask, widest_lower, self.x0_lower),

@@ -64,6 +64,13 @@ PLAUSIBLE_THRESHOLDS: dict[str, float] = {"hautier": 0.0138, "skipspecies": 0.56
 compounds (maximum true- minus false-positive rate; Hautier: 72 % vs 49 %, AUC 0.63;
 SkipSpecies: 52 % vs 30 %, AUC 0.64; ``benchmarks/substitution.md``, "Thresholds")."""
 
+NEVER_SUBSTITUTES: frozenset[str] = frozenset(
+    "He Ne Ar Kr Xe Rn Tc Pm Po At Fr Ra Ac Pa Np Pu Am Cm Bk Cf Es Fm Md No Lr".split())
+"""Elements never proposed as substitutes (:func:`plausible_substitutes`): the noble gases,
+and the elements without a stable or long-lived isotope, which no synthetic chemist puts
+into a superconductor however similar the ion (radium for barium, polonium for tellurium:
+Hautier's table lacks them and the Pettifor fallback scores them as their neighbours)."""
+
 SCORE_COLUMNS: dict[str, str] = {"hautier": "substitution_probability", "skipspecies": "substitution_similarity"}
 """Name of the score column per scale."""
 
@@ -377,6 +384,21 @@ def _reference_scores(key: bytes, scale: str) -> ReferenceScores:
 # ---------------------------------------------------------------------------------------
 # Candidates
 # ---------------------------------------------------------------------------------------
+
+
+def plausible_substitutes(vector: np.ndarray, scale: str = "hautier") -> np.ndarray:
+    """Bool mask, shape (96,): the elements absent from the reference (amounts, shape (96,))
+    that are plausible substitutes for at least one of its elements (score at least
+    :data:`PLAUSIBLE_THRESHOLDS`, the same rules as the ``plausible_substitution`` column),
+    less :data:`NEVER_SUBSTITUTES`. What ILVR's ``"plausible"`` clipping lets a candidate add."""
+    vector = np.asarray(vector, dtype=float)
+    scores = reference_scores(vector, scale)
+    mask = np.zeros(N_ELEMENTS, dtype=bool)
+    if len(scores.elements):
+        mask = (scores.scores >= PLAUSIBLE_THRESHOLDS[scale]).any(axis=1)
+    mask &= vector[:N_ELEMENTS] <= 0
+    mask[[SYMBOL_TO_INDEX[symbol] for symbol in NEVER_SUBSTITUTES if symbol in SYMBOL_TO_INDEX]] = False
+    return mask
 
 
 def format_reason(new: int, old: int, score: float, scale: str, fallback: bool, plausible: bool) -> str:

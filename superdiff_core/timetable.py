@@ -28,13 +28,13 @@ the paper's example). Stopping earlier (t < 100, the old default) lets the uncon
 model remove the reference's rare elements (Se kept by 1 % instead of 100 %); measured in
 benchmarks/README.md ("New families")."""
 
-ClipMode = Literal["widened", "global", "lower", "training"]
+ClipMode = Literal["widened", "plausible", "global", "lower", "training"]
 """How x0_hat is clipped under ILVR (see the module docstring); unconditional sampling
 always uses the class's per-element training range."""
 
 CLIP_MODES: tuple[str, ...] = typing.get_args(ClipMode)
 
-DEFAULT_CLIP: ClipMode = "widened"
+DEFAULT_CLIP: ClipMode = "plausible"
 
 DEFAULT_RESAMPLE_STEPS = 5
 DEFAULT_RESAMPLE_COUNT = 2

@@ -300,7 +300,7 @@ def test_stopped_run_ends_with_one_clean_line(tmp_path, stop_signal, whole_group
 
     folder = tmp_path / "run"
     command = [sys.executable, "-m", "superdiff_core", "campaign", "run", "--model", "pnictides", "--reference", "BaFe2As2",
-               "--scale-factor", "2", "--samples", "400", "--batch", "20", "--steps", "10", "--out", str(folder),
+               "--scale-factor", "2", "--samples", "2000", "--batch", "20", "--steps", "10", "--out", str(folder),
                "--workers", "2", "--cpus", "2"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                                cwd=Path(__file__).resolve().parent.parent)
@@ -375,7 +375,7 @@ def test_campaign_page_renders_finished_and_running(finished, tmp_path):
 # ---------------------------------------------------------------------------------------
 
 BASELINE_PLAN = {"model": "cuprates", "references": ["La2CuO4"], "scale_factors": [2, 3], "samples": 20, "batch": 40,
-                 "steps": 5, "baseline": "substitution"}
+                 "steps": 20, "baseline": "substitution"}
 
 
 def test_baseline_shards_draw_what_diffusion_draws_per_reference_and_seed():

@@ -9,6 +9,7 @@ from superdiff_core.pipeline import generate, load_engine
 from superdiff_core.sampler import CLIP_MODES, SamplingCancelled, resampling_repeats, widened_elements
 from superdiff_core.screening import ScreeningOptions, round_and_threshold
 from superdiff_core.settings import GenerationSettings
+from superdiff_core.substitution import plausible_substitutes
 
 REFERENCE = "BaFe2As2"
 
@@ -90,6 +91,19 @@ def test_widened_clip_covers_the_filters_neighbours_of_the_reference():
     assert pettifor[SYMBOL_TO_INDEX["S"]] and pettifor[SYMBOL_TO_INDEX["Te"]]
     assert (z[reference > 0]).all() and (pettifor[reference > 0]).all()
     assert not z[SYMBOL_TO_INDEX["Au"]]
+
+
+def test_plausible_clip_adds_only_the_references_plausible_substitutes(cuprate_engine):
+    reference = parse_formula("HgBa2Ca2Cu3O8.27")
+    allowed = plausible_substitutes(reference) | (reference > 0)
+    lower, upper = cuprate_engine.sampler.conditioning_clip_range(reference, "z", "plausible")
+    assert (upper.numpy()[~allowed] == 0).all() and (upper.numpy()[allowed] > 0).all()
+    drawn = {}
+    for clip in ("plausible", "widened"):
+        samples = round_and_threshold(cuprate_engine.sampler.sample(48, 10, reference=reference, scale_factor=2, seed=0, clip=clip))
+        drawn[clip] = (samples > 0) & ~allowed  # elements outside the reference and its plausible substitutes
+    assert not drawn["plausible"].any()
+    assert drawn["widened"].any()  # the filter's atomic-number neighbours (Au beside Hg) come in without it
 
 
 def test_a_reference_element_absent_from_the_training_data_survives_conditioning(cuprate_engine):

@@ -7,11 +7,13 @@ import pytest
 
 from superdiff_core.composition import SYMBOL_TO_INDEX, parse_formula
 from superdiff_core.substitution import (
+    NEVER_SUBSTITUTES,
     SCORE_COLUMNS,
     load_table,
     oxidation_state_guess,
     plausibility_columns,
     plausible_share,
+    plausible_substitutes,
     reference_scores,
 )
 
@@ -97,3 +99,15 @@ def test_independent_scale_has_its_own_column_and_threshold():
     assert "cos = " in frame.loc[0, "substitution_reason"]
     with pytest.raises(ValueError, match="unknown substitution scale"):
         load_table("nonsense")
+
+
+def test_plausible_substitutes_are_chemical_neighbours_not_atomic_number_ones():
+    hg1223 = parse_formula("HgBa2Ca2Cu3O8.27")
+    allowed = plausible_substitutes(hg1223)
+    assert allowed[SYMBOL_TO_INDEX["Tl"]] and allowed[SYMBOL_TO_INDEX["Sr"]] and allowed[SYMBOL_TO_INDEX["F"]]
+    assert not allowed[SYMBOL_TO_INDEX["Au"]] and not allowed[SYMBOL_TO_INDEX["N"]]  # Hg's and O's Z neighbours
+    assert not allowed[hg1223 > 0].any()  # the reference's own elements are not substitutes
+    la2cuo4 = parse_formula("La2CuO4")
+    assert all(plausible_substitutes(la2cuo4)[SYMBOL_TO_INDEX[symbol]] for symbol in ("Sr", "Ba", "Ca"))
+    for reference in (hg1223, la2cuo4, parse_formula("BaFe2As2")):  # radium scores as barium's neighbour
+        assert not plausible_substitutes(reference)[[SYMBOL_TO_INDEX[s] for s in NEVER_SUBSTITUTES if s in SYMBOL_TO_INDEX]].any()

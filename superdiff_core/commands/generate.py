@@ -100,9 +100,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                f"(default: {DEFAULT_RESAMPLE_STEPS})")
     generate.add_argument("--resample-count", type=int, default=None,
                           help=f"runs of each resampled step, 1..20 (default: {DEFAULT_RESAMPLE_COUNT})")
-    generate.add_argument("--clip", choices=CLIP_MODES, default=None,
-                          help=f"how ILVR clips the predicted amounts (default: {DEFAULT_CLIP}: the training range, "
-                               "widened on the reference's elements and their filter neighbours)")
+    generate.add_argument("--clip", type=str.lower, choices=CLIP_MODES, default=None,
+                          help=f"how ILVR clips the predicted amounts (default: {DEFAULT_CLIP}): plausible opens the range "
+                               "on the reference's elements and their plausible substitutes (Hautier's data-mined "
+                               "probabilities) and closes it on every other element; widened (the paper's families) "
+                               "opens it on the reference's elements and their neighbours in the filter's order, so "
+                               "atomic-number neighbours such as As and Br beside Se come in")
     generate.add_argument("--shortlist", type=non_negative_int, default=20, metavar="N",
                           help="also write the top N candidates with their reasons to OUT.shortlist.csv (0: none; default 20)")
     generate.add_argument("--shortlist-weights", type=_shortlist_weights, default=None, metavar="WEIGHTS",
