@@ -1081,6 +1081,22 @@ def test_loaded_settings_keep_filter_order_and_resampling(test_class):
     assert any("Out of date" in w.value and "filter order" in w.value and "resample" in w.value for w in at.warning)
 
 
+def test_plausible_substitutes_toggle_sets_the_clip_and_a_loaded_file_sets_the_toggle(test_class):
+    at = new_app().run()
+    assert at.toggle(key="generate_plausible_only").value  # on by default: the engine's default clip
+    text = settings_file(test_class, clip="widened")  # the paper's clipping
+    at.file_uploader(key="generate_settings_file").upload("run.json", text, "application/json").run()
+    no_exception(at)
+    assert not at.toggle(key="generate_plausible_only").value
+    assert not any(i.value.startswith("Kept from the loaded settings") for i in at.info)  # the toggle holds it
+    at.toggle(key="generate_keep_invalid").set_value(True)
+    at.button(key="generate_go").click().run(timeout=RUN_TIMEOUT)
+    wait_for_run(at, "generate")
+    assert at.session_state["run:generate"].settings.clip == "widened"
+    at.toggle(key="generate_plausible_only").set_value(True).run()
+    assert any("Out of date" in w.value for w in at.warning)
+
+
 def test_worker_run_stops_and_leaves_no_process_behind(test_class):
     import os
     import threading
