@@ -113,7 +113,12 @@ class FractionWeightedAttention(nn.Module):
         batch, tokens, width = x.shape
         q, k, v = self.qkv(x).view(batch, tokens, 3, self.heads, width // self.heads).permute(2, 0, 3, 1, 4)
         scores = q @ k.transpose(-1, -2) / math.sqrt(width // self.heads)  # (B, H, T, T)
-        weights = torch.exp(scores - scores.amax(dim=-1, keepdim=True).detach()) * fractions[:, None, None, :]
+        # the softmax's shift over the present elements only: an absent (0-fraction) token with a far larger
+        # score would otherwise push every present weight under the 1e-12 guard (guidance passes all 96)
+        absent = (fractions <= 0)[:, None, None, :]
+        peak = scores.masked_fill(absent, float("-inf")).amax(dim=-1, keepdim=True).detach()
+        shifted = (scores - peak).masked_fill(absent, float("-inf"))
+        weights = torch.exp(shifted) * fractions[:, None, None, :]
         weights = weights / (weights.sum(dim=-1, keepdim=True) + 1e-12)
         mixed = (weights @ v).transpose(1, 2).reshape(batch, tokens, width)
         return self.out(mixed)
