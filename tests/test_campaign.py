@@ -302,8 +302,10 @@ def test_stopped_run_ends_with_one_clean_line(tmp_path, stop_signal, whole_group
     command = [sys.executable, "-m", "superdiff_core", "campaign", "run", "--model", "pnictides", "--reference", "BaFe2As2",
                "--scale-factor", "2", "--samples", "2000", "--batch", "20", "--steps", "10", "--out", str(folder),
                "--workers", "2", "--cpus", "2"]
+    # as a terminal starts it: a suite launched in the background (``pytest &``) ignores SIGINT, and a child inherits that
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                               cwd=Path(__file__).resolve().parent.parent)
+                               cwd=Path(__file__).resolve().parent.parent,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 240
         while time.time() < deadline and process.poll() is None and not campaign.finished_shard_files(folder):
