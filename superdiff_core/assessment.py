@@ -25,7 +25,7 @@ import pandas as pd
 
 from .composition import ELEMENT_SYMBOLS, ParsedFormula
 from .novelty import KnownCompositions, first_of_duplicates
-from .results import DIFFUSION_SOURCE, SOURCE_COLUMN, SUBSTITUTION_SOURCE, append_notes, ordered_columns
+from .results import DIFFUSION_SOURCE, SOURCE_COLUMN, SUBSTITUTION_SOURCE, append_notes
 from .screening import ScreeningOptions, ScreeningResult, screen_samples
 from .substitution import plausibility_columns, plausible_share
 
@@ -230,16 +230,6 @@ def baseline_candidates(
     return results
 
 
-def baseline_table(reference: ParsedFormula, screened: ScreeningResult, model_class: str) -> pd.DataFrame:
-    """One reference's screened baseline candidates as rows of a run's table: the run columns
-    (``model_class``, ``reference``) and ``source = substitution``; no N (nothing was sampled)."""
-    table = screened.table.drop(columns=["sample_index"])
-    table.insert(1, "model_class", model_class)
-    table.insert(2, "reference", reference.text)
-    table[SOURCE_COLUMN] = SUBSTITUTION_SOURCE
-    return table
-
-
 def comparison_row(table: pd.DataFrame, vectors: np.ndarray, drawn: int, known_systems: frozenset[tuple[int, ...]]) -> dict:
     """The figures :func:`source_comparison` shows for one source's candidates."""
     from .maps import element_set_keys
@@ -282,27 +272,6 @@ def source_comparison(
         mask = (table[SOURCE_COLUMN] == source).to_numpy() if SOURCE_COLUMN in table.columns else np.ones(len(table), bool)
         rows.append({"source": source, **comparison_row(table[mask], vectors[mask], drawn.get(source, 0), known_systems)})
     return pd.DataFrame(rows)
-
-
-def with_baseline(result, engine):
-    """``result`` (a :class:`~superdiff_core.pipeline.GenerationResult` of diffusion candidates)
-    with the substitution baseline of each reference appended: as many candidates per reference
-    as diffusion drew for it (samples × N values), screened with the run's options, marked
-    ``source = substitution``; :attr:`drawn_by_source` records both counts."""
-    settings = result.settings
-    per_reference = settings.samples * len(settings.scale_factors)
-    known = KnownCompositions(engine.training_vectors)
-    tables = [result.table.assign(**{SOURCE_COLUMN: DIFFUSION_SOURCE})]
-    vectors = [result.vectors]
-    for reference, screened in baseline_candidates(settings.references, per_reference, settings.model_class, known,
-                                                   engine.training_vectors, settings.screening, settings.seed):
-        tables.append(baseline_table(reference, screened, settings.model_class))
-        vectors.append(screened.vectors)
-    combined = pd.concat(tables, ignore_index=True)
-    result.table = combined[ordered_columns(combined)]
-    result.vectors = np.concatenate(vectors)
-    result.drawn_by_source = {DIFFUSION_SOURCE: result.raw_samples, SUBSTITUTION_SOURCE: per_reference * len(settings.references)}
-    return result
 
 
 def add_family_plausibility(families: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from .artifacts import DEFAULT_MODELS_DIR
-from .assessment import baseline_candidates, baseline_table, merge_scale_factors
+from .assessment import baseline_candidates, merge_scale_factors
 from .checkpoints import DiffusionCheckpoint, load_diffusion
 from .composition import ParsedFormula
 from .data import load_training_set, vector_keys
@@ -25,9 +25,9 @@ from .errors import InputError
 from .guidance import Guide
 from .model_classes import check_model_class
 from .novelty import KnownCompositions
-from .results import GUIDANCE_COLUMN, SUBSTITUTION_SOURCE, ordered_columns
+from .results import DIFFUSION_SOURCE, GUIDANCE_COLUMN, SOURCE_COLUMN, SUBSTITUTION_SOURCE, ordered_columns
 from .sampler import DEFAULT_BATCH_SIZE, CancelFlag, ProgressCallback, Sampler, SamplingCancelled
-from .screening import STAGE_NAMES, StageCount, screen_samples
+from .screening import STAGE_NAMES, ScreeningResult, StageCount, screen_samples
 from .settings import DEFAULT_ELEMENT_ORDER, GenerationSettings
 
 
@@ -89,7 +89,7 @@ class GenerationResult:
             before the stop are in it, with the finished batches of the run that was stopped
             (``raw_samples`` counts the samples drawn).
         drawn_by_source: raw draws per source when a baseline ran beside diffusion
-            (:func:`superdiff_core.assessment.with_baseline`), else empty.
+            (:func:`with_baseline`), else empty.
     """
 
     table: pd.DataFrame
@@ -138,8 +138,7 @@ def generate(
     if not settings.guidance.active:
         guide = None
     runs = plan_runs(list(settings.references), settings.scale_factors)
-    tables, vectors, stage_totals = [], [], None
-    unique_weighted = novel_weighted = basic_total = 0.0
+    tables, vectors, totals = [], [], _FunnelTotals()
     screening_seconds = 0.0
     finished = drawn = 0  # (reference, N) runs finished; raw samples drawn, a stopped run's finished batches included
     for run_index, run in enumerate(runs):
@@ -161,16 +160,8 @@ def generate(
         screening_start = time.perf_counter()
         screened = screen_samples(samples, settings.model_class, engine.training_keys, settings.screening)
         screening_seconds += time.perf_counter() - screening_start
-        basic = screened.stages[2].remaining
-        if basic:
-            unique_weighted += screened.unique_percent * basic
-            novel_weighted += screened.novel_percent * basic
-            basic_total += basic
-        stage_totals = _add_stages(stage_totals, screened.stages)
-        table = screened.table.drop(columns=["sample_index"])
-        table.insert(1, "model_class", settings.model_class)
-        table.insert(2, "reference", "" if run.reference is None else run.reference.text)
-        table.insert(3, "scale_factor", pd.array([run.scale_factor] * len(table), dtype="Int64"))
+        totals.add(screened)
+        table = _run_table(screened, settings.model_class, run.reference, run.scale_factor)
         if guide is not None:
             table.insert(4, GUIDANCE_COLUMN, settings.guidance.to_text())
         tables.append(table)
@@ -179,17 +170,16 @@ def generate(
             break
     if not tables:  # stopped before the first run finished
         tables = [pd.DataFrame(columns=["formula", "model_class", "reference", "scale_factor"])]
-        stage_totals = [StageCount(stage, 0, 0) for stage in STAGE_NAMES]
     table = pd.concat(tables, ignore_index=True)
     drawn_vectors = np.concatenate(vectors) if vectors else np.zeros((0, 96))
     merged, merged_vectors = merge_scale_factors(table, drawn_vectors)
-    stage_totals = _count_merged(stage_totals, table, merged)
+    stage_totals = _count_merged(totals.summed_stages, table, merged)
     return GenerationResult(
         merged[ordered_columns(merged)],
         merged_vectors,
         stage_totals,
-        unique_weighted / basic_total if basic_total else float("nan"),
-        novel_weighted / basic_total if basic_total else float("nan"),
+        totals.unique_percent,
+        totals.novel_percent,
         drawn,
         settings,
         partial=finished < len(runs),
@@ -201,32 +191,78 @@ def generate_baseline(engine: Engine, settings: GenerationSettings, per_referenc
     """The substitution baseline alone, as a result :func:`generate` would give: ``per_reference``
     candidates drawn by ion substitution into each reference of ``settings`` (reference i with
     seed ``settings.seed + i``), screened with the run's options, marked ``source =
-    substitution``. A campaign's baseline shards run this; ``generate --baseline`` appends the
-    same candidates to a diffusion run (:func:`~superdiff_core.assessment.with_baseline`)."""
+    substitution``, without an N. A campaign's baseline shards run this; :func:`with_baseline`
+    appends it to a diffusion run (``generate --baseline substitution``)."""
     settings = settings.resolved()
     if not settings.references:
         raise InputError("the substitution baseline substitutes into references: give at least one")
     known = KnownCompositions(engine.training_vectors)
-    tables, vectors, stages = [], [], None
-    unique_weighted = novel_weighted = basic_total = 0.0
+    tables, vectors, totals = [], [], _FunnelTotals()
     for reference, screened in baseline_candidates(settings.references, per_reference, settings.model_class, known,
                                                    engine.training_vectors, settings.screening, settings.seed):
-        tables.append(baseline_table(reference, screened, settings.model_class))
+        totals.add(screened)
+        tables.append(_run_table(screened, settings.model_class, reference, None).assign(**{SOURCE_COLUMN: SUBSTITUTION_SOURCE}))
         vectors.append(screened.vectors)
-        stages = _add_stages(stages, screened.stages)
-        basic = screened.stages[2].remaining
-        unique_weighted += screened.unique_percent * basic
-        novel_weighted += screened.novel_percent * basic
-        basic_total += basic
     table = pd.concat(tables, ignore_index=True)
-    table.insert(3, "scale_factor", pd.array([None] * len(table), dtype="Int64"))
-    return GenerationResult(
-        table[ordered_columns(table)], np.concatenate(vectors), stages or [],
-        unique_weighted / basic_total if basic_total else float("nan"),
-        novel_weighted / basic_total if basic_total else float("nan"),
-        per_reference * len(settings.references), settings,
-        drawn_by_source={SUBSTITUTION_SOURCE: per_reference * len(settings.references)},
-    )
+    drawn = per_reference * len(settings.references)
+    return GenerationResult(table[ordered_columns(table)], np.concatenate(vectors), totals.summed_stages, totals.unique_percent,
+                            totals.novel_percent, drawn, settings, drawn_by_source={SUBSTITUTION_SOURCE: drawn})
+
+
+def with_baseline(result: GenerationResult, engine: Engine) -> GenerationResult:
+    """``result`` (diffusion candidates of :func:`generate`) with the substitution baseline of
+    each reference appended (:func:`generate_baseline`): as many candidates per reference as
+    diffusion drew for it (samples × N values), marked ``source = substitution``; the
+    diffusion rows are marked ``source = diffusion`` and :attr:`GenerationResult.drawn_by_source`
+    records both counts."""
+    baseline = generate_baseline(engine, result.settings, result.settings.samples * len(result.settings.scale_factors))
+    combined = pd.concat([result.table.assign(**{SOURCE_COLUMN: DIFFUSION_SOURCE}), baseline.table], ignore_index=True)
+    result.table = combined[ordered_columns(combined)]
+    result.vectors = np.concatenate([result.vectors, baseline.vectors])
+    result.drawn_by_source = {DIFFUSION_SOURCE: result.raw_samples, SUBSTITUTION_SOURCE: baseline.raw_samples}
+    return result
+
+
+@dataclass
+class _FunnelTotals:
+    """The funnel summed over screened runs, with unique and novel percents weighted by each
+    run's candidates past the basic filters (a run with none has no percent and weighs 0)."""
+
+    stages: list[StageCount] | None = None
+    unique_weighted: float = 0.0
+    novel_weighted: float = 0.0
+    basic: int = 0
+
+    def add(self, screened: ScreeningResult) -> None:
+        self.stages = _add_stages(self.stages, screened.stages)
+        basic = screened.stages[2].remaining
+        if basic:
+            self.unique_weighted += screened.unique_percent * basic
+            self.novel_weighted += screened.novel_percent * basic
+            self.basic += basic
+
+    @property
+    def summed_stages(self) -> list[StageCount]:
+        """The stages summed (all zero when nothing was screened)."""
+        return self.stages if self.stages is not None else [StageCount(stage, 0, 0) for stage in STAGE_NAMES]
+
+    @property
+    def unique_percent(self) -> float:
+        return self.unique_weighted / self.basic if self.basic else float("nan")
+
+    @property
+    def novel_percent(self) -> float:
+        return self.novel_weighted / self.basic if self.basic else float("nan")
+
+
+def _run_table(screened: ScreeningResult, model_class: str, reference: ParsedFormula | None, scale_factor: int | None) -> pd.DataFrame:
+    """One run's screened candidates as rows of the run's table: the run columns (model class,
+    reference, N) after the formula."""
+    table = screened.table.drop(columns=["sample_index"])
+    table.insert(1, "model_class", model_class)
+    table.insert(2, "reference", "" if reference is None else reference.text)
+    table.insert(3, "scale_factor", pd.array([scale_factor] * len(table), dtype="Int64"))
+    return table
 
 
 def _sample_run(

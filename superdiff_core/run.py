@@ -32,7 +32,7 @@ from .formula_notation import formulas_in_reference_order
 from .funnel import FunnelStage
 from .guidance import build_guide
 from .model_classes import default_class, suggest_class
-from .pipeline import Engine, GenerationResult, generate
+from .pipeline import Engine, GenerationResult, generate, with_baseline
 from .results import MAP_COLUMNS, append_notes, join_notes
 from .run_settings import file_stem, screen_file_stem
 from .sampler import CancelFlag
@@ -395,7 +395,7 @@ def run_generation(
     result = generate(engine, settings, progress=progress, cancel=cancel, keep_partial=keep_partial, guide=guide)
     timings = {"sampling": time.perf_counter() - start - result.screening_seconds, "screening": result.screening_seconds}
     if settings.baseline == assessment.SUBSTITUTION_SOURCE and settings.references and not result.partial:
-        result = _timed(timings, "substitution baseline", assessment.with_baseline, result, engine)
+        result = _timed(timings, "substitution baseline", with_baseline, result, engine)
     record = complete_generation(
         result, models, kind=kind, evaluate=evaluate and not result.partial, timings=timings, partial=result.partial
     )

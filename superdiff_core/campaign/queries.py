@@ -497,14 +497,13 @@ def write_report(
         by_n = campaign_funnel(queries, "scale_factor", thresholds, records)
         best = select_candidates(queries, CandidateFilter(new_only=True), top_by, not ascending, top)
         families = campaign_families(queries)
-        comparison = source_comparison(queries, records)
-        by_source = campaign_funnel(queries, SOURCE_COLUMN, thresholds, records) if len(comparison) else pd.DataFrame()
+        comparison = source_comparison(queries, records)  # empty when no baseline was drawn
+        by_source = campaign_funnel(queries, SOURCE_COLUMN, thresholds, records) if len(comparison) else None
+        frames = [("funnel", totals), ("funnel_by_reference", by_reference), ("funnel_by_n", by_n)]
+        if by_source is not None:
+            frames += [("funnel_by_source", by_source), ("diffusion_vs_substitution", comparison)]
         files = {}
-        for name, frame in (("funnel", totals), ("funnel_by_reference", by_reference), ("funnel_by_n", by_n),
-                            ("funnel_by_source", by_source), ("diffusion_vs_substitution", comparison),
-                            ("top_candidates", best), ("families", families)):
-            if name in ("funnel_by_source", "diffusion_vs_substitution") and not len(comparison):
-                continue  # no baseline drawn
+        for name, frame in [*frames, ("top_candidates", best), ("families", families)]:
             files[name] = write_text_atomically(out / f"{name}.csv", frame.to_csv(index=False))
         if all_candidates:
             files["candidates"] = out / "candidates.csv"
@@ -539,21 +538,19 @@ def summary_markdown(folder: Path, totals: pd.DataFrame, by_n: pd.DataFrame, bes
     shown = [c for c in ("formula", "reference", "scale_factor", "found_by", top_by, "tc_kelvin", "formation_energy_ev_per_atom",
                          "shard_id") if c in best.columns]
     shown = list(dict.fromkeys(shown))
-    baseline = ""
-    if comparison is not None and len(comparison):
+    baseline = sources = ""
+    if by_source is not None and comparison is not None:
         baseline = (
             f"- baseline: {plan.get('baseline')}, as many candidates per reference and seed as diffusion drew (samples × N), "
             "screened and scored the same way\n"
         )
         sources = (
-            f"## Per source\n\n{_markdown_table(by_source if by_source is not None else pd.DataFrame())}\n"
+            f"## Per source\n\n{_markdown_table(by_source)}\n"
             f"## Diffusion vs substitution, per reference\n\n"
             "Each formula counted once per source; `found_by_both`: drawn by the other source too; "
             "`new_element_systems`: element systems no SuperCon compound has.\n\n"
             f"{_markdown_table(comparison, rows=len(comparison))}\n"
         )
-    else:
-        sources = ""
     return (
         f"# Campaign {folder.name}\n\n"
         f"- model: {plan['model_class']}; {len(plan['references'])} references × N {plan['scale_factors']} × "
