@@ -199,8 +199,8 @@ st.markdown(
   its place and its flags. Substitution candidates are plausible by construction, so the plausibility weight
   favours them: set it to 0 to see what the model adds. A candidate with exactly the elements of its nearest
   known compound, and close to it, is flagged a *doping variant* of that compound (fluorinated Hg-1223 next to
-  HgBa₂Ca₂Cu₃FO₈): worth making perhaps, but not a new family. The Shortlist's switch (`--shortlist-new-only`)
-  leaves them out.
+  HgBa₂Ca₂Cu₃FO₈): worth making perhaps, but not a new family. The shortlist leaves them out by default; its
+  switch (`--no-shortlist-new-only`) lets them compete.
 - **Steering stays near the reference** by default: a guided run keeps only candidates that keep every
   reference element and stay inside the training domain, since steering otherwise raises the guide's Tc by
   leaving the reference's family (switch it off on the Generate page, `--guide-anywhere`). Measured honestly:

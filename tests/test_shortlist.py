@@ -67,10 +67,10 @@ def test_a_doped_known_compound_is_called_a_doping_variant_and_a_new_system_is_n
     record = screen_formulas(["HgBa2Ca2Cu3F0.9O8.1", "HgSr2Ca2Cu3F0.9O8.1"],
                              RunModels(known_map=load_class_map(model_class="cuprates")), map_class="cuprates")
     table = record.table.assign(sc_probability=[0.9, 0.8])
-    chosen = shortlist(table, ShortlistWeights(superconductor=1, hull=0, tc=0, plausibility=0, novelty=0), 2)
+    chosen = shortlist(table, ShortlistWeights(superconductor=1, hull=0, tc=0, plausibility=0, novelty=0), 2, new_only=False)
     assert chosen["doping_variant_of"].tolist() == ["HgBa2Ca2Cu3FO8", ""], chosen[["formula", "nearest_known_formula"]]
     first = chosen["shortlist_reasons"].iloc[0]
     assert first.endswith("a doping variant of HgBa2Ca2Cu3FO8 (same elements)")
     assert "doping variant" not in chosen["shortlist_reasons"].iloc[1]
-    new_only = shortlist(table, ShortlistWeights(superconductor=1, hull=0, tc=0, plausibility=0, novelty=0), 2, new_only=True)
+    new_only = shortlist(table, ShortlistWeights(superconductor=1, hull=0, tc=0, plausibility=0, novelty=0), 2)  # the default
     assert new_only["formula"].tolist() == ["HgSr2Ca2Cu3F0.9O8.1"]

@@ -24,7 +24,7 @@ from superdiff_core.formula_notation import MAX_HEADLINE_VARIABLES
 from superdiff_core.results import candidates_to_csv, column_help
 from superdiff_core.run import RunRecord
 from superdiff_core.settings import GenerationSettings
-from superdiff_core.shortlist import CRITERIA, DEFAULT_SIZE, ShortlistWeights, shortlist
+from superdiff_core.shortlist import CRITERIA, DEFAULT_SIZE, LEAVE_OUT_DOPING_VARIANTS, ShortlistWeights, shortlist
 from superdiff_core.validity import CHECK_COLUMNS, VALID_COLUMN
 
 from . import candidate_table, formatting, plots, resources, state
@@ -349,9 +349,12 @@ def _shortlist_section(record: RunRecord, key: str) -> None:
         weights = {name: columns[i].number_input(name, 0.0, 5.0, float(getattr(defaults, name)), 0.25, key=f"{key}_w_{name}")
                    for i, name in enumerate(CRITERIA)}
         size = columns[-1].number_input("size", 1, 200, DEFAULT_SIZE, key=f"{key}_w_size")
-    new_only = st.toggle("Leave out doping variants of known compounds", key=f"{key}_shortlist_new_only",
+    variants = doping_variant_count(record.table) or 0
+    new_only = st.toggle(f"Leave out doping variants of known compounds ({variants:,} in this run)", value=LEAVE_OUT_DOPING_VARIANTS,
+                         key=f"{key}_shortlist_new_only",
                          help="candidates with exactly the elements of a measured compound, within 0.05 in atomic fractions "
-                              "(the Doping variant of column): worth making perhaps, but not a new family")
+                              "(the Doping variant of column): a known compound rescaled, worth making perhaps, but not a "
+                              "new family; on by default")
     try:
         chosen = shortlist(record.table, ShortlistWeights(**weights), int(size), new_only=new_only)
     except InputError as error:

@@ -111,8 +111,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("--shortlist-weights", type=_shortlist_weights, default=None, metavar="WEIGHTS",
                           help="criterion=weight for the shortlist, criteria hull, superconductor, tc, plausibility, novelty "
                                "(default: hull=1,superconductor=1,tc=1,plausibility=1,novelty=0.5)")
-    generate.add_argument("--shortlist-new-only", action="store_true",
-                          help="leave doping variants of known compounds (the doping_variant_of column) out of the shortlist")
+    generate.add_argument("--shortlist-new-only", action=argparse.BooleanOptionalAction, default=None,
+                          help="leave doping variants of known compounds (the doping_variant_of column) out of the shortlist "
+                               "(default); --no-shortlist-new-only keeps them")
     generate.add_argument("--baseline", type=str.lower, choices=BASELINES, default=None,
                           help="also draw as many candidates by data-mined ion substitution into each reference, "
                                "screened and scored the same way (source column); default: none")
@@ -273,13 +274,17 @@ def run_generate(args: argparse.Namespace) -> int:
     write_text_atomically(settings_file, run_settings_json(settings, model_card=card))
     print(f"wrote {len(record.table)} candidates to {args.out} (settings: {settings_file})")
     if args.shortlist and record.has_properties and len(record.table):
-        from ..shortlist import ShortlistWeights, shortlist
+        from ..assessment import is_doping_variant
+        from ..shortlist import LEAVE_OUT_DOPING_VARIANTS, ShortlistWeights, shortlist
 
         weights = args.shortlist_weights or ShortlistWeights()
-        chosen = shortlist(record.table, weights, args.shortlist, new_only=args.shortlist_new_only)
+        new_only = LEAVE_OUT_DOPING_VARIANTS if args.shortlist_new_only is None else args.shortlist_new_only
+        chosen = shortlist(record.table, weights, args.shortlist, new_only=new_only)
         path = args.out.with_name(f"{args.out.stem}.shortlist.csv")
         write_candidates_csv(chosen, path)
-        leaving_out = ", doping variants of known compounds left out" if args.shortlist_new_only else ""
+        variants = int(is_doping_variant(record.table).sum())
+        leaving_out = (f", {variants:,} doping variants of known compounds left out (--no-shortlist-new-only keeps them)"
+                       if new_only and variants else "")
         print(f"wrote the top {len(chosen)} by {weights.to_text()}{leaving_out} to {path}")
     return 0
 
