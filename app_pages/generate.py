@@ -55,7 +55,7 @@ def _use_example(text: str) -> None:
 # would show a bare string of a page on the page.)
 NO_INPUT: dict[str, str] = {
     "element_order": "network element order", "filter_order": "ILVR filter order", "resample_steps": "resampled steps",
-    "resample_count": "runs per resampled step", "clip": "clip mode",
+    "resample_count": "runs per resampled step", "clip": "clip mode", "precision": "network number format",
 }
 
 # The one screening option without an input on the page (kept from a loaded file likewise).

@@ -60,6 +60,8 @@ from superdiff_core.timetable import (  # noqa: E402
     DEFAULT_METHOD,
     DEFAULT_RESAMPLE_COUNT,
     DEFAULT_RESAMPLE_STEPS,
+    LEGACY_PRECISION,
+    PRECISIONS,
 )
 
 PAPER_OUTPUT = Path(__file__).resolve().parents[2] / "shared" / "data" / "paper" / "superdiff_ilvr_YBa1.4Sr0.6Cu3O6Se0.51_valid.txt"
@@ -158,7 +160,7 @@ def summarise(raw: int, basic: np.ndarray, valid: np.ndarray, reference: np.ndar
 
 def run_case(engine, model_class: str, formula: str, samples: int, steps: int | None, clip: str, stop: int,
              order: str, seed: int, properties=None, resample: tuple[int, int] = (DEFAULT_RESAMPLE_STEPS, DEFAULT_RESAMPLE_COUNT),
-             method: str = DEFAULT_METHOD) -> list[dict]:
+             method: str = DEFAULT_METHOD, precision: str = LEGACY_PRECISION) -> list[dict]:
     reference = parse_formula(formula)
     steps = steps or get_model_class(model_class).recommended_steps
     paper = paper_sets() if formula == PAPER_REFERENCE else None
@@ -167,7 +169,7 @@ def run_case(engine, model_class: str, formula: str, samples: int, steps: int | 
     for n in SCALE_FACTORS:
         raw = engine.sampler.sample(samples, steps, reference=reference, scale_factor=n, seed=seed,
                                     conditioning_stop=stop, filter_order=order, clip=clip,
-                                    resample_steps=resample[0], resample_count=resample[1], method=method)
+                                    resample_steps=resample[0], resample_count=resample[1], method=method, precision=precision)
         basic = basic_candidates(raw, model_class)
         valid = np.array([s == "valid" for s in smact_check(basic)], dtype=bool)
         rows.append({"N": n, **summarise(samples, basic, valid, reference, properties, paper)})
@@ -178,6 +180,7 @@ def run_case(engine, model_class: str, formula: str, samples: int, steps: int | 
     seconds = time.perf_counter() - started
     for row in rows:
         row.update({"model_class": model_class, "reference": formula, "method": method, "steps": steps, "seed": seed,
+                    "precision": precision,
                     "models_order": engine.checkpoint.element_order, "clip": clip,
                     "ilvr_stop": stop, "filter_order": order, "resample_steps": resample[0],
                     "resample_count": resample[1], "case_seconds": round(seconds, 1)})
@@ -268,6 +271,8 @@ def main() -> None:
                         help="sampling methods, each optionally with steps: ancestral dpmpp2m:10 dpmpp2m:20 ...")
     parser.add_argument("--models-order", choices=("z", "pettifor"), default="z",
                         help="element order the diffusion network was trained in")
+    parser.add_argument("--precision", nargs="+", default=[LEGACY_PRECISION], choices=PRECISIONS,
+                        help="the network's number format; several compare them on the same seeds")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--families", type=Path, nargs="+", default=None, help="candidate CSVs: list their families")
@@ -305,11 +310,12 @@ def main() -> None:
     for model_class, formula, clip, stop, order in plan:
         for method, steps in methods:
             for seed in args.seed:
-                case_rows = run_case(engine_for(model_class), model_class, formula, args.samples, steps, clip, stop, order,
-                                     seed, properties, (args.resample_steps, args.resample_count), method)
-                rows.extend(case_rows)
-                for row in case_rows:
-                    print(json.dumps(row), flush=True)
+                for precision in args.precision:
+                    case_rows = run_case(engine_for(model_class), model_class, formula, args.samples, steps, clip, stop, order,
+                                         seed, properties, (args.resample_steps, args.resample_count), method, precision)
+                    rows.extend(case_rows)
+                    for row in case_rows:
+                        print(json.dumps(row), flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
 

@@ -31,7 +31,8 @@ def pooled_rows(paths: list[str]) -> dict[tuple, dict[int, dict]]:
                 if line.startswith("{"):
                     row = json.loads(line)
                     if row["N"] == "pooled":
-                        groups.setdefault((row["reference"], row["method"], row["steps"]), {})[row["seed"]] = row
+                        method = row["method"] + (f" ({row['precision']})" if row.get("precision", "fp32") != "fp32" else "")
+                        groups.setdefault((row["reference"], method, row["steps"]), {})[row["seed"]] = row
     return groups
 
 

@@ -14,6 +14,7 @@ importing this module costs nothing.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -89,6 +90,20 @@ def configure_threads(threads: int | None = None) -> int:
     torch.set_num_threads(count)
     threadpool_limits(count)
     return count
+
+
+@functools.cache
+def default_precision() -> str:
+    """``"bf16"`` where this machine runs bfloat16 natively (a CPU with AVX-512 BF16 or AMX, as
+    oneDNN reports, or a CUDA GPU that supports it), else ``"fp32"``: the network's forward pass
+    then takes 1.3–2.2× less time with the same candidates' quality (benchmarks/README.md,
+    "Network precision"); emulated bfloat16 would be slower than float32."""
+    import torch
+
+    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())  # the CPU: runs with --cpu, and the guide's models
+    if torch.cuda.is_available():
+        native = native and torch.cuda.is_bf16_supported()
+    return "bf16" if native else "fp32"
 
 
 def select_device(force_cpu: bool = False) -> torch.device:

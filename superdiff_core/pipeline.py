@@ -283,6 +283,7 @@ def _sample_run(
         clip=settings.clip,
         resample_steps=settings.resample_steps,
         resample_count=settings.resample_count,
+        precision=settings.precision,
         progress=progress,
         cancel=cancel,
         guide=guide,

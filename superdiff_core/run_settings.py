@@ -16,7 +16,7 @@ from .artifacts import to_jsonable
 from .composition import N_ELEMENTS, FormulaError, parse_formula, vector_to_formula
 from .errors import InputError
 from .funnel import Thresholds
-from .settings import GenerationSettings
+from .settings import GenerationSettings, with_recorded_defaults
 
 _SUBSCRIPT_DIGITS = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
 
@@ -86,7 +86,7 @@ def cli_command(settings: GenerationSettings) -> str:
                   "--filter-order", settings.filter_order, "--resample-steps", str(settings.resample_steps),
                   "--resample-count", str(settings.resample_count), "--clip", settings.clip]
     parts += ["--samples", str(settings.samples), "--steps", str(settings.steps), "--seed", str(settings.seed), "--method", settings.method,
-              "--order", settings.element_order, "--validity", settings.screening.validity_check]
+              "--order", settings.element_order, "--validity", settings.screening.validity_check, "--precision", settings.precision]
     if settings.guidance.active:
         parts += ["--guide", settings.guidance.to_text()]
         if not settings.guided_stay_near:
@@ -160,7 +160,7 @@ def settings_from_json(text: str | bytes) -> tuple[GenerationSettings, Threshold
     raw = document.get("settings")
     if not isinstance(raw, dict):
         raise InputError("the file has no \"settings\" section")
-    settings = GenerationSettings.from_mapping(raw)
+    settings = GenerationSettings.from_mapping(with_recorded_defaults(raw))
     settings.resolved()  # refuse a file the engine would refuse, now
     try:
         thresholds = Thresholds(**document.get("thresholds", {}))

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .composition import ParsedFormula
+from .device import default_precision
 from .guidance import build_guide
 from .guidance_weights import GuidanceWeights
 from .pipeline import load_engine
@@ -131,11 +132,12 @@ def _calibrate(loaded: _Loaded, folder: str, model_class: str, guidance: Guidanc
     (with the guide when guided)."""
     engine = loaded.engine(folder, model_class)
     guide = build_guide(guidance, loaded.run_models(folder, model_class).property_models) if guidance.active else None
-    engine.sampler.sample(8, 2, seed=0, guide=guide)  # first calls pay one-off costs
+    precision = default_precision()  # a run's own, unless its settings name another
+    engine.sampler.sample(8, 2, seed=0, guide=guide, precision=precision)  # first calls pay one-off costs
     timed = []
     for samples in CALIBRATION_BATCHES:
         start = time.perf_counter()
-        engine.sampler.sample(samples, CALIBRATION_STEPS, seed=0, guide=guide)
+        engine.sampler.sample(samples, CALIBRATION_STEPS, seed=0, guide=guide, precision=precision)
         timed += [samples, (time.perf_counter() - start) / CALIBRATION_STEPS]
     return cost_from_two_batches(*timed)
 

@@ -89,13 +89,17 @@ from .timetable import (  # noqa: F401  (the sampler's options, re-read by its c
     DEFAULT_RESAMPLE_COUNT,
     DEFAULT_RESAMPLE_STEPS,
     DETERMINISTIC_METHODS,
+    LEGACY_PRECISION,
     METHOD_LABELS,
+    PRECISIONS,
     SAMPLING_METHODS,
     ClipMode,
+    Precision,
     SamplingMethod,
     TimetableEntry,
     check_method,
     check_num_steps,
+    check_precision,
     network_calls_per_sample,
     resampling_repeats,
     timetable,
@@ -223,6 +227,8 @@ class SamplingRequest:
         conditioning: ILVR (:class:`ConditioningSpec`); None for unconditional sampling.
         guide: property guidance (:class:`StepGuide`); None (or inactive) is the unguided
             loop, bit for bit.
+        precision: the network's number format (:data:`Precision`); the default ``"fp32"``
+            gives the samples every earlier version gave.
 
     Raises:
         ValueError: for out-of-range values or an unknown method.
@@ -235,6 +241,7 @@ class SamplingRequest:
     batch_size: int = DEFAULT_BATCH_SIZE
     conditioning: ConditioningSpec | None = None
     guide: StepGuide | None = field(default=None, compare=False)
+    precision: Precision = LEGACY_PRECISION
 
     def __post_init__(self) -> None:
         if self.num_samples < 1:
@@ -243,6 +250,7 @@ class SamplingRequest:
             raise ValueError(f"batch size must be a whole number ≥ 1, got {self.batch_size}")
         object.__setattr__(self, "num_steps", check_num_steps(self.num_steps))
         check_method(self.method)
+        check_precision(self.precision)
 
     @property
     def batches(self) -> list[int]:
@@ -325,6 +333,7 @@ class Sampler:
         guide: StepGuide | None = None,
         resample_steps: int = DEFAULT_RESAMPLE_STEPS,
         resample_count: int = DEFAULT_RESAMPLE_COUNT,
+        precision: Precision = LEGACY_PRECISION,
     ) -> np.ndarray:
         """Draw ``num_samples`` vectors: the keyword form of :meth:`draw` (the arguments are the
         fields of :class:`SamplingRequest` and :class:`ConditioningSpec`; the conditioning ones
@@ -336,7 +345,7 @@ class Sampler:
                 clip=clip, resample_steps=resample_steps, resample_count=resample_count,
             )
         request = SamplingRequest(num_samples, num_steps, method=method, seed=seed, batch_size=batch_size,
-                                  conditioning=conditioning, guide=guide)
+                                  conditioning=conditioning, guide=guide, precision=precision)
         return self.draw(request, progress=progress, cancel=cancel)
 
     def draw(self, request: SamplingRequest, progress: ProgressCallback | None = None, cancel: CancelFlag | None = None) -> np.ndarray:
@@ -377,7 +386,7 @@ class Sampler:
                     if entry.jump:  # RePaint's jump back: x_k ~ q(x_k | x_{k-1}), then the step again
                         noise = torch.randn(x.shape, generator=generator, device=self.device)
                         x = schedule.forward_jump(x, float(steps.alphas_cumprod[k]), float(steps.alphas_cumprod_prev[k]), noise)
-                    output = self._step(x, k, steps, request.method, generator, lower, upper, guide, x0_by_step)
+                    output = self._step(x, k, steps, request.method, generator, lower, upper, guide, x0_by_step, request.precision)
                     x = output.prev_sample
                     if conditioning is not None and steps.timesteps[k] >= conditioning.spec.conditioning_stop:
                         x = ilvr_correction(x, self._noised_reference(conditioning.reference, k, steps, generator, size),
@@ -439,12 +448,14 @@ class Sampler:
     def _step(
         self, x: torch.Tensor, k: int, steps: StepSchedule, method: str, generator: torch.Generator,
         lower: torch.Tensor, upper: torch.Tensor | None, guide: StepGuide | None, x0_by_step: dict[int, torch.Tensor],
+        precision: str = LEGACY_PRECISION,
     ) -> StepOutput:
         """Reverse step k of ``method``: the network's eps → x0_hat clipped to [lower, upper] (no upper
         bound if None) → the guide's move (x0_hat, re-clipped, or the output) → the pure step of
         :mod:`superdiff_core.schedule` (its noise drawn here, after the network call)."""
         timestep = torch.full((x.shape[0],), int(steps.timesteps[k]), device=self.device, dtype=torch.long)
-        eps = self.model(x, timestep)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            eps = self.model(x, timestep).float()
         alpha_cumprod = float(steps.alphas_cumprod[k])
         x0 = self._clip(schedule.predict_x0_from_eps(x, eps, alpha_cumprod), lower, upper)
         shift = None

@@ -4,8 +4,8 @@ Every front end builds a :class:`GenerationSettings` the same way, through
 :meth:`GenerationSettings.from_mapping` (CLI arguments, a run-settings JSON, a campaign
 plan's template, a page's inputs), and the engine runs :meth:`GenerationSettings.resolved`:
 the single place where the class's step count, the resampling of guided runs, the network's
-element order, the unconditional normal form and the screening defaults are decided, and
-where an unknown method or clip mode is refused.
+element order and number format, the unconditional normal form and the screening defaults are
+decided, and where an unknown method or clip mode is refused.
 
 Unset fields stay ``None`` until resolved, so ``dataclasses.replace`` on a user's
 settings never carries a default derived from an earlier choice (e.g. resampling that a
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from .chemical_order import DEFAULT_FILTER_ORDER, FILTER_ORDERS
 from .composition import FormulaError, ParsedFormula, parse_formula
+from .device import default_precision
 from .errors import InputError
 from .guidance_weights import GuidanceWeights
 from .ilvr import check_scale_factor
@@ -33,6 +34,8 @@ from .timetable import (
     DEFAULT_METHOD,
     DEFAULT_RESAMPLE_COUNT,
     DEFAULT_RESAMPLE_STEPS,
+    LEGACY_PRECISION,
+    PRECISIONS,
     SamplingMethod,
     check_num_steps,
     resampling_repeats,
@@ -64,7 +67,7 @@ def _as_reference(value: object) -> ParsedFormula:
         raise InputError(f"bad reference: {error}") from None
 
 
-NAMES_IN_ANY_CASE: tuple[str, ...] = ("method", "element_order", "filter_order", "clip", "baseline")
+NAMES_IN_ANY_CASE: tuple[str, ...] = ("method", "element_order", "filter_order", "clip", "baseline", "precision")
 """Settings whose value is a name read in any case, in every front end."""
 
 
@@ -102,6 +105,9 @@ class GenerationSettings:
             their reference and stay inside the training domain (steering otherwise pays for a
             higher predicted Tc by leaving the reference's family: benchmarks/README.md,
             "Property guidance"); no effect without guidance or references.
+        precision: the network's number format (:data:`superdiff_core.timetable.Precision`;
+            None: ``bf16`` where the machine runs it natively, else ``fp32``,
+            :func:`superdiff_core.device.default_precision`).
     """
 
     model_class: str
@@ -121,6 +127,7 @@ class GenerationSettings:
     guidance: GuidanceWeights = field(default_factory=GuidanceWeights)
     baseline: str | None = None
     guided_stay_near: bool = True
+    precision: str | None = None
 
     def __post_init__(self) -> None:
         # types only (formula text, lists and JSON mappings); no defaults are derived here
@@ -161,7 +168,7 @@ class GenerationSettings:
             for key in ("samples", "steps", "seed", "conditioning_stop", "resample_steps", "resample_count"):
                 if key in given:
                     given[key] = _as_int(key, given[key])
-            for key in ("model_class", "method", "element_order", "filter_order", "clip", "baseline"):
+            for key in ("model_class", "method", "element_order", "filter_order", "clip", "baseline", "precision"):
                 if key in given:
                     given[key] = _as_text(key, given[key])
             for key in NAMES_IN_ANY_CASE:  # as the command line reads them
@@ -204,9 +211,11 @@ class GenerationSettings:
             resample_steps = self.resample_steps
         else:
             resample_steps = 0 if self.guidance.active else DEFAULT_RESAMPLE_STEPS
+        precision = default_precision() if self.precision is None else self.precision  # torch only when the machine decides
         resolved = dataclasses.replace(
             self,
             model_class=check,
+            precision=precision,
             steps=self.steps if self.steps is not None else get_model_class(check).recommended_steps,
             method=self.method or DEFAULT_METHOD,
             element_order=element_order,
@@ -222,7 +231,8 @@ class GenerationSettings:
 
     @property
     def is_resolved(self) -> bool:
-        return None not in (self.steps, self.method, self.element_order, self.filter_order, self.conditioning_stop, self.resample_steps)
+        return None not in (self.steps, self.method, self.element_order, self.filter_order, self.conditioning_stop, self.resample_steps,
+                            self.precision)
 
     def _validate(self) -> None:
         if not 1 <= self.samples <= MAX_SAMPLES_PER_RUN:
@@ -231,6 +241,7 @@ class GenerationSettings:
             raise InputError(f"ILVR stop timestep must be from 0 to 1000, got {self.conditioning_stop}")
         _check_choice("method", self.method, SAMPLING_METHODS)
         _check_choice("clip mode", self.clip, CLIP_MODES)
+        _check_choice("precision", self.precision, PRECISIONS)
         _check_choice("element order", self.element_order, FILTER_ORDERS)
         _check_choice("filter order", self.filter_order, FILTER_ORDERS)
         if self.baseline is not None:
@@ -251,6 +262,18 @@ class GenerationSettings:
         settings = self if self.is_resolved else self.resolved()
         return sum(resampling_repeats(settings.steps, settings.resample_steps, settings.resample_count))
 
+
+
+def with_recorded_defaults(values: Mapping[str, object]) -> dict[str, object]:
+    """A settings mapping *read back from a record* (a run-settings file, a campaign manifest)
+    with the settings added since it was written set to what that run used, so it reruns
+    exactly: a record without ``precision`` ran in float32 (:data:`LEGACY_PRECISION`). A mapping
+    a user writes (a plan, the command line) goes to :meth:`GenerationSettings.from_mapping`
+    directly, where a missing key means the current default."""
+    out = dict(values)
+    if out.get("precision") is None:
+        out["precision"] = LEGACY_PRECISION
+    return out
 
 
 def _checked(value: str, check) -> str:

@@ -67,10 +67,28 @@ DETERMINISTIC_METHODS: tuple[str, ...] = ("ddim", "dpmpp2m")
 """Methods whose step draws no noise (the start noise, ILVR's reference noise and
 resampling jumps still draw)."""
 
+Precision = Literal["fp32", "bf16"]
+"""The number format of the network's forward pass: ``fp32`` (float32 throughout) or ``bf16``
+(the convolutions and matrix products in bfloat16 under ``torch.autocast``, everything else,
+the update, ILVR and clipping included, in float32)."""
+
+PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
+
+LEGACY_PRECISION: Precision = "fp32"
+"""The precision of every run recorded before precision was a setting (a settings file or a
+campaign manifest without the key): reading it so reruns those runs exactly."""
+
 DEFAULT_METHOD: SamplingMethod = "ancestral"
 """The x0-parameterised posterior with sigma² = beta-tilde keeps quality at few steps; the
 paper's sigma² = beta ("ddpm") needs ~1,000 steps, DDIM loses the others class at 50
 (measured in benchmarks/README.md)."""
+
+def check_precision(precision: str) -> str:
+    """Return ``precision`` if it is one of :data:`PRECISIONS`, else raise ValueError naming them."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    return precision
+
 
 def check_method(method: str) -> str:
     """Return ``method`` if it is one of :data:`SAMPLING_METHODS`, else raise ValueError naming them."""

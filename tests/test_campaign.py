@@ -77,6 +77,18 @@ def test_plan_expands_to_shards():
     assert shards[0].sampling_seed == 0  # batch 0 of seed 0 samples as generate --seed 0 does
 
 
+def test_a_manifest_from_before_precision_resumes_in_float32(tmp_path):
+    from superdiff_core.campaign.store import open_campaign, plan_from_manifest, read_manifest
+
+    plan = campaign.plan_from_mapping({"model": "pnictides", "references": ["BaFe2As2"], "samples": 4, "steps": 2})
+    open_campaign(tmp_path, plan)
+    manifest = read_manifest(tmp_path)
+    assert manifest["plan"]["precision"] == plan.settings.precision  # recorded when the plan was made
+    del manifest["plan"]["precision"]  # as manifests written before the setting
+    assert plan_from_manifest(manifest).settings.precision == "fp32"
+    assert campaign.plan_from_mapping({"model": "pnictides", "precision": "FP32"}).settings.precision == "fp32"
+
+
 @pytest.mark.slow
 def test_campaign_end_to_end(finished, capsys):
     files = campaign.finished_shard_files(finished)

@@ -171,6 +171,19 @@ def test_old_settings_json_with_the_mixed_valence_flag_reruns_its_check(flag, ch
     assert f"--validity {check}" in json.loads(run_settings_json(settings))["command"]
 
 
+def test_a_settings_file_from_before_precision_reruns_in_float32_and_new_ones_name_theirs():
+    from superdiff_core.device import default_precision
+
+    document = json.loads(run_settings_json(GenerationSettings("cuprates", references=("YBa2Cu3O7",))))
+    assert document["settings"]["precision"] == default_precision() in ("fp32", "bf16")  # this machine's, written out
+    assert f"--precision {default_precision()}" in document["command"]
+    del document["settings"]["precision"]  # as every file written before the setting
+    settings, _ = settings_from_json(json.dumps(document))
+    assert settings.precision == "fp32" and "--precision fp32" in json.loads(run_settings_json(settings))["command"]
+    with pytest.raises(InputError, match="unknown precision 'fp16': choose one of fp32, bf16"):
+        GenerationSettings("cuprates", precision="fp16").resolved()
+
+
 @pytest.mark.parametrize("screening, message", [
     ({"validity_check": "nonsense"}, "unknown validity check 'nonsense': choose one of integer, mixed_valence, bounded"),
     ({"validity_check": 3}, "validity_check must be text"),

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..artifacts import atomic_path, write_json_atomically
 from ..errors import InputError
+from ..settings import with_recorded_defaults
 from .plan import CampaignPlan, Shard, expand_shards, plan_differences, plan_from_mapping
 from .shard import read_shard_record, shard_record_of
 
@@ -168,14 +169,14 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
 
 
 def plan_from_manifest(manifest: Mapping[str, Any]) -> CampaignPlan:
-    """The plan a manifest records."""
-    return plan_from_mapping(manifest["plan"])
+    """The plan a manifest records (one written before a setting existed reads as it ran)."""
+    return plan_from_mapping(with_recorded_defaults(manifest["plan"]))
 
 
 def plan_validity_check(plan: Mapping[str, Any]) -> str:
     """The validity check of a manifest's plan (a plan from before the registry: its
     ``mixed_valence`` flag's check)."""
-    return plan_from_mapping(plan).settings.screening.validity_check
+    return plan_from_mapping(with_recorded_defaults(plan)).settings.screening.validity_check
 
 
 def open_campaign(folder: str | os.PathLike, plan: CampaignPlan | None = None) -> Campaign:

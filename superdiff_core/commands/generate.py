@@ -26,7 +26,7 @@ from .arguments import (
 
 SAMPLING_FLAGS = ("model", "order", "samples", "steps", "seed", "method", "validity", "reference", "scale_factor",
                   "ilvr_stop", "filter_order", "resample_steps", "resample_count", "clip", "keep_invalid", "keep_known", "guide",
-                  "guide_anywhere", "baseline")
+                  "guide_anywhere", "baseline", "precision")
 """Flags that ``--settings FILE`` sets; giving one of them as well is an error."""
 
 
@@ -41,7 +41,7 @@ def _shortlist_weights(text: str):
 
 def add_sampling_arguments(parser: argparse.ArgumentParser, default_samples: int) -> None:
     from ..settings import DEFAULT_ELEMENT_ORDER, MAX_SAMPLES_PER_RUN, SAMPLING_METHODS
-    from ..timetable import DEFAULT_METHOD
+    from ..timetable import DEFAULT_METHOD, PRECISIONS
 
     parser.add_argument("--model", choices=MODEL_CLASSES, default=None, help="model class (required unless --settings)")
     parser.add_argument("--order", type=filter_order_argument, default=None,
@@ -59,6 +59,10 @@ def add_sampling_arguments(parser: argparse.ArgumentParser, default_samples: int
     parser.add_argument("--method", type=str.lower, choices=SAMPLING_METHODS, default=None,
                         help="reverse update: ancestral (good at few steps), ddpm (the paper's sigma^2 = beta, use 1000 steps) "
                              f"or ddim (default: {DEFAULT_METHOD})")
+    parser.add_argument("--precision", type=str.lower, choices=PRECISIONS, default=None,
+                        help="the network's number format: bf16 runs its convolutions in bfloat16 (1.3-2.2x faster where "
+                             "the CPU has AVX-512 BF16 or AMX, the same candidates' quality; slower where it does not), "
+                             "fp32 as every run before it (default: bf16 where this machine runs it natively, else fp32)")
     add_validity_arguments(parser)
     parser.add_argument("--guide", type=guide_argument, default=None, metavar="WEIGHTS",
                         help="steer sampling toward properties, e.g. tc=1.0,formation=0.5,superconductor=0.5: the "
@@ -193,6 +197,7 @@ def settings_from_args(args: argparse.Namespace):
         "baseline": getattr(args, "baseline", None),
         "guidance": getattr(args, "guide", None),
         "guided_stay_near": False if getattr(args, "guide_anywhere", None) else None,
+        "precision": args.precision,
     }
     return GenerationSettings.from_mapping(values).resolved()
 
