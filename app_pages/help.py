@@ -83,6 +83,8 @@ behaviour and families (its As and Br families of YBa₁.₄Sr₀.₆Cu₃O₆Se
 **Steps** trade speed for quality: time grows in proportion to the steps, and with too few steps most
 samples fail the basic filters. Each class starts at the fewest steps that keep the quality of 1,000
 steps ({STEPS_TEXT}; others and everything contain alloys written per 100 atoms).
+Where the CPU runs bfloat16 natively (AVX-512 BF16 or AMX), the network runs in it: 1.3–1.4× faster with
+the same candidates' quality (measured on four references and the four classes); elsewhere it runs in float32.
 **Samples per N** is how many candidates are drawn for each N and each
 reference, before screening. The **seed** makes a run repeatable. Under *Advanced*, the reference
 steers the sampling down to timestep {DEFAULT_CONDITIONING_STOP} by default: the last steps run free and tidy

@@ -202,13 +202,13 @@ def settings_from_args(args: argparse.Namespace):
     return GenerationSettings.from_mapping(values).resolved()
 
 
-def _load_engine(args: argparse.Namespace, model_class: str, element_order: str):
+def _load_engine(args: argparse.Namespace, model_class: str, element_order: str, precision: str):
     from ..pipeline import load_engine
 
     apply_threads(args.threads)
     device = select_device(force_cpu=args.cpu)
     engine = load_engine(model_class, args.models, device, element_order)
-    print(f"{model_class} model ({element_order} order) on {describe_device(device)}")
+    print(f"{model_class} model ({element_order} order, {precision}) on {describe_device(device)}")
     return engine
 
 
@@ -220,7 +220,7 @@ def _run(args: argparse.Namespace, settings, with_map: bool, evaluate: bool):
     from ..run import load_run_models, run_generation
 
     print_warnings(settings_warnings(settings), args.command)
-    engine = _load_engine(args, settings.model_class, settings.element_order)
+    engine = _load_engine(args, settings.model_class, settings.element_order, settings.precision)
     models = load_run_models(args.models, settings.model_class, with_map=with_map)
     with tqdm(total=1, unit="step", desc="sampling") as bar, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the N > 4 warning is printed once below instead
