@@ -1082,6 +1082,23 @@ def test_loaded_settings_keep_filter_order_and_resampling(test_class):
     assert any("Out of date" in w.value and "filter order" in w.value and "resample" in w.value for w in at.warning)
 
 
+def test_a_settings_file_from_before_precision_runs_in_float32_on_the_page(test_class):
+    from superdiff_core.device import default_precision
+
+    document = json.loads(settings_file(test_class))
+    del document["settings"]["precision"]  # as every file written before the setting
+    at = new_app().run()
+    at.file_uploader(key="generate_settings_file").upload("old.json", json.dumps(document).encode(), "application/json").run()
+    no_exception(at)
+    kept = [i.value for i in at.info if i.value.startswith("Kept from the loaded settings")]
+    assert ("network number format fp32" in " ".join(kept)) == (default_precision() != "fp32")  # shown where it differs
+    at.toggle(key="generate_keep_invalid").set_value(True)
+    at.button(key="generate_go").click().run(timeout=RUN_TIMEOUT)
+    wait_for_run(at, "generate")
+    no_exception(at)
+    assert at.session_state["run:generate"].settings.precision == "fp32"
+
+
 def test_plausible_substitutes_toggle_sets_the_clip_and_a_loaded_file_sets_the_toggle(test_class):
     at = new_app().run()
     assert at.toggle(key="generate_plausible_only").value  # on by default: the engine's default clip
