@@ -178,14 +178,16 @@ COLUMN_HELP: dict[str, str] = {
     "scale_factor keeps the first)",
     "new_elements": "elements the candidate has that its reference lacks (space-separated; empty when none)",
     "dropped_elements": "reference elements the candidate lacks",
-    "substitutes_for": "for each new element, the reference element it most plausibly replaces (same order)",
+    "substitutes_for": "for each new element, the reference element its ion best replaces (same order); the site its "
+    "amounts point to can differ, and substitution_reason then names it",
     "substitution_probability": "Hautier et al.'s (Inorg. Chem. 2011) data-mined probability of that substitution "
     "between ions of the same sign; the lowest over the new elements; empty when nothing is added",
     "plausible_substitution": "true when every new element is a plausible substitute: its probability is at or above "
     "the threshold that best separates SuperCon's own substitutions from random ones (a weak separation, AUC 0.63: a "
     "flag, not a verdict); empty when nothing is added",
     "substitution_reason": "the substitution behind the verdict, e.g. 'Sr for Ba: p = 0.16 (plausible)'; a table "
-    "without the needed ion falls back on Pettifor-scale distance, and says so",
+    "without the needed ion falls back on Pettifor-scale distance, and says so; where the amounts show the new element "
+    "took another site, that too: 'Tl for Ba: p = 0.016 (plausible; took Hg's place: p = 0.0014)'",
     "energy_above_hull_ev_per_atom": "predicted formation energy minus the OQMD convex hull of the same elements at "
     "this composition (eV/atom; ≤ 0: on or below the known phases). Built from the formation model, so it carries its "
     "error: use it to rule out (above_hull_beyond_error), not to rank",

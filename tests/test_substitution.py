@@ -111,3 +111,21 @@ def test_plausible_substitutes_are_chemical_neighbours_not_atomic_number_ones():
     assert all(plausible_substitutes(la2cuo4)[SYMBOL_TO_INDEX[symbol]] for symbol in ("Sr", "Ba", "Ca"))
     for reference in (hg1223, la2cuo4, parse_formula("BaFe2As2")):  # radium scores as barium's neighbour
         assert not plausible_substitutes(reference)[[SYMBOL_TO_INDEX[s] for s in NEVER_SUBSTITUTES if s in SYMBOL_TO_INDEX]].any()
+
+
+def test_the_reason_names_the_site_the_amounts_point_to_and_keeps_the_best_matchs_verdict():
+    """(Hg,Tl)-1223: thallium's ion matches barium's best, but it is mercury that the amounts give up;
+    K and Tl together: K (larger) takes the calcium it displaced, Tl the mercury left."""
+    reference = parse_formula("HgBa2Ca2Cu3O8")
+    rows = plausibility_columns(np.array([parse_formula(f) for f in (
+        "Hg0.6Tl0.4Ba2Ca2Cu3O8",          # Tl for Hg by the amounts
+        "Hg0.86Tl0.16Ba2K0.43Ca1.52Cu3O8",  # K takes Ca's 0.48, Tl then Hg's 0.14
+        "HgBa2Ca1.6Sr0.4Cu3O8",           # Sr where Ca lost: its best match, nothing to add
+        "HgBa2Ca2Cu3Tl0.1O8",             # nothing lost: an addition
+    )]), reference)
+    tl, both, strontium, added = rows["substitution_reason"]
+    assert tl.startswith("Tl for Ba: p = ") and tl.endswith("(plausible; took Hg's place: p = 0.0014)")
+    assert "K for Ba" in both and "took Ca's place" in both.split("; Tl")[0] and both.endswith("took Hg's place: p = 0.0014)")
+    assert strontium.startswith("Sr for Ca") and "place" not in strontium
+    assert "place" not in added
+    assert rows["plausible_substitution"].tolist() == [True, True, True, True]  # the verdict is the best match's
