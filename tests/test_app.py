@@ -1226,6 +1226,12 @@ def test_the_apps_settings_file_reruns_its_csv_from_the_command_line(generated, 
     pd.testing.assert_frame_equal(cli_csv, app_csv, check_exact=False, rtol=1e-6)
 
 
+def test_the_run_caption_names_the_network_precision(generated):
+    record = generated.session_state["run:generate"]
+    took = [c.value for c in generated.caption if c.value.startswith("Took")]
+    assert took and took[0].endswith(f", network in {record.settings.precision}.")
+
+
 def test_the_shortlist_can_leave_out_doping_variants(generated):
     """The Shortlist section's switch leaves out candidates next to a known compound of the same elements."""
     at = generated

@@ -270,7 +270,8 @@ def _summary(record: RunRecord, stages: list[funnel.FunnelStage]) -> None:
         total = record.timings.get("total")
         line = f"Took {formatting.format_seconds(total)}" if total is not None else "Took"
         details = f" ({', '.join(parts)})" if parts else ""
-        st.caption(f"{line}{details} on {resources.device_description()}.")
+        precision = f", network in {record.settings.precision}" if record.settings is not None and record.settings.precision else ""
+        st.caption(f"{line}{details} on {resources.device_description()}{precision}.")
 
 
 SPREAD_NAMES = {"tc_kelvin": "Predicted Tc", "formation_energy_ev_per_atom": "Formation energy",
