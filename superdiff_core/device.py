@@ -100,7 +100,10 @@ def default_precision() -> str:
     "Network precision"); emulated bfloat16 would be slower than float32."""
     import torch
 
-    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())  # the CPU: runs with --cpu, and the guide's models
+    try:  # the CPU: runs with --cpu, and the guide's models
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN's check: assume nothing
+        native = False
     if torch.cuda.is_available():
         native = native and torch.cuda.is_bf16_supported()
     return "bf16" if native else "fp32"
