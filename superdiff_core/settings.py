@@ -168,7 +168,7 @@ class GenerationSettings:
             for key in ("samples", "steps", "seed", "conditioning_stop", "resample_steps", "resample_count"):
                 if key in given:
                     given[key] = _as_int(key, given[key])
-            for key in ("model_class", "method", "element_order", "filter_order", "clip", "baseline", "precision"):
+            for key in ("model_class", *NAMES_IN_ANY_CASE):  # the settings given as text
                 if key in given:
                     given[key] = _as_text(key, given[key])
             for key in NAMES_IN_ANY_CASE:  # as the command line reads them

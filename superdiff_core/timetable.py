@@ -83,6 +83,7 @@ DEFAULT_METHOD: SamplingMethod = "ancestral"
 paper's sigma² = beta ("ddpm") needs ~1,000 steps, DDIM loses the others class at 50
 (measured in benchmarks/README.md)."""
 
+
 def check_precision(precision: str) -> str:
     """Return ``precision`` if it is one of :data:`PRECISIONS`, else raise ValueError naming them."""
     if precision not in PRECISIONS:

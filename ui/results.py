@@ -270,7 +270,7 @@ def _summary(record: RunRecord, stages: list[funnel.FunnelStage]) -> None:
         total = record.timings.get("total")
         line = f"Took {formatting.format_seconds(total)}" if total is not None else "Took"
         details = f" ({', '.join(parts)})" if parts else ""
-        precision = f", network in {record.settings.precision}" if record.settings is not None and record.settings.precision else ""
+        precision = "" if record.settings is None else f", network in {record.settings.precision}"
         st.caption(f"{line}{details} on {resources.device_description()}{precision}.")
 
 

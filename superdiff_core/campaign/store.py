@@ -169,14 +169,20 @@ def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
 
 
 def plan_from_manifest(manifest: Mapping[str, Any]) -> CampaignPlan:
-    """The plan a manifest records (one written before a setting existed reads as it ran)."""
-    return plan_from_mapping(with_recorded_defaults(manifest["plan"]))
+    """The plan a manifest records."""
+    return _recorded_plan(manifest["plan"])
 
 
 def plan_validity_check(plan: Mapping[str, Any]) -> str:
     """The validity check of a manifest's plan (a plan from before the registry: its
     ``mixed_valence`` flag's check)."""
-    return plan_from_mapping(with_recorded_defaults(plan)).settings.screening.validity_check
+    return _recorded_plan(plan).settings.screening.validity_check
+
+
+def _recorded_plan(plan: Mapping[str, Any]) -> CampaignPlan:
+    """A manifest's plan mapping as a plan; one written before a setting existed reads as it ran
+    (:func:`~superdiff_core.settings.with_recorded_defaults`)."""
+    return plan_from_mapping(with_recorded_defaults(plan))
 
 
 def open_campaign(folder: str | os.PathLike, plan: CampaignPlan | None = None) -> Campaign:

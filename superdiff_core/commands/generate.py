@@ -279,7 +279,7 @@ def run_generate(args: argparse.Namespace) -> int:
     write_text_atomically(settings_file, run_settings_json(settings, model_card=card))
     print(f"wrote {len(record.table)} candidates to {args.out} (settings: {settings_file})")
     if args.shortlist and record.has_properties and len(record.table):
-        from ..assessment import is_doping_variant
+        from ..assessment import doping_variant_count
         from ..shortlist import LEAVE_OUT_DOPING_VARIANTS, ShortlistWeights, shortlist
 
         weights = args.shortlist_weights or ShortlistWeights()
@@ -287,7 +287,7 @@ def run_generate(args: argparse.Namespace) -> int:
         chosen = shortlist(record.table, weights, args.shortlist, new_only=new_only)
         path = args.out.with_name(f"{args.out.stem}.shortlist.csv")
         write_candidates_csv(chosen, path)
-        variants = int(is_doping_variant(record.table).sum())
+        variants = doping_variant_count(record.table) or 0
         leaving_out = (f", {variants:,} doping variants of known compounds left out (--no-shortlist-new-only keeps them)"
                        if new_only and variants else "")
         print(f"wrote the top {len(chosen)} by {weights.to_text()}{leaving_out} to {path}")
