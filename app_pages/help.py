@@ -205,7 +205,9 @@ st.markdown(
   favours them: set it to 0 to see what the model adds. A candidate with exactly the elements of its nearest
   known compound, and close to it, is flagged a *doping variant* of that compound (fluorinated Hg-1223 next to
   HgBa₂Ca₂Cu₃FO₈): worth making perhaps, but not a new family. The shortlist leaves them out by default; its
-  switch (`--no-shortlist-new-only`) lets them compete.
+  switch (`--no-shortlist-new-only`) lets them compete. It also shows one row per element set (the best-scoring;
+  *With these elements* counts the rest), so each row is a different substitution: the Tc model cannot tell
+  doping levels of one idea apart anyway. Raise *per element set* (0: no limit) to see more of one idea.
 - **Steering stays near the reference** by default: a guided run keeps only candidates that keep every
   reference element and stay inside the training domain, since steering otherwise raises the guide's Tc by
   leaving the reference's family (switch it off on the Generate page, `--guide-anywhere`). Measured honestly:

@@ -202,6 +202,8 @@ COLUMN_HELP: dict[str, str] = {
     "shortlist_reasons": "shortlist: the values behind the score",
     "tc_within_error_of_top": "shortlist: its Tc interval reaches the top candidate's predicted Tc (the models "
     "cannot say it is worse)",
+    "same_elements_in_run": "shortlist: how many candidates of the run have exactly its elements, itself included (the "
+    "shortlist keeps the best-scoring of each element set by default)",
     "in_supercon": "campaigns: true when the formula is already in SuperCon",
     "element_system": "campaigns: the formula's elements in alphabetical order (As-Ba-Fe, as pymatgen's chemical_system), "
     "the key of the report's families",

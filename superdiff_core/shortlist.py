@@ -8,6 +8,11 @@ Every row says why it is there (its values) and what to distrust (out of the tra
 Tc inside the error of the top candidate's; a doping variant of a known compound rather than a
 new one: ``doping_variant_of``).
 
+One row per idea: by default only the best-scoring candidate of each element set enters the list
+(:data:`MAX_PER_ELEMENT_SET`), and ``same_elements_in_run`` says how many of the run share its
+elements, so twenty rows are twenty different substitutions rather than one substitution at
+twenty doping levels the models cannot tell apart.
+
 Criteria (column, better when):
 
 - ``hull``: ``energy_above_hull_ev_per_atom``, lower;
@@ -26,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .assessment import ABOVE_HULL_COLUMN, is_doping_variant
+from .composition import element_system
 from .errors import InputError
 
 DEFAULT_SIZE = 20
@@ -44,7 +50,13 @@ CRITERIA: dict[str, tuple[str, bool]] = {
 }
 """criterion → (column, higher is better)."""
 
-SHORTLIST_COLUMNS = ("shortlist_rank", "shortlist_score", "shortlist_reasons", "tc_within_error_of_top")
+MAX_PER_ELEMENT_SET = 1
+"""The shortlist's default: at most this many candidates with the same elements (0: no limit). On the
+default Hg-1223 run the top 20 without a limit held six K-for-Ca candidates of one family and six
+(Hg,Tl)-F ones, their Tc all within error of each other: the list showed ten ideas, not twenty."""
+
+SHORTLIST_COLUMNS = ("shortlist_rank", "shortlist_score", "shortlist_reasons", "tc_within_error_of_top",
+                     "same_elements_in_run")
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,12 @@ def percentile_scores(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
     return out
 
 
+def _text(row: pd.Series, column: str) -> str:
+    """The row's text in ``column``; "" when absent or missing (NaN in a table read from CSV)."""
+    value = row.get(column)
+    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+
+
 def _reasons(row: pd.Series) -> str:
     parts = []
     if pd.notna(row.get("sc_probability")):
@@ -110,40 +128,50 @@ def _reasons(row: pd.Series) -> str:
         parts.append(f"Tc {row['tc_kelvin']:.0f} K{interval}")
     if pd.notna(row.get("energy_above_hull_ev_per_atom")):
         parts.append(f"{row['energy_above_hull_ev_per_atom']:+.3f} ± {row['energy_above_hull_std_ev_per_atom']:.3f} eV/atom vs hull")
-    if str(row.get("substitution_reason", "")):
-        parts.append(str(row["substitution_reason"]))
-    if pd.notna(row.get("distance_to_known")) and str(row.get("nearest_known_formula", "")):
+    if _text(row, "substitution_reason"):
+        parts.append(_text(row, "substitution_reason"))
+    if pd.notna(row.get("distance_to_known")) and _text(row, "nearest_known_formula"):
         parts.append(f"{row['distance_to_known']:.3f} from {row['nearest_known_formula']}")
-    if str(row.get("doping_variant_of", "") or ""):
+    if _text(row, "doping_variant_of"):
         parts.append(f"a doping variant of {row['doping_variant_of']} (same elements)")
+    if row.get("same_elements_in_run", 1) > 1:
+        parts.append(f"{row['same_elements_in_run'] - 1} more in the run with these elements")
     return "; ".join(parts)
 
 
 def shortlist(
     table: pd.DataFrame, weights: ShortlistWeights = ShortlistWeights(), size: int = DEFAULT_SIZE,
-    new_only: bool = LEAVE_OUT_DOPING_VARIANTS,
+    new_only: bool = LEAVE_OUT_DOPING_VARIANTS, max_per_element_set: int = MAX_PER_ELEMENT_SET,
 ) -> pd.DataFrame:
     """The top ``size`` candidates of ``table`` by ``weights`` (see the module docstring).
 
     With ``new_only`` (the default, :data:`LEAVE_OUT_DOPING_VARIANTS`), doping variants of known
     compounds (``doping_variant_of`` filled) are left out before ranking, as the hull's ruled-out
     candidates are: the list then holds only candidates no measured compound of the same elements
-    lies next to.
+    lies next to. With ``max_per_element_set`` > 0 (default :data:`MAX_PER_ELEMENT_SET`), only
+    the best-scoring that many candidates of each element set are ranked.
 
     Returns:
         The chosen rows (all their columns) in rank order, with ``shortlist_rank`` (1 = best),
         ``shortlist_score`` (0 … 1), ``shortlist_reasons`` (the values behind the score) and
         ``tc_within_error_of_top`` (its Tc interval reaches the top candidate's Tc: the models
-        cannot say it is worse).
+        cannot say it is worse) and ``same_elements_in_run`` (candidates of ``table`` with exactly
+        its elements, itself included).
     """
     if size < 1:
         raise InputError(f"the shortlist needs a size ≥ 1, got {size}")
+    if max_per_element_set < 0:
+        raise InputError(f"the shortlist's limit per element set must be ≥ 0 (0: no limit), got {max_per_element_set}")
+    systems = np.array([element_system(str(formula)) for formula in table["formula"]], dtype=object)
+    table = table.assign(same_elements_in_run=pd.Series(systems).map(pd.Series(systems).value_counts()).to_numpy(dtype=int))
+    kept = np.ones(len(table), dtype=bool)
     if ABOVE_HULL_COLUMN in table.columns:
-        table = table[~table[ABOVE_HULL_COLUMN].astype("boolean").fillna(False).to_numpy(dtype=bool)]
+        kept &= ~table[ABOVE_HULL_COLUMN].astype("boolean").fillna(False).to_numpy(dtype=bool)
     if new_only:
-        table = table[~is_doping_variant(table)]
+        kept &= ~is_doping_variant(table)
+    table, systems = table[kept], systems[kept]
     if not len(table):
-        return table.assign(**{column: [] for column in SHORTLIST_COLUMNS})
+        return table.assign(**{column: [] for column in SHORTLIST_COLUMNS if column not in table.columns})
     score = np.zeros(len(table))
     total = 0.0
     for name, (column, higher) in CRITERIA.items():
@@ -156,7 +184,10 @@ def shortlist(
         score += weight * percentile_scores(values, higher)
         total += weight
     score = score / total if total else score
-    order = np.argsort(-score, kind="stable")[:size]
+    order = np.argsort(-score, kind="stable")
+    if max_per_element_set:  # the best few of each element set, in score order
+        order = order[pd.Series(systems[order]).groupby(systems[order]).cumcount().to_numpy() < max_per_element_set]
+    order = order[:size]
     chosen = table.iloc[order].copy()
     chosen.insert(0, "shortlist_rank", np.arange(1, len(chosen) + 1))
     chosen.insert(1, "shortlist_score", np.round(score[order], 3))

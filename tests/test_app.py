@@ -1232,6 +1232,23 @@ def test_the_run_caption_names_the_network_precision(generated):
     assert took and took[0].endswith(f", network in {record.settings.precision}.")
 
 
+def test_the_shortlist_shows_one_row_per_element_set_unless_told_otherwise(generated):
+    """The Shortlist section's "per element set" limit: 1 by default, 0 lets every candidate compete."""
+    from superdiff_core.composition import element_system
+    from superdiff_core.shortlist import MAX_PER_ELEMENT_SET
+
+    record = generated.session_state["run:generate"]
+    limit = next(n for n in generated.number_input if n.key.endswith("_w_per_elements"))
+    assert limit.value == MAX_PER_ELEMENT_SET == 1
+    shown = next(frame.value for frame in generated.dataframe if "shortlist_rank" in frame.value.columns)
+    assert not shown["formula"].map(element_system).duplicated().any() and "same_elements_in_run" in shown.columns
+    at = limit.set_value(0).run()
+    no_exception(at)
+    shown = next(frame.value for frame in at.dataframe if "shortlist_rank" in frame.value.columns)
+    assert shown["formula"].tolist() == shortlist(record.table, max_per_element_set=0)["formula"].tolist()
+    at.number_input(key=limit.key).set_value(MAX_PER_ELEMENT_SET).run()
+
+
 def test_the_shortlist_can_leave_out_doping_variants(generated):
     """The Shortlist section's switch leaves out candidates next to a known compound of the same elements."""
     at = generated

@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 
 from superdiff_core.cli import main
+from superdiff_core.composition import element_system
 from superdiff_core.results import ENGINE_COLUMNS
+from superdiff_core.shortlist import shortlist
 
 
 def run_cli(capsys, *argv):
@@ -162,7 +164,7 @@ def test_generate_writes_a_shortlist_without_doping_variants_unless_asked(tmp_pa
     out = tmp_path / "c.csv"
     common = ["generate", "--model", test_class, "--reference", "BaFe2As2", "--scale-factor", "2", "--samples", "24",
               "--steps", "10", "--seed", "1", "--keep-invalid", "--no-map", "--shortlist", "5", "--out", str(out)]
-    status, stdout, _ = run_cli(capsys, *common, "--no-shortlist-new-only")
+    status, stdout, _ = run_cli(capsys, *common, "--no-shortlist-new-only", "--shortlist-per-elements", "0")
     assert status == 0 and "wrote the top" in stdout and "left out" not in stdout
     everything = pd.read_csv(tmp_path / "c.shortlist.csv", keep_default_na=False)
     assert 0 < len(everything) <= 5 and everything["shortlist_rank"].tolist() == list(range(1, len(everything) + 1))
@@ -174,6 +176,13 @@ def test_generate_writes_a_shortlist_without_doping_variants_unless_asked(tmp_pa
     new_only = pd.read_csv(tmp_path / "c.shortlist.csv", keep_default_na=False)
     assert (new_only["doping_variant_of"] == "").all()
     assert len(new_only) <= min(5, len(table) - variants)
+    assert "at most 1 per element set" in stdout and not new_only["formula"].map(element_system).duplicated().any()
+    status, stdout, _ = run_cli(capsys, *common, "--no-shortlist-new-only")  # the limit alone: the best of each set
+    one_each = pd.read_csv(tmp_path / "c.shortlist.csv", keep_default_na=False)
+    written = pd.read_csv(out)
+    assert one_each["formula"].tolist() == shortlist(written, size=5, new_only=False)["formula"].tolist()
+    assert everything["formula"].tolist() == shortlist(written, size=5, new_only=False, max_per_element_set=0)["formula"].tolist()
+    assert table["formula"].map(element_system).duplicated().any()  # so the limit had something to do
 
 
 def test_screen_prints_the_funnel(tmp_path, capsys):

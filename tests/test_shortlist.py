@@ -10,9 +10,13 @@ from superdiff_core.errors import InputError
 from superdiff_core.shortlist import ShortlistWeights, percentile_scores, shortlist
 
 
+BEST, MIDDLE, WORST, UNSTABLE = "La1.8Sr0.2CuO4", "La1.8Ba0.2CuO4", "La1.8Ca0.2CuO4", "La1.8Na0.2CuO4"
+
+
 def candidates() -> pd.DataFrame:
+    """Four candidates with four different element sets."""
     return pd.DataFrame({
-        "formula": ["best", "middle", "worst", "unstable"],
+        "formula": [BEST, MIDDLE, WORST, UNSTABLE],
         "sc_probability": [0.9, 0.6, 0.2, 0.99],
         "tc_kelvin": [90.0, 60.0, 10.0, 120.0],
         "tc_kelvin_low": [70.0, 40.0, 0.0, 100.0],
@@ -29,7 +33,7 @@ def candidates() -> pd.DataFrame:
 
 def test_order_follows_the_rule_and_the_hull_rules_out():
     chosen = shortlist(candidates(), size=10)
-    assert chosen["formula"].tolist() == ["best", "middle", "worst"]  # "unstable" is > 2σ above the hull
+    assert chosen["formula"].tolist() == [BEST, MIDDLE, WORST]  # UNSTABLE is > 2σ above the hull
     assert chosen["shortlist_rank"].tolist() == [1, 2, 3]
     assert chosen["shortlist_score"].is_monotonic_decreasing
     assert "Sr for Ba" in chosen["shortlist_reasons"].iloc[0] and "Tc 90 K (90 % 70–110)" in chosen["shortlist_reasons"].iloc[0]
@@ -41,7 +45,7 @@ def test_weights_change_the_order():
     table = candidates()
     table.loc[2, "distance_to_known"] = 5.0
     only_novelty = ShortlistWeights(hull=0, superconductor=0, tc=0, plausibility=0, novelty=1)
-    assert shortlist(table, only_novelty, size=1)["formula"].tolist() == ["worst"]
+    assert shortlist(table, only_novelty, size=1)["formula"].tolist() == [WORST]
     assert len(shortlist(table, size=2)) == 2
 
 
@@ -51,6 +55,31 @@ def test_weights_change_the_order():
 def test_bad_weights_are_one_line(text, fragment):
     with pytest.raises(InputError, match=fragment):
         ShortlistWeights.parse(text)
+
+
+def test_one_row_per_element_set_by_default():
+    """A second La-Sr-Cu-O candidate just behind the best one gives way to the next element set."""
+    table = pd.concat([candidates(), candidates().iloc[[0]].assign(formula="La1.85Sr0.15CuO4", sc_probability=0.85)],
+                      ignore_index=True)
+    chosen = shortlist(table, size=10)
+    assert chosen["formula"].tolist() == [BEST, MIDDLE, WORST]
+    assert chosen["same_elements_in_run"].tolist() == [2, 1, 1]
+    assert chosen["shortlist_reasons"].iloc[0].endswith("1 more in the run with these elements")
+    assert "more in the run" not in chosen["shortlist_reasons"].iloc[1]
+    every = shortlist(table, size=10, max_per_element_set=0)  # no limit: both, in score order
+    assert every["formula"].tolist() == [BEST, "La1.85Sr0.15CuO4", MIDDLE, WORST]
+    assert every["shortlist_score"].is_monotonic_decreasing
+    assert shortlist(table, size=2, max_per_element_set=2)["formula"].tolist() == [BEST, "La1.85Sr0.15CuO4"]
+    with pytest.raises(InputError, match="per element set must be ≥ 0"):
+        shortlist(table, max_per_element_set=-1)
+
+
+def test_reasons_read_from_a_csv_name_no_missing_values(tmp_path):
+    """Empty text cells read back from a CSV are NaN: the reasons leave them out rather than print 'nan'."""
+    path = tmp_path / "c.csv"
+    candidates().assign(doping_variant_of="", substitution_reason="").to_csv(path, index=False)
+    reasons = shortlist(pd.read_csv(path), new_only=False)["shortlist_reasons"]
+    assert not reasons.str.contains("nan").any() and reasons.str.contains("from La2CuO4").all()
 
 
 def test_percentiles_put_missing_values_last():

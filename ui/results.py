@@ -24,7 +24,14 @@ from superdiff_core.formula_notation import MAX_HEADLINE_VARIABLES
 from superdiff_core.results import candidates_to_csv, column_help
 from superdiff_core.run import RunRecord
 from superdiff_core.settings import GenerationSettings
-from superdiff_core.shortlist import CRITERIA, DEFAULT_SIZE, LEAVE_OUT_DOPING_VARIANTS, ShortlistWeights, shortlist
+from superdiff_core.shortlist import (
+    CRITERIA,
+    DEFAULT_SIZE,
+    LEAVE_OUT_DOPING_VARIANTS,
+    MAX_PER_ELEMENT_SET,
+    ShortlistWeights,
+    shortlist,
+)
 from superdiff_core.validity import CHECK_COLUMNS, VALID_COLUMN
 
 from . import candidate_table, formatting, plots, resources, state
@@ -343,13 +350,16 @@ def _shortlist_section(record: RunRecord, key: str) -> None:
     st.subheader("Shortlist")
     st.caption("Each criterion becomes the candidate's percentile within this run; the score is their weighted mean. "
                "Candidates more than 2σ above the hull are left out. Read the reasons, and the flags: Tc within the "
-               "error of the top candidate's, a doping variant of a known compound, outside the training domain.")
+               "error of the top candidate's, a doping variant of a known compound, outside the training domain. "
+               "By default one row per element set (the best-scoring), so each row is a different substitution.")
     defaults = ShortlistWeights()
     with st.expander("Weights"):
-        columns = st.columns(len(CRITERIA) + 1)
+        columns = st.columns(len(CRITERIA) + 2)
         weights = {name: columns[i].number_input(name, 0.0, 5.0, float(getattr(defaults, name)), 0.25, key=f"{key}_w_{name}")
                    for i, name in enumerate(CRITERIA)}
-        size = columns[-1].number_input("size", 1, 200, DEFAULT_SIZE, key=f"{key}_w_size")
+        size = columns[-2].number_input("size", 1, 200, DEFAULT_SIZE, key=f"{key}_w_size")
+        per_elements = columns[-1].number_input("per element set", 0, 200, MAX_PER_ELEMENT_SET, key=f"{key}_w_per_elements",
+                                                help="at most this many rows with the same elements (0: no limit)")
     variants = doping_variant_count(record.table) or 0
     new_only = st.toggle(f"Leave out doping variants of known compounds ({variants:,} in this run)", value=LEAVE_OUT_DOPING_VARIANTS,
                          key=f"{key}_shortlist_new_only",
@@ -357,16 +367,19 @@ def _shortlist_section(record: RunRecord, key: str) -> None:
                               "(the Doping variant of column): a known compound rescaled, worth making perhaps, but not a "
                               "new family; on by default")
     try:
-        chosen = shortlist(record.table, ShortlistWeights(**weights), int(size), new_only=new_only)
+        chosen = shortlist(record.table, ShortlistWeights(**weights), int(size), new_only=new_only,
+                           max_per_element_set=int(per_elements))
     except InputError as error:
         st.error(str(error))
         return
     shown = [c for c in ("shortlist_rank", "formula", "source", "shortlist_score", "shortlist_reasons", "tc_within_error_of_top",
-                         "doping_variant_of", "outside_training_domain") if c in chosen.columns]
+                         "same_elements_in_run", "doping_variant_of", "outside_training_domain") if c in chosen.columns]
     st.dataframe(chosen[shown], hide_index=True, width="stretch", column_config={
         "shortlist_rank": "Rank", "formula": "Formula", "source": "Source", "shortlist_score": "Score",
         "shortlist_reasons": st.column_config.TextColumn("Why", width="large"),
         "tc_within_error_of_top": st.column_config.CheckboxColumn("Tc within error of #1"),
+        "same_elements_in_run": st.column_config.NumberColumn(
+            "With these elements", help="candidates of this run with exactly its elements, itself included"),
         "doping_variant_of": st.column_config.TextColumn(
             "Doping variant of", help="a known compound with exactly its elements, within 0.05 in atomic fractions"),
         "outside_training_domain": st.column_config.CheckboxColumn("Outside training domain"),
