@@ -421,9 +421,15 @@ def plausible_substitutes(vector: np.ndarray, scale: str = "hautier") -> np.ndar
     return mask
 
 
-def format_reason(new: int, old: int, score: float, scale: str, fallback: bool, plausible: bool) -> str:
-    """``"As for Se: p = 0.0021 (Pettifor prior; implausible)"``."""
+def format_reason(
+    new: int, old: int, score: float, scale: str, fallback: bool, plausible: bool, taken: tuple[int, float] | None = None,
+) -> str:
+    """``"As for Se: p = 0.0021 (Pettifor prior; implausible)"``; with ``taken`` (the element whose
+    site the amounts say ``new`` took, and that pair's score) ``"Tl for Ba: p = 0.016 (plausible; took
+    Hg's place: p = 0.0014)"``. Elements are indices Z - 1."""
     notes = ("Pettifor prior; " if fallback else "") + ("plausible" if plausible else "implausible")
+    if taken is not None:
+        notes += f"; took {ELEMENT_SYMBOLS[taken[0]]}'s place: {SCORE_SYMBOLS[scale]} = {taken[1]:.2g}"
     return f"{ELEMENT_SYMBOLS[new]} for {ELEMENT_SYMBOLS[old]}: {SCORE_SYMBOLS[scale]} = {score:.2g} ({notes})"
 
 
@@ -474,7 +480,7 @@ def plausibility_columns(
         best[rows], targets[rows], reasons[rows] = per_element.scores, per_element.targets, per_element.reasons
         _score_site_swaps(rows[(added[rows].sum(axis=1) == 1) & (dropped[rows].sum(axis=1) == 1)], added, dropped,
                           reference, scale, threshold, best, targets, reasons)
-        _name_taken_sites(rows[added[rows].any(axis=1)], candidates, added, reference, scale, targets, reasons)
+        _name_taken_sites(rows[added[rows].any(axis=1)], candidates, added, reference, scale, threshold, best, targets, reasons)
     best = np.where(added, best, np.nan)
     has_new = added.any(axis=1)
     score = np.full(n, np.nan)
@@ -495,8 +501,8 @@ def plausibility_columns(
 
 
 def _name_taken_sites(
-    rows: np.ndarray, candidates: np.ndarray, added: np.ndarray, reference: np.ndarray, scale: str,
-    targets: np.ndarray, reasons: np.ndarray,
+    rows: np.ndarray, candidates: np.ndarray, added: np.ndarray, reference: np.ndarray, scale: str, threshold: float,
+    best: np.ndarray, targets: np.ndarray, reasons: np.ndarray,
 ) -> None:
     """Add to a new element's reason the site its amounts point to, where that is not its best match
     (module docstring). The new elements of a row take sites largest amount first: each the
@@ -506,6 +512,7 @@ def _name_taken_sites(
     if not len(rows):
         return
     pairs = reference_scores(reference, scale)
+    column_of = {int(element): j for j, element in enumerate(pairs.elements)}
     losses = np.clip(reference[pairs.elements][None, :] - candidates[np.ix_(rows, pairs.elements)], 0.0, None)
     for row, loss in zip(rows, losses):
         new_elements = np.flatnonzero(added[row])
@@ -516,9 +523,11 @@ def _name_taken_sites(
                 continue  # an addition: no site lost enough
             j = int(np.flatnonzero(sites)[np.argmax(pairs.scores[new, sites])])
             loss[j] = max(loss[j] - amount, 0.0)
-            if pairs.elements[j] != targets[row, new]:
-                reasons[row, new] = (reasons[row, new][:-1] + f"; took {ELEMENT_SYMBOLS[pairs.elements[j]]}'s place: "
-                                     f"{SCORE_SYMBOLS[scale]} = {pairs.scores[new, j]:.2g})")
+            target = int(targets[row, new])
+            if pairs.elements[j] != target:
+                score = float(best[row, new])
+                reasons[row, new] = format_reason(new, target, score, scale, bool(pairs.fallback[new, column_of[target]]),
+                                                  score >= threshold, taken=(int(pairs.elements[j]), float(pairs.scores[new, j])))
 
 
 def _score_site_swaps(
