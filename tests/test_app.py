@@ -825,7 +825,13 @@ def test_families_section_shows_new_families_and_the_toggle_adds_the_rest(genera
         assert len(shown) == 1 and len(shown[0]) == headline
     else:
         assert not shown and any("No new family" in i.value for i in at.info)
+    unwritten = int((families["is_new_family"].astype(bool) & ~families["headline"].astype(bool)).sum())
+    said = [c.value for c in at.caption if "of new element systems" in c.value]
+    assert bool(said) == bool(unwritten)
+    if unwritten:
+        assert said[0].startswith(f"{unwritten:,} more group")
     toggle.set_value(True).run()
+    assert not [c.value for c in at.caption if "of new element systems" in c.value]  # all listed now
     shown = [f.value for f in at.dataframe if "general_formula" in f.value.columns]
     assert len(shown) == 1 and len(shown[0]) == len(families)
     at.toggle(key="generate_res_known_families").set_value(False).run()
