@@ -9,7 +9,6 @@ import pytest
 from superdiff_core.errors import InputError
 from superdiff_core.shortlist import ShortlistWeights, percentile_scores, shortlist
 
-
 BEST, MIDDLE, WORST, UNSTABLE = "La1.8Sr0.2CuO4", "La1.8Ba0.2CuO4", "La1.8Ca0.2CuO4", "La1.8Na0.2CuO4"
 
 
