@@ -631,14 +631,17 @@ def _round_down(value: float, decimals: int = 2) -> float:
 
 
 def _align_to_reference(members: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Members rescaled to the reference's formula unit (``La4Cu2O8`` for ``La2CuO4``):
-    the median ratio of reference to member amounts over the reference's elements, applied
-    only when it changes a member's size by more than 10 % (a formula unit, not doping)."""
-    columns = np.flatnonzero(reference > 0)
-    ratios = np.where(members[:, columns] > 0, reference[columns] / np.maximum(members[:, columns], 1e-12), np.nan)
-    factors = np.ones(len(members))
-    usable = ~np.isnan(ratios).all(axis=1)
-    factors[usable] = np.nanmedian(ratios[usable], axis=1)
+    """Members rescaled to the reference's formula unit (``La4Cu2O8`` for ``La2CuO4``): the
+    ratio of the reference's cations to the member's, new cations counted, applied only when it
+    changes a member's size by more than 10 % (a formula unit, not doping). Cations fix the
+    formula unit: anion vacancies (YBa2Cu3O6 beside O7) and anion or cation substitution keep it,
+    so Hg0.6Tl0.4Ba1.95Ca1.81Cu2.9O7.47F0.8 stays as written though most of Hg-1223's elements
+    fell by about 10 % each (counted per element, their median ratio rescaled it). All atoms
+    count when the reference has no cation."""
+    cations = np.array([not is_anion(e) for e in range(N_ELEMENTS)])
+    counted = cations if (reference[cations] > 0).any() else np.ones(N_ELEMENTS, dtype=bool)
+    totals = members[:, counted].sum(axis=1)
+    factors = np.where(totals > 0, reference[counted].sum() / np.maximum(totals, 1e-12), 1.0)
     factors[np.abs(factors - 1) <= 0.1] = 1.0
     return members * factors[:, None]
 

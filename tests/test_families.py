@@ -472,6 +472,19 @@ def test_a_family_is_written_from_its_reference_with_at_most_two_variables() -> 
     assert derive_reference_formula(vectors(PAPER_REFERENCE, "YBa1.42Sr0.6Cu3O6Se0.5"), PAPER_REFERENCE) is None  # the reference itself
 
 
+def test_a_member_is_rescaled_for_its_formula_unit_not_for_its_doping() -> None:
+    """A member written per two formula units is brought to the reference's; one whose reference elements
+    fell about 10 % each because Tl and F took their places is not (it has the reference's 8 cations):
+    rescaling it broke the Hg and O sites, and the family went unwritten."""
+    from superdiff_core.formula_notation import derive_reference_formula
+
+    doped = vectors("Hg0.9Tl0.1Ba2Ca2Cu3O8.17F0.1", "Hg0.7Tl0.3Ba2Ca2Cu3O7.97F0.3", "Hg0.6Tl0.4Ba1.95Ca1.81Cu2.9O7.47F0.8")
+    formula = derive_reference_formula(doped, "HgBa2Ca2Cu3O8.27")
+    assert formula.text == "Hg1-xTlxBa2Ca2Cu3O8.27-yFy" and formula.ranges_text() == "x = 0.1–0.4; y = 0.1–0.8"
+    doubled = derive_reference_formula(vectors("La3.8Sr0.2Cu2O8", "La1.8Sr0.2CuO4", "La1.85Sr0.15CuO4"), "La2CuO4")
+    assert doubled.text == "La2-xSrxCuO4" and doubled.values[:, 0] == pytest.approx([0.1, 0.2, 0.15])
+
+
 def test_headline_families_are_new_written_from_the_reference_and_plottable(cuprate_map) -> None:
     from superdiff_core.families import MAX_HEADLINE_VARIABLES, family_general_formula, first_plottable_family, formula_of_family
 
