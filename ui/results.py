@@ -610,9 +610,9 @@ def _families_section(record: RunRecord, key: str) -> None:
             if record.has_map else "Families are found on the map, which is missing."
         )
         return
-    show_known = st.toggle("Include the other families (known to SuperCon, fewer valid members, more varying amounts than "
-                           "one general formula writes, or a reference element lost)", key=f"{key}_known_families",
-                           persist_state="session")
+    lost = ", or a reference element lost" if from_references else ""
+    show_known = st.toggle(f"Include the other families (known to SuperCon, fewer valid members, more varying amounts than "
+                           f"one general formula writes{lost})", key=f"{key}_known_families", persist_state="session")
     headline = families["headline"].astype(bool)
     shown = families if show_known else families[headline]
     if not show_known:
@@ -620,8 +620,8 @@ def _families_section(record: RunRecord, key: str) -> None:
         if new_unwritten:
             st.caption(f"{new_unwritten:,} more group{'s' if new_unwritten > 1 else ''} of new element systems "
                        f"{'are' if new_unwritten > 1 else 'is'} not headlined: more than {MAX_HEADLINE_VARIABLES} amounts "
-                       "vary at once, too few members pass the SMACT check, or a reference element is lost. The toggle "
-                       "lists them, each written around its mean composition.")
+                       f"vary at once or too few members pass the SMACT check{lost}. "
+                       "The toggle lists them, each written around its mean composition.")
     if shown.empty:
         st.info(f"No new family ({new_family_definition(from_references)}): switch the toggle to see the others.")
         return
