@@ -1248,6 +1248,9 @@ def test_the_shortlist_shows_one_row_per_element_set_unless_told_otherwise(gener
     assert limit.value == MAX_PER_ELEMENT_SET == 1
     shown = next(frame.value for frame in generated.dataframe if "shortlist_rank" in frame.value.columns)
     assert not shown["formula"].map(element_system).duplicated().any() and "same_elements_in_run" in shown.columns
+    in_full = [m.value for m in generated.markdown if m.value.startswith("1. **")]  # the top rows' reasons, uncut
+    assert in_full and in_full[0].splitlines()[0] == f"1. **{shown['formula'].iloc[0]}**: {shown['shortlist_reasons'].iloc[0]}"
+    assert len(in_full[0].splitlines()) == min(5, len(shown))
     at = limit.set_value(0).run()
     no_exception(at)
     shown = next(frame.value for frame in at.dataframe if "shortlist_rank" in frame.value.columns)

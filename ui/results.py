@@ -384,6 +384,10 @@ def _shortlist_section(record: RunRecord, key: str) -> None:
             "Doping variant of", help="a known compound with exactly its elements, within 0.05 in atomic fractions"),
         "outside_training_domain": st.column_config.CheckboxColumn("Outside training domain"),
     })
+    if len(chosen):
+        with st.expander(f"The top {min(len(chosen), SHORTLIST_READ_IN_FULL)} with their reasons in full", expanded=True):
+            st.markdown("\n".join(f"{row.shortlist_rank}. **{row.formula}**: {row.shortlist_reasons}"
+                                   for row in chosen.head(SHORTLIST_READ_IN_FULL).itertuples()))
     st.download_button("Download the shortlist (CSV)", candidates_to_csv(chosen), file_name=f"{record.file_stem}_shortlist.csv",
                        mime="text/csv", on_click="ignore", icon=":material/star:", key=f"{key}_download_shortlist")
 
@@ -398,6 +402,9 @@ def _funnel_section(stages: list[funnel.FunnelStage], key: str) -> None:
         right.caption("Stages without a count need the property models (checkpoints/tc, checkpoints/formation).")
     right.caption("Thresholds are set in the sidebar. A candidate without a prediction fails a threshold.")
 
+
+SHORTLIST_READ_IN_FULL = 5
+"""Shortlist rows whose reasons the page also writes out in full (the table's Why column is cut)."""
 
 MAX_LABELLED_FORMULAS = 40
 """Most screened formulas written beside their points on the map (more would hide the map)."""
