@@ -123,6 +123,15 @@ def test_campaign_end_to_end(finished, capsys):
     assert sorted(pd.read_csv(out / "funnel_by_n.csv")["N"]) == [2, 3]
     top = pd.read_csv(out / "top_candidates.csv")
     assert 0 < len(top) <= 5 and top["tc_kelvin"].is_monotonic_decreasing
+    systems = top["formula"].map(element_system)
+    assert not systems.duplicated().any()  # the best of each element system, as the shortlist
+    new_rows = rows[~rows["formula"].isin(campaign_queries.supercon_formulas())].drop_duplicates("formula")
+    assert (top["same_elements_in_run"] == systems.map(new_rows["formula"].map(element_system).value_counts())).all()
+    assert "at most 1 per element system" in (out / "summary.md").read_text()
+    assert main(["campaign", "report", str(finished), "--out", str(out), "--top", "5", "--top-per-elements", "0"]) == 0
+    every = pd.read_csv(out / "top_candidates.csv")
+    assert every["tc_kelvin"].is_monotonic_decreasing and "same_elements_in_run" not in every.columns
+    assert every["formula"].map(element_system).duplicated().any()  # without the limit one system repeats
     assert len(pd.read_csv(out / "candidates.csv")) == funnel.loc[0, "not in SuperCon"]
     assert (out / "families.csv").is_file() and "# Campaign run" in (out / "summary.md").read_text()
 

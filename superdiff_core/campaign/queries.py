@@ -318,15 +318,25 @@ def select_candidates(
     sort_by: str = "tc_kelvin",
     descending: bool = True,
     limit: int | None = 1000,
+    per_element_system: int = 0,
 ) -> pd.DataFrame:
     """Unique candidates passing ``chosen``, sorted by any column (ties by formula), at
-    most ``limit`` rows (None: all)."""
+    most ``limit`` rows (None: all). With ``per_element_system`` > 0, only the first that many
+    of each element system in that order, and a ``same_elements_in_run`` column counting the
+    candidates passing ``chosen`` with exactly its elements (the shortlist's rule,
+    :data:`superdiff_core.shortlist.MAX_PER_ELEMENT_SET`)."""
     if not queries.has_rows:
         return pd.DataFrame()
     column = queries.check_column(sort_by)
     where, parameters = filter_sql(queries, chosen)
-    order = "DESC" if descending else "ASC"
-    sql = f"SELECT * FROM unique_candidates WHERE {where} ORDER BY {column} {order} NULLS LAST, formula"
+    order = f"{column} {'DESC' if descending else 'ASC'} NULLS LAST, formula"
+    sql = f"SELECT * FROM unique_candidates WHERE {where} ORDER BY {order}"
+    if per_element_system:
+        system = element_system_sql("formula")
+        sql = (f"SELECT * EXCLUDE (place_in_system), count(*) OVER (PARTITION BY {system}) AS same_elements_in_run "
+               f"FROM (SELECT *, row_number() OVER (PARTITION BY {system} ORDER BY {order}) AS place_in_system "
+               f"FROM unique_candidates WHERE {where}) "
+               f"QUALIFY place_in_system <= {int(per_element_system)} ORDER BY {order}")
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return queries.frame(sql, parameters)
@@ -469,6 +479,7 @@ def write_report(
     top_by: str = "tc_kelvin",
     top: int = 50,
     ascending: bool = False,
+    top_per_element_system: int | None = None,
     thresholds: Thresholds = Thresholds(),
     all_candidates: bool = False,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
@@ -477,9 +488,14 @@ def write_report(
     ``funnel.csv`` (whole campaign), ``funnel_by_reference.csv``, ``funnel_by_n.csv``,
     when the campaign drew the substitution baseline ``funnel_by_source.csv`` and
     ``diffusion_vs_substitution.csv`` (:func:`source_comparison`),
-    ``top_candidates.csv`` (new unique candidates by ``top_by``), ``families.csv``,
+    ``top_candidates.csv`` (new unique candidates by ``top_by``, at most
+    ``top_per_element_system`` of each element system: None for the shortlist's
+    :data:`~superdiff_core.shortlist.MAX_PER_ELEMENT_SET`, 0 for no limit), ``families.csv``,
     ``summary.md`` and, with ``all_candidates``, ``candidates.csv`` (every new unique
     candidate, streamed)."""
+    from ..shortlist import MAX_PER_ELEMENT_SET
+
+    per_system = MAX_PER_ELEMENT_SET if top_per_element_system is None else top_per_element_system
     start = time.perf_counter()
     folder = Path(folder)
     out = Path(out) if out is not None else folder / REPORT_DIR
@@ -495,7 +511,7 @@ def write_report(
         totals = campaign_funnel(queries, None, thresholds, records)
         by_reference = campaign_funnel(queries, "reference", thresholds, records)
         by_n = campaign_funnel(queries, "scale_factor", thresholds, records)
-        best = select_candidates(queries, CandidateFilter(new_only=True), top_by, not ascending, top)
+        best = select_candidates(queries, CandidateFilter(new_only=True), top_by, not ascending, top, per_system)
         families = campaign_families(queries)
         comparison = source_comparison(queries, records)  # empty when no baseline was drawn
         by_source = campaign_funnel(queries, SOURCE_COLUMN, thresholds, records) if len(comparison) else None
@@ -509,7 +525,8 @@ def write_report(
             files["candidates"] = out / "candidates.csv"
             export_candidates_csv(queries, files["candidates"], CandidateFilter(new_only=True))
         seconds = time.perf_counter() - start
-        summary = summary_markdown(folder, totals, by_n, best, families, top_by, ascending, len(records), by_source, comparison)
+        summary = summary_markdown(folder, totals, by_n, best, families, top_by, ascending, len(records), by_source, comparison,
+                                   per_system)
         files["summary"] = write_text_atomically(out / "summary.md", summary)
     finally:
         queries.close()
@@ -530,14 +547,16 @@ def _markdown_table(frame: pd.DataFrame, rows: int = 10) -> str:
 
 def summary_markdown(folder: Path, totals: pd.DataFrame, by_n: pd.DataFrame, best: pd.DataFrame, families: pd.DataFrame,
                      top_by: str, ascending: bool, shards_done: int, by_source: pd.DataFrame | None = None,
-                     comparison: pd.DataFrame | None = None) -> str:
+                     comparison: pd.DataFrame | None = None, per_element_system: int = 0) -> str:
     """The short Markdown summary of a report."""
     manifest = read_manifest(folder)
     plan = manifest["plan"]
     total_shards = manifest.get("shard_count", "?")
     shown = [c for c in ("formula", "reference", "scale_factor", "found_by", top_by, "tc_kelvin", "formation_energy_ev_per_atom",
-                         "shard_id") if c in best.columns]
+                         "same_elements_in_run", "shard_id") if c in best.columns]
     shown = list(dict.fromkeys(shown))
+    per_system_note = (f"; at most {per_element_system} per element system, `same_elements_in_run` counting the rest"
+                       if per_element_system else "")
     baseline = sources = ""
     if by_source is not None and comparison is not None:
         baseline = (
@@ -561,7 +580,7 @@ def summary_markdown(folder: Path, totals: pd.DataFrame, by_n: pd.DataFrame, bes
         f"## Funnel\n\n{_markdown_table(totals)}\n"
         f"## Per N\n\n{_markdown_table(by_n)}\n"
         f"{sources}"
-        f"## Top candidates by {top_by} ({'ascending' if ascending else 'descending'}; new, unique)\n\n"
+        f"## Top candidates by {top_by} ({'ascending' if ascending else 'descending'}; new, unique{per_system_note})\n\n"
         f"{_markdown_table(best[shown] if shown else best)}\n"
         f"## Largest families (element systems)\n\n{_markdown_table(families)}"
     )

@@ -13,7 +13,7 @@ from ..durations import format_seconds
 from ..errors import InputError
 from ..model_classes import MODEL_CLASSES
 from ..settings import BASELINES
-from .arguments import add_models_argument, add_validity_arguments, positive_int
+from .arguments import add_models_argument, add_validity_arguments, non_negative_int, positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -67,6 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report.add_argument("--top-by", default="tc_kelvin", help="column to rank the top candidates by (default: tc_kelvin)")
     report.add_argument("--top", type=positive_int, default=50, help="how many top candidates (default: 50)")
     report.add_argument("--ascending", action="store_true", help="smallest first (e.g. --top-by formation_energy_ev_per_atom)")
+    report.add_argument("--top-per-elements", type=non_negative_int, default=None, metavar="K",
+                        help="at most K top candidates with the same elements, the first ones by --top-by "
+                             "(default 1, as the shortlist; 0: no limit)")
     report.add_argument("--all", action="store_true", help="also write candidates.csv: every new unique candidate")
     report.add_argument("--memory-limit", default="1GB", help="DuckDB memory cap (default: 1GB)")
     add_models_argument(report)
@@ -170,7 +173,8 @@ def report_command(args: argparse.Namespace) -> int:
     from ..campaign.queries import write_report
 
     report = write_report(args.folder, models_dir=args.models, out=args.out, top_by=args.top_by, top=args.top,
-                          ascending=args.ascending, all_candidates=args.all, memory_limit=args.memory_limit)
+                          ascending=args.ascending, top_per_element_system=args.top_per_elements, all_candidates=args.all,
+                          memory_limit=args.memory_limit)
     print(report.totals.to_string(index=False))
     for name, path in report.files.items():
         print(f"wrote {name}: {path}")
