@@ -331,12 +331,18 @@ def select_candidates(
     where, parameters = filter_sql(queries, chosen)
     order = f"{column} {'DESC' if descending else 'ASC'} NULLS LAST, formula"
     sql = f"SELECT * FROM unique_candidates WHERE {where} ORDER BY {order}"
-    if per_element_system:
-        system = element_system_sql("formula")
-        sql = (f"SELECT * EXCLUDE (place_in_system), count(*) OVER (PARTITION BY {system}) AS same_elements_in_run "
-               f"FROM (SELECT *, row_number() OVER (PARTITION BY {system} ORDER BY {order}) AS place_in_system "
-               f"FROM unique_candidates WHERE {where}) "
-               f"QUALIFY place_in_system <= {int(per_element_system)} ORDER BY {order}")
+    if per_element_system:  # ranked on a narrow projection; only the kept rows are read whole
+        limited = "" if limit is None else f" LIMIT {int(limit)}"
+        narrow = "formula" if sort_by == "formula" else f"formula, {column}"
+        sql = (f"WITH {system_keys_sql(queries, 'unique_candidates', where, narrow)}, "
+               f"ranked AS (SELECT {narrow}, row_number() OVER (PARTITION BY element_system_key ORDER BY {order}) "
+               f"AS place_in_system, count(*) OVER (PARTITION BY element_system_key) AS same_elements_in_run "
+               f"FROM chosen JOIN systems USING (system_text)), "
+               f"kept AS (SELECT formula, same_elements_in_run FROM ranked WHERE place_in_system <= {int(per_element_system)} "
+               f"ORDER BY {order}{limited}) "
+               f"SELECT unique_candidates.*, kept.same_elements_in_run FROM unique_candidates JOIN kept USING (formula) "
+               f"ORDER BY {order}")
+        return queries.frame(sql, parameters)
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return queries.frame(sql, parameters)
@@ -350,6 +356,18 @@ def element_system_sql(text: str) -> str:
     return f"array_to_string(list_sort(list_distinct(regexp_extract_all({text}, '[A-Z][a-z]?'))), '-')"
 
 
+def system_keys_sql(queries: CampaignQueries, source: str, where: str = "TRUE", columns: str = "*") -> str:
+    """Two SQL CTEs: ``chosen`` (``columns`` of the rows of ``source`` passing ``where``, with
+    ``system_text``: the stored element system, or the formula where none is stored) and ``systems``
+    (``system_text`` → ``element_system_key``, :func:`element_system_sql` computed once per distinct
+    text, not once per row: millions of rows, few systems). Join them ``USING (system_text)``."""
+    stored = ELEMENT_SYSTEM_COLUMN in queries.columns  # NULL in shards written before the column existed
+    system_text = f"coalesce({ELEMENT_SYSTEM_COLUMN}, formula)" if stored else "formula"
+    return (f"chosen AS (SELECT {columns}, {system_text} AS system_text FROM {source} WHERE {where}), "
+            f"systems AS (SELECT system_text, {element_system_sql('system_text')} AS element_system_key "
+            f"FROM (SELECT DISTINCT system_text FROM chosen))")
+
+
 def campaign_families(queries: CampaignQueries, new_only: bool = True, limit: int = 100) -> pd.DataFrame:
     """Families across the whole campaign: unique candidates grouped by element system
     (and by the map's general formula when the campaign placed candidates on the map),
@@ -357,8 +375,6 @@ def campaign_families(queries: CampaignQueries, new_only: bool = True, limit: in
     scale_factors, best_formula, max/mean Tc (when scored)."""
     if not queries.has_rows:
         return pd.DataFrame()
-    stored = ELEMENT_SYSTEM_COLUMN in queries.columns  # NULL in shards written before the column existed
-    system_text = f"coalesce({ELEMENT_SYSTEM_COLUMN}, formula)" if stored else "formula"
     group = ["element_system_key"]
     if "family_formula" in queries.columns:
         group.append("family_formula")
@@ -370,11 +386,8 @@ def campaign_families(queries: CampaignQueries, new_only: bool = True, limit: in
     else:
         values.append("min(formula) AS best_formula")
     where = "NOT in_supercon" if new_only else "TRUE"
-    # the key is computed once per distinct stored text, not once per row (millions of rows, few systems)
     families = queries.frame(
-        f"WITH chosen AS (SELECT *, {system_text} AS system_text FROM unique_candidates WHERE {where}), "
-        f"systems AS (SELECT system_text, {element_system_sql('system_text')} AS element_system_key "
-        f"FROM (SELECT DISTINCT system_text FROM chosen)) "
+        f"WITH {system_keys_sql(queries, 'unique_candidates', where)} "
         f"SELECT {', '.join(group)}, {', '.join(values)} FROM chosen JOIN systems USING (system_text) "
         f"GROUP BY {', '.join(group)} ORDER BY candidates DESC, {', '.join(group)} LIMIT {int(limit)}"
     )
@@ -397,8 +410,6 @@ def source_comparison(queries: CampaignQueries, folder_records: list[dict[str, A
     drawn = engine_stage_totals(records, ["reference", SOURCE_COLUMN])
     if not queries.has_rows or SUBSTITUTION_SOURCE not in set(drawn[SOURCE_COLUMN]):
         return pd.DataFrame()
-    stored = ELEMENT_SYSTEM_COLUMN in queries.columns
-    system_text = f"coalesce({ELEMENT_SYSTEM_COLUMN}, formula)" if stored else "formula"
     values = ["count(*) AS candidates",
               "count(DISTINCT element_system_key) FILTER (WHERE element_system_key NOT IN (SELECT element_system FROM known_systems)) "
               "AS new_element_systems",
@@ -412,9 +423,7 @@ def source_comparison(queries: CampaignQueries, folder_records: list[dict[str, A
         values.append("round(median(distance_to_known), 4) AS median_distance_to_known")
     found = queries.frame(
         f"WITH known_systems AS (SELECT DISTINCT {element_system_sql('formula')} AS element_system FROM supercon), "
-        f"chosen AS (SELECT *, {system_text} AS system_text FROM unique_by_source), "
-        f"systems AS (SELECT system_text, {element_system_sql('system_text')} AS element_system_key "
-        f"FROM (SELECT DISTINCT system_text FROM chosen)), "
+        f"{system_keys_sql(queries, 'unique_by_source')}, "
         f"both_sources AS (SELECT reference, formula FROM chosen GROUP BY reference, formula "
         f"HAVING count(DISTINCT {SOURCE_COLUMN}) > 1) "
         f"SELECT reference, {SOURCE_COLUMN}, {', '.join(values)} FROM chosen JOIN systems USING (system_text) "
