@@ -476,6 +476,15 @@ def is_headline(is_new: bool, kind: str, n_valid: int, has_formula: bool) -> boo
     return bool(is_new and has_formula and n_valid >= MIN_HEADLINE_MEMBERS and kind in ("extension", "reference", "unconditional"))
 
 
+def unwritten_new_families(families: pd.DataFrame) -> int:
+    """How many families of a families table (:data:`FAMILY_COLUMNS`) are new (``is_new_family``)
+    yet not headlined: more amounts vary than one general formula writes, too few members pass the
+    validity check, or a reference element is lost (:func:`is_headline`)."""
+    if families is None or families.empty or "is_new_family" not in families:
+        return 0
+    return int((families["is_new_family"].astype(bool) & ~families["headline"].astype(bool)).sum())
+
+
 def _rank_key(row: dict) -> tuple:
     """Headline families first, then new before known, the reference's extensions first,
     then more members, a larger valid share and a higher mean predicted Tc."""

@@ -274,3 +274,18 @@ def test_choices_are_read_in_any_case():
     args = build_parser().parse_args(["generate", "--model", "pnictides", "--validity", "Bounded", "--filter-order", "Z",
                                       "--guide", "TC=1", "--method", "DDIM"])
     assert args.validity == "bounded" and args.filter_order == "z" and args.guide.tc == 1.0 and args.method == "ddim"
+
+
+def test_a_run_prints_its_headline_families_and_counts_the_other_new_ones():
+    from superdiff_core.commands.generate import family_lines
+
+    families = pd.DataFrame({
+        "family_id": ["N1", "N2", "N3", "K1"], "general_formula": ["La2-xSrxCuO4", "Hg-Tl-Ba-Ca-Cu-F-O, around …", "x", "y"],
+        "variable_ranges": ["x = 0.1–0.2", "", "", ""], "n_members": [5, 14, 2, 9], "mean_tc_kelvin": [31.4, 120.0, np.nan, 80.0],
+        "is_new_family": [True, True, True, False], "headline": [True, False, False, False],
+    })
+    assert family_lines(families) == ["new families: 1 headline; 2 more new element systems not headlined (family_formula 'around …')",
+                                      "  N1 La2-xSrxCuO4 (x = 0.1–0.2): 5 members, mean Tc 31 K"]
+    assert family_lines(families.assign(is_new_family=[True, False, False, False])) == [
+        "new families: 1 headline", "  N1 La2-xSrxCuO4 (x = 0.1–0.2): 5 members, mean Tc 31 K"]
+    assert family_lines(None) == [] and family_lines(families.iloc[:0]) == []

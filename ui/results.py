@@ -19,7 +19,7 @@ from superdiff_core import funnel, run_plan, run_settings
 from superdiff_core.assessment import doping_variant_count
 from superdiff_core.candidate_filter import CandidateFilter, filter_candidates
 from superdiff_core.errors import CheckpointError, InputError, SuperDiffError
-from superdiff_core.families import MIN_HEADLINE_MEMBERS, doping_curve, family_formula, members_order
+from superdiff_core.families import MIN_HEADLINE_MEMBERS, doping_curve, family_formula, members_order, unwritten_new_families
 from superdiff_core.formula_notation import MAX_HEADLINE_VARIABLES
 from superdiff_core.results import candidates_to_csv, column_help
 from superdiff_core.run import RunRecord
@@ -623,7 +623,7 @@ def _families_section(record: RunRecord, key: str) -> None:
     headline = families["headline"].astype(bool)
     shown = families if show_known else families[headline]
     if not show_known:
-        new_unwritten = int((families["is_new_family"].astype(bool) & ~headline).sum()) if "is_new_family" in families else 0
+        new_unwritten = unwritten_new_families(families)
         if new_unwritten:
             st.caption(f"{new_unwritten:,} more group{'s' if new_unwritten > 1 else ''} of new element systems "
                        f"{'are' if new_unwritten > 1 else 'is'} not headlined: more than {MAX_HEADLINE_VARIABLES} amounts "

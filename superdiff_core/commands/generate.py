@@ -318,9 +318,32 @@ def assessment_lines(record) -> list[str]:
             verdict = "tells candidates apart" if row.distinguishable else "the order is inside the model's error"
             lines.append(f"{row.prediction}: spread (p10-p90) {row.spread_p10_p90:.3g} vs median error width "
                          f"{row.median_error_width:.3g} over {row.candidates} candidates: {verdict}")
+    lines.extend(family_lines(record.families))
     if record.comparison is not None:
         lines.append("diffusion vs substitution baseline:")
         lines.extend("  " + line for line in record.comparison.to_string(index=False).splitlines())
+    return lines
+
+
+HEADLINE_FAMILIES_PRINTED = 5
+"""Headline families a run prints (all of them are in the CSV's family columns)."""
+
+
+def family_lines(families) -> list[str]:
+    """The run's new families as printable lines: the headline ones (general formula, ranges, members,
+    mean predicted Tc) and how many new element systems are not headlined; none without a map."""
+    from ..families import unwritten_new_families
+
+    if families is None or families.empty:
+        return []
+    headline = families[families["headline"].astype(bool)]
+    unwritten = unwritten_new_families(families)
+    more = f"; {unwritten} more new element systems not headlined (family_formula 'around …')" if unwritten else ""
+    lines = [f"new families: {len(headline)} headline{more}"]
+    for row in headline.head(HEADLINE_FAMILIES_PRINTED).itertuples():
+        tc = f", mean Tc {row.mean_tc_kelvin:.0f} K" if isinstance(row.mean_tc_kelvin, float) and math.isfinite(row.mean_tc_kelvin) else ""
+        ranges = f" ({row.variable_ranges})" if isinstance(row.variable_ranges, str) and row.variable_ranges else ""
+        lines.append(f"  {row.family_id} {row.general_formula}{ranges}: {row.n_members} members{tc}")
     return lines
 
 
