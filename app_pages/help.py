@@ -208,6 +208,8 @@ st.markdown(
   switch (`--no-shortlist-new-only`) lets them compete. It also shows one row per element set (the best-scoring;
   *With these elements* counts the rest), so each row is a different substitution: the Tc model cannot tell
   doping levels of one idea apart anyway. Raise *per element set* (0: no limit) to see more of one idea.
+  Candidates inside the training domain come first, since outside it every prediction that ranks them is an
+  extrapolation (a switch turns this off).
 - **Steering stays near the reference** by default: a guided run keeps only candidates that keep every
   reference element and stay inside the training domain, since steering otherwise raises the guide's Tc by
   leaving the reference's family (switch it off on the Generate page, `--guide-anywhere`). Measured honestly:

@@ -115,9 +115,14 @@ def stays_near_reference(table: pd.DataFrame, vectors: np.ndarray, references: S
     keep = np.ones(len(table), dtype=bool)
     if reference_vectors is not None:
         keep &= ~((reference_vectors > 0) & (vectors <= 0)).any(axis=1)
-    if "outside_training_domain" in table.columns:
-        keep &= ~table["outside_training_domain"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    return keep
+    return keep & ~is_outside_training_domain(table)
+
+
+def is_outside_training_domain(table: pd.DataFrame) -> np.ndarray:
+    """Bool per row: ``outside_training_domain`` is True (a missing flag or column counts as inside)."""
+    if "outside_training_domain" not in table.columns:
+        return np.zeros(len(table), dtype=bool)
+    return table["outside_training_domain"].astype("boolean").fillna(False).to_numpy(dtype=bool)
 
 
 def model_plausible_share(table: pd.DataFrame) -> float:

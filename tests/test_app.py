@@ -1246,6 +1246,7 @@ def test_the_shortlist_shows_one_row_per_element_set_unless_told_otherwise(gener
     record = generated.session_state["run:generate"]
     limit = next(n for n in generated.number_input if n.key.endswith("_w_per_elements"))
     assert limit.value == MAX_PER_ELEMENT_SET == 1
+    assert next(t for t in generated.toggle if t.key.endswith("_shortlist_in_domain_first")).value is True
     shown = next(frame.value for frame in generated.dataframe if "shortlist_rank" in frame.value.columns)
     assert not shown["formula"].map(element_system).duplicated().any() and "same_elements_in_run" in shown.columns
     in_full = [m.value for m in generated.markdown if m.value.startswith("1. **")]  # the top rows' reasons, uncut

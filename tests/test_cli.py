@@ -177,11 +177,16 @@ def test_generate_writes_a_shortlist_without_doping_variants_unless_asked(tmp_pa
     assert (new_only["doping_variant_of"] == "").all()
     assert len(new_only) <= min(5, len(table) - variants)
     assert "at most 1 per element set" in stdout and not new_only["formula"].map(element_system).duplicated().any()
+    assert "inside the training domain first" in stdout
     status, stdout, _ = run_cli(capsys, *common, "--no-shortlist-new-only")  # the limit alone: the best of each set
     one_each = pd.read_csv(tmp_path / "c.shortlist.csv", keep_default_na=False)
     written = pd.read_csv(out)
     assert one_each["formula"].tolist() == shortlist(written, size=5, new_only=False)["formula"].tolist()
     assert everything["formula"].tolist() == shortlist(written, size=5, new_only=False, max_per_element_set=0)["formula"].tolist()
+    status, stdout, _ = run_cli(capsys, *common, "--no-shortlist-in-domain-first")
+    assert status == 0 and "inside the training domain first" not in stdout
+    by_score = pd.read_csv(tmp_path / "c.shortlist.csv", keep_default_na=False)
+    assert by_score["formula"].tolist() == shortlist(pd.read_csv(out), size=5, in_domain_first=False)["formula"].tolist()
     assert table["formula"].map(element_system).duplicated().any()  # so the limit had something to do
 
 

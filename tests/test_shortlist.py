@@ -73,6 +73,17 @@ def test_one_row_per_element_set_by_default():
         shortlist(table, max_per_element_set=-1)
 
 
+def test_candidates_inside_the_training_domain_rank_first_by_default():
+    """The best score outside the training domain comes after every candidate inside it, and says why."""
+    table = candidates().assign(outside_training_domain=[True, False, False, False])
+    chosen = shortlist(table, size=10)
+    assert chosen["formula"].tolist() == [MIDDLE, WORST, BEST]
+    assert chosen["shortlist_reasons"].iloc[2].endswith("outside the training domain: its predictions are extrapolations")
+    assert "outside the training domain" not in chosen["shortlist_reasons"].iloc[0]
+    assert shortlist(table, size=10, in_domain_first=False)["formula"].tolist() == [BEST, MIDDLE, WORST]  # score alone
+    assert shortlist(table.assign(outside_training_domain=pd.NA), size=10)["formula"].tolist() == [BEST, MIDDLE, WORST]
+
+
 def test_reasons_read_from_a_csv_name_no_missing_values(tmp_path):
     """Empty text cells read back from a CSV are NaN: the reasons leave them out rather than print 'nan'."""
     path = tmp_path / "c.csv"

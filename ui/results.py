@@ -27,6 +27,7 @@ from superdiff_core.settings import GenerationSettings
 from superdiff_core.shortlist import (
     CRITERIA,
     DEFAULT_SIZE,
+    IN_DOMAIN_FIRST,
     LEAVE_OUT_DOPING_VARIANTS,
     MAX_PER_ELEMENT_SET,
     ShortlistWeights,
@@ -351,7 +352,8 @@ def _shortlist_section(record: RunRecord, key: str) -> None:
     st.caption("Each criterion becomes the candidate's percentile within this run; the score is their weighted mean. "
                "Candidates more than 2σ above the hull are left out. Read the reasons, and the flags: Tc within the "
                "error of the top candidate's, a doping variant of a known compound, outside the training domain. "
-               "By default one row per element set (the best-scoring), so each row is a different substitution.")
+               "By default one row per element set (the best-scoring), so each row is a different substitution, and "
+               "candidates inside the training domain first.")
     defaults = ShortlistWeights()
     with st.expander("Weights"):
         columns = st.columns(len(CRITERIA) + 2)
@@ -366,9 +368,14 @@ def _shortlist_section(record: RunRecord, key: str) -> None:
                          help="candidates with exactly the elements of a measured compound, within 0.05 in atomic fractions "
                               "(the Doping variant of column): a known compound rescaled, worth making perhaps, but not a "
                               "new family; on by default")
+    in_domain_first = st.toggle("Rank candidates inside the training domain first", value=IN_DOMAIN_FIRST,
+                                key=f"{key}_shortlist_in_domain_first",
+                                help="a candidate outside the training domain lies farther from every known compound "
+                                     "than known families reach: its Tc, probability and hull margin are extrapolations, "
+                                     "so it comes after every candidate inside (on by default)")
     try:
         chosen = shortlist(record.table, ShortlistWeights(**weights), int(size), new_only=new_only,
-                           max_per_element_set=int(per_elements))
+                           max_per_element_set=int(per_elements), in_domain_first=in_domain_first)
     except InputError as error:
         st.error(str(error))
         return

@@ -118,6 +118,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("--shortlist-new-only", action=argparse.BooleanOptionalAction, default=None,
                           help="leave doping variants of known compounds (the doping_variant_of column) out of the shortlist "
                                "(default); --no-shortlist-new-only keeps them")
+    generate.add_argument("--shortlist-in-domain-first", action=argparse.BooleanOptionalAction, default=None,
+                          help="rank candidates inside the training domain before those outside it, whose predictions "
+                               "are extrapolations (default); --no-shortlist-in-domain-first ranks by score alone")
     generate.add_argument("--shortlist-per-elements", type=non_negative_int, default=None, metavar="K",
                           help="at most K candidates of the shortlist with the same elements, the best-scoring ones "
                                "(default 1: one row per substitution idea; 0: no limit)")
@@ -283,19 +286,22 @@ def run_generate(args: argparse.Namespace) -> int:
     print(f"wrote {len(record.table)} candidates to {args.out} (settings: {settings_file})")
     if args.shortlist and record.has_properties and len(record.table):
         from ..assessment import doping_variant_count
-        from ..shortlist import LEAVE_OUT_DOPING_VARIANTS, MAX_PER_ELEMENT_SET, ShortlistWeights, shortlist
+        from ..shortlist import IN_DOMAIN_FIRST, LEAVE_OUT_DOPING_VARIANTS, MAX_PER_ELEMENT_SET, ShortlistWeights, shortlist
 
         weights = args.shortlist_weights or ShortlistWeights()
         new_only = LEAVE_OUT_DOPING_VARIANTS if args.shortlist_new_only is None else args.shortlist_new_only
         per_elements = MAX_PER_ELEMENT_SET if args.shortlist_per_elements is None else args.shortlist_per_elements
-        chosen = shortlist(record.table, weights, args.shortlist, new_only=new_only, max_per_element_set=per_elements)
+        in_domain_first = IN_DOMAIN_FIRST if args.shortlist_in_domain_first is None else args.shortlist_in_domain_first
+        chosen = shortlist(record.table, weights, args.shortlist, new_only=new_only, max_per_element_set=per_elements,
+                           in_domain_first=in_domain_first)
         path = args.out.with_name(f"{args.out.stem}.shortlist.csv")
         write_candidates_csv(chosen, path)
         variants = doping_variant_count(record.table) or 0
         leaving_out = (f", {variants:,} doping variants of known compounds left out (--no-shortlist-new-only keeps them)"
                        if new_only and variants else "")
         per_idea = f", at most {per_elements} per element set" if per_elements else ""
-        print(f"wrote the top {len(chosen)} by {weights.to_text()}{per_idea}{leaving_out} to {path}")
+        domain = ", inside the training domain first" if in_domain_first else ""
+        print(f"wrote the top {len(chosen)} by {weights.to_text()}{domain}{per_idea}{leaving_out} to {path}")
     return 0
 
 
