@@ -536,14 +536,16 @@ def _score_site_swaps(
 ) -> None:
     """For candidates that add one element and drop one reference element (a whole site swapped),
     score that pair, not the new element's best match: Ca replacing all the Y of YBa2Cu3O7 is
-    judged as Ca for Y. Writes into ``best``, ``targets`` and ``reasons`` (rows × 96) in place."""
+    judged as Ca for Y. Only a pair of compatible signs swaps a site: Dy added to LaFeAsO0.9F0.1
+    where the small F was lost is a cation beside the La, not Dy for F. Writes into ``best``,
+    ``targets`` and ``reasons`` (rows × 96) in place."""
     if not len(rows):
         return
     pairs = reference_scores(reference, scale)
     column_of = {int(element): j for j, element in enumerate(pairs.elements)}
     for row in rows:
         new, old = int(np.flatnonzero(added[row])[0]), int(np.flatnonzero(dropped[row])[0])
-        if old in column_of:
+        if old in column_of and pairs.same_sign[new, column_of[old]]:
             score = float(pairs.scores[new, column_of[old]])
             best[row, new], targets[row, new] = score, old
             reasons[row, new] = format_reason(new, old, score, scale, bool(pairs.fallback[new, column_of[old]]), score >= threshold)

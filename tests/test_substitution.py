@@ -69,6 +69,18 @@ def test_a_cation_never_replaces_an_anion():
     assert frame.loc[0, "substitutes_for"] in {"La", "Cu"} and frame.loc[3, "substitutes_for"] in {"La", "Cu"}
 
 
+def test_a_whole_site_swap_needs_a_new_element_of_the_lost_elements_sign():
+    """Measured in a default LaFeAsO0.9F0.1 run: Dy added where the small F0.1 was lost read
+    "Dy for F (implausible)"; a cation cannot take an anion's site, so it is judged on the La it
+    replaces. Ca for all the Y of YBa2Cu3O7 is still judged as that swap."""
+    frame = _columns("LaFeAsO0.9F0.1", ["La0.89Dy0.12Fe1.03As0.96O0.9", "LaFeAsO0.9Cl0.1"])
+    assert frame.loc[0, "dropped_elements"] == "F" and frame.loc[0, "substitutes_for"] == "La"
+    assert frame.loc[0, "substitution_reason"].startswith("Dy for La") and bool(frame.loc[0, "plausible_substitution"])
+    assert frame.loc[1, "substitution_reason"].startswith("Cl for F")  # an anion for the lost anion: the swap
+    swapped = _columns("YBa2Cu3O7", ["CaBa2Cu3O7"])
+    assert swapped.loc[0, "substitution_reason"].startswith("Ca for Y")
+
+
 def test_missing_species_falls_back_on_pettifor_prior_and_rows_without_new_elements_are_empty():
     frame = _columns("YBa2Cu3O6Se0.5", ["YBa2Cu3O6Se0.3As0.2", "YBa2Cu3O6Se0.3Te0.2", "YBa2Cu3O6.5", "YBa2Cu3O6Se0.5",
                                         "YBa2Cu3O6Se0.3Br0.2"])
