@@ -182,9 +182,9 @@ st.markdown(
   element to its reference, whether that element is a plausible substitute for a reference element, by the
   data-mined ionic substitution probabilities of Hautier et al. (2011, as pymatgen ships them); a candidate that
   swaps one whole site is judged as the element that left. The verdict is the best match's; where the amounts show
-  the element took another site, the reason names that too (Hg₀.₆Tl₀.₄Ba₂Ca₂Cu₃O₈: "Tl for Ba: p = 0.016
-  (plausible; took Hg's place: p = 0.0014)": the table knows little of the Hg site, where Tl, Pb and Re are
-  well-known substituents). The threshold separates SuperCon's own substitutions
+  the element took another site, the reason leads with that site (Hg₀.₆Tl₀.₄Ba₂Ca₂Cu₃O₈: "Tl in Hg's place:
+  p = 0.0014 (plausible as a substitute for Ba: p = 0.016)": the table knows little of the Hg site, where Tl, Pb
+  and Re are well-known substituents). The threshold separates SuperCon's own substitutions
   from random ones only weakly (AUC 0.63), so it is a flag, not a verdict. The run summary gives the share; the
   families table gives it per family; a sidebar switch keeps only plausible ones.
 - **Distance above the hull** (`energy_above_hull_ev_per_atom` with its spread, `decomposes_to`): the

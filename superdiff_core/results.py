@@ -187,7 +187,8 @@ COLUMN_HELP: dict[str, str] = {
     "flag, not a verdict); empty when nothing is added",
     "substitution_reason": "the substitution behind the verdict, e.g. 'Sr for Ba: p = 0.16 (plausible)'; a table "
     "without the needed ion falls back on Pettifor-scale distance, and says so; where the amounts show the new element "
-    "took another site, that too: 'Tl for Ba: p = 0.016 (plausible; took Hg's place: p = 0.0014)'",
+    "took another site, that site first and the pair the verdict judges after it: 'Tl in Hg's place: p = 0.0014 (plausible "
+    "as a substitute for Ba: p = 0.016)'",
     "energy_above_hull_ev_per_atom": "predicted formation energy minus the OQMD convex hull of the same elements at "
     "this composition (eV/atom; ≤ 0: on or below the known phases). Built from the formation model, so it carries its "
     "error: use it to rule out (above_hull_beyond_error), not to rank",

@@ -26,9 +26,9 @@ The rules (one function each below):
   reference element it *could* substitute for): an upper bound on its plausibility, and the
   verdict. Where the amounts point to another site (a reference element of a compatible sign
   that lost at least :data:`SITE_SHARE` of the new element's amount: :func:`_name_taken_sites`),
-  the reason also names that site with its own score, ``Tl for Ba: p = 0.016 (plausible; took
-  Hg's place: p = 0.0014)``, so a chemist sees both the table's best match and where the element
-  went. The verdict stays the best match's: Hautier's table scores Tl, Pb and Re for Hg as
+  the reason leads with that site and its own score and says which pair the verdict judges,
+  ``Tl in Hg's place: p = 0.0014 (plausible as a substitute for Ba: p = 0.016)``, so a chemist
+  sees where the element went first and the table's best match beside it. The verdict stays the best match's: Hautier's table scores Tl, Pb and Re for Hg as
   implausible, yet (Hg,Tl)-, (Hg,Pb)- and (Hg,Re)-1223 are well-known cuprates.
 - **Fallback where the table lacks a species** (Hautier's table has no As3-, P3-, Te2-,
   H-, C4- and no noble gases): a prior that depends only on the distance of the two
@@ -424,13 +424,17 @@ def plausible_substitutes(vector: np.ndarray, scale: str = "hautier") -> np.ndar
 def format_reason(
     new: int, old: int, score: float, scale: str, fallback: bool, plausible: bool, taken: tuple[int, float] | None = None,
 ) -> str:
-    """``"As for Se: p = 0.0021 (Pettifor prior; implausible)"``; with ``taken`` (the element whose
-    site the amounts say ``new`` took, and that pair's score) ``"Tl for Ba: p = 0.016 (plausible; took
-    Hg's place: p = 0.0014)"``. Elements are indices Z - 1."""
-    notes = ("Pettifor prior; " if fallback else "") + ("plausible" if plausible else "implausible")
+    """``"As for Se: p = 0.0021 (Pettifor prior; implausible)"``. With ``taken`` (the element whose
+    site the amounts say ``new`` took, and that pair's score) the site leads and the verdict says which
+    pair it judges: ``"Tl in Hg's place: p = 0.0014 (plausible as a substitute for Ba: p = 0.016)"``.
+    Elements are indices Z - 1."""
+    symbol, verdict = SCORE_SYMBOLS[scale], "plausible" if plausible else "implausible"
     if taken is not None:
-        notes += f"; took {ELEMENT_SYMBOLS[taken[0]]}'s place: {SCORE_SYMBOLS[scale]} = {taken[1]:.2g}"
-    return f"{ELEMENT_SYMBOLS[new]} for {ELEMENT_SYMBOLS[old]}: {SCORE_SYMBOLS[scale]} = {score:.2g} ({notes})"
+        prior = ", Pettifor prior" if fallback else ""
+        return (f"{ELEMENT_SYMBOLS[new]} in {ELEMENT_SYMBOLS[taken[0]]}'s place: {symbol} = {taken[1]:.2g} "
+                f"({verdict} as a substitute for {ELEMENT_SYMBOLS[old]}: {symbol} = {score:.2g}{prior})")
+    notes = ("Pettifor prior; " if fallback else "") + verdict
+    return f"{ELEMENT_SYMBOLS[new]} for {ELEMENT_SYMBOLS[old]}: {symbol} = {score:.2g} ({notes})"
 
 
 def _unique_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -136,8 +136,9 @@ def test_the_reason_names_the_site_the_amounts_point_to_and_keeps_the_best_match
         "HgBa2Ca2Cu3Tl0.1O8",             # nothing lost: an addition
     )]), reference)
     tl, both, strontium, added = rows["substitution_reason"]
-    assert tl.startswith("Tl for Ba: p = ") and tl.endswith("(plausible; took Hg's place: p = 0.0014)")
-    assert "K for Ba" in both and "took Ca's place" in both.split("; Tl")[0] and both.endswith("took Hg's place: p = 0.0014)")
+    assert tl == "Tl in Hg's place: p = 0.0014 (plausible as a substitute for Ba: p = 0.016)"
+    assert both.startswith("K in Ca's place: p = 0.04 (plausible as a substitute for Ba: p = 0.052)")
+    assert both.endswith("; Tl in Hg's place: p = 0.0014 (plausible as a substitute for Ba: p = 0.016)")
     assert strontium.startswith("Sr for Ca") and "place" not in strontium
     assert "place" not in added
     assert rows["plausible_substitution"].tolist() == [True, True, True, True]  # the verdict is the best match's
