@@ -28,8 +28,9 @@ The rules (one function each below):
   that lost at least :data:`SITE_SHARE` of the new element's amount: :func:`_name_taken_sites`),
   the reason leads with that site and its own score and says which pair the verdict judges,
   ``Tl in Hg's place: p = 0.0014 (plausible as a substitute for Ba: p = 0.016)``, so a chemist
-  sees where the element went first and the table's best match beside it. The verdict stays the best match's: Hautier's table scores Tl, Pb and Re for Hg as
-  implausible, yet (Hg,Tl)-, (Hg,Pb)- and (Hg,Re)-1223 are well-known cuprates.
+  sees where the element went first and the table's best match beside it. The verdict stays
+  the best match's: Hautier's table scores Tl, Pb and Re for Hg as implausible, yet (Hg,Tl)-,
+  (Hg,Pb)- and (Hg,Re)-1223 are well-known cuprates.
 - **Fallback where the table lacks a species** (Hautier's table has no As3-, P3-, Te2-,
   H-, C4- and no noble gases): a prior that depends only on the distance of the two
   elements on Pettifor's chemical scale, the median table score of all element pairs at
