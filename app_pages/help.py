@@ -176,8 +176,8 @@ st.markdown(
   that random compositions stay out).
 - **A new family** (the *New families* figure and the families table on the Generate page) is
   {NEW_FAMILY}. On the Screen page, which has no reference, the same rule holds without the last condition.
-  Families that fail one of these (inside a known cluster, too few valid members, a reference element lost) are
-  listed when you switch the toggle on.
+  Families that fail one of these (inside a known cluster, too few valid members predicted to superconduct, more
+  varying amounts than one formula writes, a reference element lost) are listed when you switch the toggle on.
 - **Plausible substitution** (`plausible_substitution`, `substitution_reason`): for a candidate that adds an
   element to its reference, whether that element is a plausible substitute for a reference element, by the
   data-mined ionic substitution probabilities of Hautier et al. (2011, as pymatgen ships them); a candidate that

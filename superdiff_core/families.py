@@ -74,7 +74,8 @@ same elements, or two or more new ones); ``unconditional`` = no reference; ``oth
 reference element lost (the model's own prior, e.g. a reference the model does not fit)."""
 
 MIN_HEADLINE_MEMBERS = 3
-"""Fewest members passing the basic filters and the run's SMACT check in a headline family."""
+"""Fewest members passing the basic filters and the run's SMACT check, and predicted to superconduct
+where the run has the classifier (``is_superconductor``), in a headline family."""
 
 # ---------------------------------------------------------------------------------------
 # Grouping candidates into families
@@ -373,6 +374,8 @@ def annotate_candidates(
     valid_column = valid_column or (VALID_COLUMN if VALID_COLUMN in annotated.columns else None)
     valid = (annotated[valid_column].astype("boolean").fillna(False).to_numpy(dtype=bool) if valid_column
              else np.ones(len(table), dtype=bool))
+    promising = valid & (annotated["is_superconductor"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+                         if "is_superconductor" in annotated.columns else True)
     groups, general_formulas = [], []
     for group in group_candidates(vectors, fractions, assignment.cluster, class_map.link_distance, min_members):
         order = members_order(class_map.element_order, references[group.rows])
@@ -382,7 +385,8 @@ def annotate_candidates(
             general_formulas.append(formula)
     tc = pd.to_numeric(annotated["tc_kelvin"], errors="coerce").to_numpy(dtype=float) if "tc_kelvin" in annotated.columns else None
     formulas = annotated["formula"].astype(str).to_numpy()
-    family_rows, groups = _describe_families(groups, general_formulas, vectors, fractions, tc, formulas, references, valid, class_map)
+    family_rows, groups = _describe_families(groups, general_formulas, vectors, fractions, tc, formulas, references, valid,
+                                             promising, class_map)
 
     id_column = np.full(len(table), "", dtype=object)
     formula_column = np.full(len(table), "", dtype=object)
@@ -458,7 +462,7 @@ def family_kind(members: np.ndarray, reference: str) -> tuple[str, tuple[str, ..
     return "reference", new
 
 
-def is_headline(is_new: bool, kind: str, n_valid: int, has_formula: bool) -> bool:
+def is_headline(is_new: bool, kind: str, n_promising: int, has_formula: bool) -> bool:
     """Whether a family is worth headlining as a discovery.
 
     It must be new (``is_new_family``: outside every SuperCon cluster, or an element system
@@ -466,20 +470,23 @@ def is_headline(is_new: bool, kind: str, n_valid: int, has_formula: bool) -> boo
     is a new family), be written as a formula (``has_formula``: :func:`is_written_formula`,
     from its reference with at most :data:`MAX_HEADLINE_VARIABLES` variables; a family
     that cannot be is listed, not headlined), have at least :data:`MIN_HEADLINE_MEMBERS`
-    members passing the run's SMACT check, and, when generated from a reference, keep every reference element
+    promising members (``n_promising``: passing the run's SMACT check and, where the run has the
+    classifier, predicted to superconduct; V3-xCrxSi from V3Si, every member predicted not to, is a
+    family of the tool's but no discovery), and, when generated from a reference, keep every reference element
     (kind ``extension`` or ``reference``).  A family that loses reference elements is the
     model's own prior, not a relative of the reference: a pnictide reference on the
     cuprate model gives Ba-Mn-Fe-Cu-Ge-Se-O "families" that are outside every cluster only
     because they are nothing at all.  Nearness to a known cluster is no test here: a
     headline family is by definition outside the known ones.
     """
-    return bool(is_new and has_formula and n_valid >= MIN_HEADLINE_MEMBERS and kind in ("extension", "reference", "unconditional"))
+    return bool(is_new and has_formula and n_promising >= MIN_HEADLINE_MEMBERS
+                and kind in ("extension", "reference", "unconditional"))
 
 
 def unwritten_new_families(families: pd.DataFrame) -> int:
     """How many families of a families table (:data:`FAMILY_COLUMNS`) are new (``is_new_family``)
     yet not headlined: more amounts vary than one general formula writes, too few members pass the
-    validity check, or a reference element is lost (:func:`is_headline`)."""
+    validity check and are predicted to superconduct, or a reference element is lost (:func:`is_headline`)."""
     if families is None or families.empty or "is_new_family" not in families:
         return 0
     return int((families["is_new_family"].astype(bool) & ~families["headline"].astype(bool)).sum())
@@ -514,6 +521,7 @@ def _describe_families(
     formulas: np.ndarray,
     references: np.ndarray,
     valid: np.ndarray,
+    promising: np.ndarray,
     class_map: ClassMap,
 ) -> tuple[list[dict], list[CandidateGroup]]:
     """One families-table row per group, ranked (:func:`rank_families`), with ids N1.. for
@@ -551,7 +559,7 @@ def _describe_families(
                 "is_new_family": is_new,
                 "family_kind": kind,
                 "new_elements": "-".join(new_elements),
-                "headline": is_headline(is_new, kind, n_valid, is_written_formula(formula, reference)),
+                "headline": is_headline(is_new, kind, int(promising[group.rows].sum()), is_written_formula(formula, reference)),
                 "mean_tc_kelvin": float(member_tc.mean()) if member_tc.size else np.nan,
                 "max_tc_kelvin": float(member_tc.max()) if member_tc.size else np.nan,
                 "nearest_cluster": nearest,

@@ -322,6 +322,22 @@ def test_headline_needs_enough_valid_members_a_formula_and_the_reference_kept() 
     assert not is_headline(True, "other", 10, True)  # lost a reference element: the model's prior
 
 
+def test_a_headline_family_needs_members_predicted_to_superconduct(cuprate_map) -> None:
+    """Where the run has the classifier, a family whose members it calls non-superconductors is listed,
+    not headlined (V3-xCrxSi from V3Si: every member at 0 K)."""
+    reference = "Ag2Pd3Ge"
+    table, amounts = candidate_table([(f"Ag{2 - x:.2f}Au{x:.2f}Pd3Ge", reference, True) for x in (0.1, 0.2, 0.3, 0.4)])
+    headline = {}
+    for called in (True, False):
+        _, families = annotate_candidates(table.assign(is_superconductor=called), amounts, cuprate_map, preview=True)
+        headline[called] = families.set_index("general_formula").loc["Ag2-xAuxPd3Ge", "headline"]
+    assert headline == {True: True, False: False}
+    two = table.assign(is_superconductor=[True, True, False, False])  # two of four: under MIN_HEADLINE_MEMBERS
+    _, families = annotate_candidates(two, amounts, cuprate_map, preview=True)
+    assert not families.set_index("general_formula").loc["Ag2-xAuxPd3Ge", "headline"]
+    assert families.set_index("general_formula").loc["Ag2-xAuxPd3Ge", "n_valid"] == 4  # still SMACT-valid
+
+
 def candidate_table(rows: list[tuple[str, str, bool]]) -> tuple[pd.DataFrame, np.ndarray]:
     table = pd.DataFrame(rows, columns=["formula", "reference", "smact_valid"])
     table["tc_kelvin"] = 10.0

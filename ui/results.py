@@ -427,7 +427,7 @@ def new_family_definition(from_references: bool = True) -> str:
         f"a group of {members} with the same elements whose amounts vary in a regular way, written as one general formula "
         f"(such as La₂₋ₓSrₓCuO₄, at most {MAX_HEADLINE_VARIABLES} varying amounts), new to SuperCon (outside every SuperCon "
         f"cluster, or an element system SuperCon does not have), with at least {MIN_HEADLINE_MEMBERS} members that pass the "
-        "run's SMACT check"
+        "run's SMACT check and are predicted to superconduct"
     )
     return text + (", keeping every element of its reference" if from_references else "")
 
@@ -625,8 +625,9 @@ def _families_section(record: RunRecord, key: str) -> None:
         )
         return
     lost = ", or a reference element lost" if from_references else ""
-    show_known = st.toggle(f"Include the other families (known to SuperCon, fewer valid members, more varying amounts than "
-                           f"one general formula writes{lost})", key=f"{key}_known_families", persist_state="session")
+    show_known = st.toggle(f"Include the other families (known to SuperCon, too few valid or superconducting members, "
+                           f"more varying amounts than one general formula writes{lost})", key=f"{key}_known_families",
+                           persist_state="session")
     headline = families["headline"].astype(bool)
     shown = families if show_known else families[headline]
     if not show_known:
@@ -634,7 +635,7 @@ def _families_section(record: RunRecord, key: str) -> None:
         if new_unwritten:
             st.caption(f"{new_unwritten:,} more group{'s' if new_unwritten > 1 else ''} of new element systems "
                        f"{'are' if new_unwritten > 1 else 'is'} not headlined: more than {MAX_HEADLINE_VARIABLES} amounts "
-                       f"vary at once or too few members pass the SMACT check{lost}. "
+                       f"vary at once, too few members pass the SMACT check and are predicted to superconduct{lost}. "
                        "The toggle lists them, each written around its mean composition.")
     if shown.empty:
         st.info(f"No new family ({new_family_definition(from_references)}): switch the toggle to see the others.")
