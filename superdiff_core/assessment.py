@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .composition import ELEMENT_SYMBOLS, ParsedFormula
+from .funnel import boolean_column
 from .novelty import KnownCompositions, first_of_duplicates
 from .results import DIFFUSION_SOURCE, SOURCE_COLUMN, SUBSTITUTION_SOURCE, append_notes
 from .screening import ScreeningOptions, ScreeningResult, screen_samples
@@ -120,9 +121,8 @@ def stays_near_reference(table: pd.DataFrame, vectors: np.ndarray, references: S
 
 def is_outside_training_domain(table: pd.DataFrame) -> np.ndarray:
     """Bool per row: ``outside_training_domain`` is True (a missing flag or column counts as inside)."""
-    if "outside_training_domain" not in table.columns:
-        return np.zeros(len(table), dtype=bool)
-    return table["outside_training_domain"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    flags = boolean_column(table, "outside_training_domain")
+    return np.zeros(len(table), dtype=bool) if flags is None else flags
 
 
 def model_plausible_share(table: pd.DataFrame) -> float:

@@ -31,6 +31,7 @@ from .formula_notation import (
     derive_general_formula,
     derive_reference_formula,
 )
+from .funnel import boolean_column
 from .maps import OUTSIDE_NAME, ClassMap, element_set_keys, place_and_assign
 from .results import MAP_COLUMNS
 from .validity import VALID_COLUMN
@@ -372,10 +373,9 @@ def annotate_candidates(
     names = np.array([*class_map.cluster_names, OUTSIDE_NAME], dtype=object)
     references = _column_text(annotated, "reference")
     valid_column = valid_column or (VALID_COLUMN if VALID_COLUMN in annotated.columns else None)
-    valid = (annotated[valid_column].astype("boolean").fillna(False).to_numpy(dtype=bool) if valid_column
-             else np.ones(len(table), dtype=bool))
-    promising = valid & (annotated["is_superconductor"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-                         if "is_superconductor" in annotated.columns else True)
+    valid = boolean_column(annotated, valid_column) if valid_column else np.ones(len(table), dtype=bool)
+    superconducting = boolean_column(annotated, "is_superconductor")
+    promising = valid if superconducting is None else valid & superconducting
     groups, general_formulas = [], []
     for group in group_candidates(vectors, fractions, assignment.cluster, class_map.link_distance, min_members):
         order = members_order(class_map.element_order, references[group.rows])

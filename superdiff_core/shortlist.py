@@ -36,6 +36,7 @@ import pandas as pd
 from .assessment import ABOVE_HULL_COLUMN, is_doping_variant, is_outside_training_domain
 from .composition import element_system
 from .errors import InputError
+from .funnel import boolean_column
 
 DEFAULT_SIZE = 20
 
@@ -128,19 +129,7 @@ def _text(row: pd.Series, column: str) -> str:
     return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
 
 
-def _flag(row: pd.Series, column: str) -> bool:
-    """The row's boolean in ``column``: False when absent or missing; "True" as text (a CSV read
-    without its missing values) counts."""
-    value = row.get(column)
-    if isinstance(value, str):
-        return value.strip().lower() == "true"
-    try:
-        return bool(value) and not pd.isna(value)
-    except (TypeError, ValueError):  # pd.NA
-        return False
-
-
-def _reasons(row: pd.Series) -> str:
+def _reasons(row: pd.Series, outside_training_domain: bool) -> str:
     parts = []
     if pd.notna(row.get("sc_probability")):
         parts.append(f"P(superconductor) {row['sc_probability']:.2f}")
@@ -156,7 +145,7 @@ def _reasons(row: pd.Series) -> str:
         parts.append(f"{row['distance_to_known']:.3f} from {row['nearest_known_formula']}")
     if _text(row, "doping_variant_of"):
         parts.append(f"a doping variant of {row['doping_variant_of']} (same elements)")
-    if _flag(row, "outside_training_domain"):
+    if outside_training_domain:
         parts.append("outside the training domain: its predictions are extrapolations")
     if row.get("same_elements_in_run", 1) > 1:
         parts.append(f"{row['same_elements_in_run'] - 1} more in the run with these elements")
@@ -192,11 +181,13 @@ def shortlist(
     systems = np.array([element_system(str(formula)) for formula in table["formula"]], dtype=object)
     table = table.assign(same_elements_in_run=pd.Series(systems).map(pd.Series(systems).value_counts()).to_numpy(dtype=int))
     kept = np.ones(len(table), dtype=bool)
-    if ABOVE_HULL_COLUMN in table.columns:
-        kept &= ~table[ABOVE_HULL_COLUMN].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    above_hull = boolean_column(table, ABOVE_HULL_COLUMN)
+    if above_hull is not None:
+        kept &= ~above_hull
     if new_only:
         kept &= ~is_doping_variant(table)
     table, systems = table[kept], systems[kept]
+    outside = is_outside_training_domain(table)
     if not len(table):
         return table.assign(**{column: [] for column in SHORTLIST_COLUMNS if column not in table.columns})
     score = np.zeros(len(table))
@@ -211,15 +202,14 @@ def shortlist(
         score += weight * percentile_scores(values, higher)
         total += weight
     score = score / total if total else score
-    outside = is_outside_training_domain(table) if in_domain_first else np.zeros(len(table), dtype=bool)
-    order = np.lexsort((-score, outside))  # inside first (when asked), then by score; ties keep table order
+    order = np.lexsort((-score, outside & in_domain_first))  # inside first (when asked), then by score; ties keep table order
     if max_per_element_set:  # the best few of each element set, in score order
         order = order[pd.Series(systems[order]).groupby(systems[order]).cumcount().to_numpy() < max_per_element_set]
     order = order[:size]
     chosen = table.iloc[order].copy()
     chosen.insert(0, "shortlist_rank", np.arange(1, len(chosen) + 1))
     chosen.insert(1, "shortlist_score", np.round(score[order], 3))
-    chosen.insert(2, "shortlist_reasons", [_reasons(row) for _, row in chosen.iterrows()])
+    chosen.insert(2, "shortlist_reasons", [_reasons(row, flag) for (_, row), flag in zip(chosen.iterrows(), outside[order])])
     if "tc_kelvin_high" in chosen.columns:
         top = float(chosen["tc_kelvin"].max())
         chosen.insert(3, "tc_within_error_of_top", chosen["tc_kelvin_high"].to_numpy(dtype=float) >= top)

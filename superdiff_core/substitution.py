@@ -375,6 +375,11 @@ class ReferenceScores:
     fallback: np.ndarray
     same_sign: np.ndarray
 
+    @property
+    def column_of(self) -> dict[int, int]:
+        """Reference element (index Z - 1) → its column in ``scores``, ``fallback`` and ``same_sign``."""
+        return {int(element): j for j, element in enumerate(self.elements)}
+
 
 def reference_scores(vector: np.ndarray, scale: str = "hautier") -> ReferenceScores:
     """:class:`ReferenceScores` of one reference composition (shape (96,)) on one scale."""
@@ -517,7 +522,7 @@ def _name_taken_sites(
     if not len(rows):
         return
     pairs = reference_scores(reference, scale)
-    column_of = {int(element): j for j, element in enumerate(pairs.elements)}
+    column_of = pairs.column_of
     losses = np.clip(reference[pairs.elements][None, :] - candidates[np.ix_(rows, pairs.elements)], 0.0, None)
     for row, loss in zip(rows, losses):
         new_elements = np.flatnonzero(added[row])
@@ -547,7 +552,7 @@ def _score_site_swaps(
     if not len(rows):
         return
     pairs = reference_scores(reference, scale)
-    column_of = {int(element): j for j, element in enumerate(pairs.elements)}
+    column_of = pairs.column_of
     for row in rows:
         new, old = int(np.flatnonzero(added[row])[0]), int(np.flatnonzero(dropped[row])[0])
         if old in column_of and pairs.same_sign[new, column_of[old]]:
